@@ -1,0 +1,44 @@
+/// An error the service returned: the normalized error code, HTTP status and message.
+public struct AWSServiceError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The error code without `namespace#` prefix or `:suffix`, such as `ThrottlingException`.
+    public let code: String
+    public let statusCode: Int
+    public let message: String?
+    public let requestID: String?
+
+    public init(code: String, statusCode: Int, message: String? = nil, requestID: String? = nil) {
+        self.code = code
+        self.statusCode = statusCode
+        self.message = message
+        self.requestID = requestID
+    }
+
+    public var description: String {
+        var text = "\(code) (HTTP \(statusCode))"
+        if let message, !message.isEmpty { text += ": \(message)" }
+        if let requestID { text += " [request id \(requestID)]" }
+        return text
+    }
+}
+
+/// Everything an AWS call can fail with, in the categories metrics and retries distinguish.
+public enum AWSClientError: Error, Sendable, CustomStringConvertible {
+    case service(AWSServiceError)
+    case transport(AWSTransportError)
+    case credentials(AWSCredentialsError)
+    /// The caller's deadline left no time for another attempt.
+    case deadlineExceeded(lastError: String?)
+    /// The response arrived but did not have the shape the service model promises.
+    case invalidResponse(String)
+
+    public var description: String {
+        switch self {
+        case .service(let error): "service error \(error)"
+        case .transport(let error): String(describing: error)
+        case .credentials(let error): String(describing: error)
+        case .deadlineExceeded(let last):
+            "deadline exceeded" + (last.map { " (last error: \($0))" } ?? "")
+        case .invalidResponse(let detail): "invalid response: \(detail)"
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import Synchronization
+
+/// The AWS SDKs' "standard" retry mode: bounded attempts, capped exponential backoff with full jitter,
+/// and a client-wide retry quota so a failing service is not hammered by every caller at once.
+public final class StandardRetryStrategy: Sendable {
+    /// Attempts per call, the first included (`AWS_MAX_ATTEMPTS`, default 3).
+    public let maxAttempts: Int
+    /// The base of the exponential backoff: the n-th retry waits up to `base * 2^(n-1)`.
+    public let baseDelay: Duration
+    /// No single wait is longer than this (20 s in the SDKs).
+    public let maxBackoff: Duration
+    private let quota: Mutex<Int>
+    private let random: @Sendable () -> Double
+
+    public static let initialQuota = 500
+    static let retryCost = 5
+    static let timeoutRetryCost = 10
+    static let noRetryIncrement = 1
+
+    /// Error codes the SDKs treat as throttling.
+    public static let throttlingCodes: Set<String> = [
+        "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
+        "TooManyRequestsException", "ProvisionedThroughputExceededException", "TransactionInProgressException",
+        "RequestLimitExceeded", "BandwidthLimitExceeded", "LimitExceededException", "RequestThrottled",
+        "SlowDown", "PriorRequestNotComplete", "EC2ThrottledException",
+    ]
+    /// Error codes the SDKs treat as transient, plus the sso-admin model's retryable server fault.
+    public static let transientCodes: Set<String> = [
+        "RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete", "InternalServerException",
+        "InternalError", "ServiceUnavailable", "InternalFailure",
+    ]
+    public static let transientStatusCodes: Set<Int> = [500, 502, 503, 504]
+
+    public init(
+        maxAttempts: Int = 3,
+        baseDelay: Duration = .seconds(1),
+        maxBackoff: Duration = .seconds(20),
+        random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
+    ) {
+        self.maxAttempts = max(1, maxAttempts)
+        self.baseDelay = baseDelay
+        self.maxBackoff = maxBackoff
+        self.quota = Mutex(Self.initialQuota)
+        self.random = random
+    }
+
+    /// What the retry rules make of one failed attempt.
+    public enum Classification: Sendable, Equatable {
+        case throttling
+        case transient
+        case timeout
+        case notRetryable
+    }
+
+    public static func classify(_ error: AWSClientError) -> Classification {
+        switch error {
+        case .service(let serviceError):
+            if throttlingCodes.contains(serviceError.code) || serviceError.statusCode == 429 { return .throttling }
+            if transientCodes.contains(serviceError.code) || transientStatusCodes.contains(serviceError.statusCode) {
+                return .transient
+            }
+            return .notRetryable
+        case .transport(.timeout):
+            return .timeout
+        case .transport(.connection):
+            return .transient
+        case .transport(.invalidResponse), .credentials, .deadlineExceeded, .invalidResponse:
+            return .notRetryable
+        }
+    }
+
+    /// The wait before attempt `attempt + 1` after attempt `attempt` (1-based) failed, or nil to give up.
+    /// Taking from the quota here is what makes the decision: a refused retry costs nothing.
+    public func retryDelay(after attempt: Int, error: AWSClientError) -> Duration? {
+        let kind = Self.classify(error)
+        guard kind != .notRetryable, attempt < maxAttempts else { return nil }
+        let cost = kind == .timeout ? Self.timeoutRetryCost : Self.retryCost
+        let granted = quota.withLock { available -> Bool in
+            guard available >= cost else { return false }
+            available -= cost
+            return true
+        }
+        guard granted else { return nil }
+        let exponent = min(attempt - 1, 30)
+        let ceiling = min(baseDelay * (1 << exponent), maxBackoff)
+        return ceiling * random()
+    }
+
+    /// Gives back quota after a success: what the retry took, or a little when no retry was needed.
+    public func recordSuccess(retriedAfter kind: Classification?) {
+        let refund: Int
+        switch kind {
+        case .none: refund = Self.noRetryIncrement
+        case .timeout: refund = Self.timeoutRetryCost
+        default: refund = Self.retryCost
+        }
+        quota.withLock { $0 = min(Self.initialQuota, $0 + refund) }
+    }
+
+    /// The retry quota left, for tests and diagnostics.
+    public var availableQuota: Int { quota.withLock { $0 } }
+}

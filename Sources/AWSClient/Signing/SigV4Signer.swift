@@ -1,0 +1,218 @@
+import Crypto
+import Foundation
+
+/// A request in the shape SigV4 needs: method, decoded path, raw query, ordered headers and the body.
+public struct SigV4Request: Sendable {
+    public var method: String
+    /// The path before percent-encoding; the signer encodes each segment once.
+    public var path: String
+    /// The query string as it goes on the wire (percent-encoded, without the leading `?`).
+    public var query: String
+    /// Header fields in the order they were given; repeated names are allowed.
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+
+    public init(
+        method: String,
+        path: String,
+        query: String = "",
+        headers: [(name: String, value: String)],
+        body: [UInt8] = []
+    ) {
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+    }
+
+    /// Adds or replaces a header, matching its name case-insensitively.
+    public mutating func setHeader(_ name: String, _ value: String) {
+        let lowered = name.lowercased()
+        headers.removeAll { $0.name.lowercased() == lowered }
+        headers.append((name, value))
+    }
+
+    /// The first value of a header, matching its name case-insensitively.
+    public func header(_ name: String) -> String? {
+        let lowered = name.lowercased()
+        return headers.first { $0.name.lowercased() == lowered }?.value
+    }
+}
+
+/// The intermediate strings of one signature, kept so tests can compare each step with the official vectors.
+public struct SigV4SigningResult: Sendable {
+    public let canonicalRequest: String
+    public let stringToSign: String
+    public let signature: String
+    public let authorization: String
+    public let signedHeaders: String
+}
+
+/// AWS Signature Version 4 for requests signed in headers.
+public struct SigV4Signer: Sendable {
+    public let credentials: AWSCredentials
+    public let region: String
+    public let service: String
+
+    public init(credentials: AWSCredentials, region: String, service: String) {
+        self.credentials = credentials
+        self.region = region
+        self.service = service
+    }
+
+    /// Options that differ between services and between the official test cases.
+    public struct Options: Sendable {
+        /// Remove `.`/`..` segments and repeated slashes (every service but S3).
+        public var normalizePath: Bool = true
+        /// Also send and sign `x-amz-content-sha256` (S3 style).
+        public var signBodyHashHeader: Bool = false
+        /// Leave `x-amz-security-token` out of the signature and add it afterwards (some STS-style callers).
+        public var omitSessionTokenFromSignature: Bool = false
+        public init() {}
+    }
+
+    /// Signs `request` in place: adds `X-Amz-Date`, the session token when there is one, and `Authorization`.
+    @discardableResult
+    public func sign(_ request: inout SigV4Request, date: Date, options: Options = Options()) -> SigV4SigningResult {
+        let (longDate, shortDate) = Self.timestamps(date)
+        request.setHeader("X-Amz-Date", longDate)
+        let bodyHash = Self.hexSHA256(request.body)
+        if options.signBodyHashHeader {
+            request.setHeader("x-amz-content-sha256", bodyHash)
+        }
+        if let token = credentials.sessionToken, !options.omitSessionTokenFromSignature {
+            request.setHeader("X-Amz-Security-Token", token)
+        }
+        let (canonicalHeaders, signedHeaders) = Self.canonicalHeaders(request.headers)
+        let canonicalRequest = [
+            request.method.uppercased(),
+            Self.canonicalPath(request.path, normalize: options.normalizePath),
+            Self.canonicalQuery(request.query),
+            canonicalHeaders,
+            signedHeaders,
+            bodyHash,
+        ].joined(separator: "\n")
+        let scope = "\(shortDate)/\(region)/\(service)/aws4_request"
+        let stringToSign = [
+            "AWS4-HMAC-SHA256",
+            longDate,
+            scope,
+            Self.hexSHA256(Array(canonicalRequest.utf8)),
+        ].joined(separator: "\n")
+        let signature = Self.hex(
+            HMAC<SHA256>.authenticationCode(for: Array(stringToSign.utf8), using: signingKey(shortDate: shortDate))
+        )
+        let authorization =
+            "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(scope), "
+            + "SignedHeaders=\(signedHeaders), Signature=\(signature)"
+        request.setHeader("Authorization", authorization)
+        if let token = credentials.sessionToken, options.omitSessionTokenFromSignature {
+            request.setHeader("X-Amz-Security-Token", token)
+        }
+        return SigV4SigningResult(
+            canonicalRequest: canonicalRequest,
+            stringToSign: stringToSign,
+            signature: signature,
+            authorization: authorization,
+            signedHeaders: signedHeaders
+        )
+    }
+
+    private func signingKey(shortDate: String) -> SymmetricKey {
+        func hmac(_ key: SymmetricKey, _ data: String) -> SymmetricKey {
+            SymmetricKey(data: HMAC<SHA256>.authenticationCode(for: Array(data.utf8), using: key))
+        }
+        let secret = SymmetricKey(data: Array("AWS4\(credentials.secretAccessKey)".utf8))
+        return hmac(hmac(hmac(hmac(secret, shortDate), region), service), "aws4_request")
+    }
+
+    // MARK: - Canonical forms
+
+    static func timestamps(_ date: Date) -> (long: String, short: String) {
+        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
+        var time = time_t(seconds)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        let long = String(
+            format: "%04d%02d%02dT%02d%02d%02dZ",
+            Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
+            Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec)
+        )
+        return (long, String(long.prefix(8)))
+    }
+
+    static func canonicalHeaders(_ headers: [(name: String, value: String)]) -> (String, String) {
+        var merged: [String: [String]] = [:]
+        for (name, value) in headers {
+            merged[name.lowercased(), default: []].append(trimmedHeaderValue(value))
+        }
+        let names = merged.keys.sorted()
+        let lines = names.map { "\($0):\(merged[$0]!.joined(separator: ","))\n" }.joined()
+        return (lines, names.joined(separator: ";"))
+    }
+
+    /// Trims the value and folds every run of white space (including folded continuation lines) into one space.
+    static func trimmedHeaderValue(_ value: String) -> String {
+        var result = ""
+        result.reserveCapacity(value.utf8.count)
+        var pendingSpace = false
+        for scalar in value.unicodeScalars {
+            if scalar == " " || scalar == "\t" || scalar == "\n" || scalar == "\r" {
+                pendingSpace = !result.isEmpty
+            } else {
+                if pendingSpace { result.append(" ") }
+                pendingSpace = false
+                result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
+    }
+
+    static func canonicalPath(_ path: String, normalize: Bool) -> String {
+        var segments = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        if normalize {
+            var resolved: [String] = []
+            for segment in segments {
+                switch segment {
+                case "", ".": continue
+                case "..": if !resolved.isEmpty { resolved.removeLast() }
+                default: resolved.append(segment)
+                }
+            }
+            let trailingSlash = path.hasSuffix("/") && !resolved.isEmpty
+            segments = [""] + resolved + (trailingSlash ? [""] : [])
+            if resolved.isEmpty { return "/" }
+        }
+        let encoded = segments.map { URIEncoding.encode($0) }.joined(separator: "/")
+        return encoded.isEmpty ? "/" : encoded
+    }
+
+    static func canonicalQuery(_ query: String) -> String {
+        guard !query.isEmpty else { return "" }
+        let pairs: [(String, String)] = query.split(separator: "&").map { item in
+            let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let key = URIEncoding.decode(String(parts[0]))
+            let value = parts.count > 1 ? URIEncoding.decode(String(parts[1])) : ""
+            return (URIEncoding.encode(key), URIEncoding.encode(value))
+        }
+        return pairs.sorted { $0.0 == $1.0 ? $0.1 < $1.1 : $0.0 < $1.0 }
+            .map { "\($0.0)=\($0.1)" }
+            .joined(separator: "&")
+    }
+
+    static func hexSHA256(_ bytes: [UInt8]) -> String {
+        hex(SHA256.hash(data: bytes))
+    }
+
+    static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        for byte in digest {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -1,0 +1,143 @@
+import AWSClient
+import Foundation
+import Logging
+
+/// Collects on demand for scrapes: concurrent scrapes share the collection in flight, and with a minimum
+/// interval a recent result is reused instead of calling AWS again.
+public actor InstanceCollector {
+    public nonisolated let target: CollectionTarget
+    public nonisolated let minInterval: Duration
+    private let listInstances: @Sendable (MonotonicInstant) async throws -> (instances: [InstanceMetadata], pages: Int)
+    private let metrics: ExporterSelfMetrics
+    private let clock: MonotonicClock
+    private let wallClock: @Sendable () -> Date
+    private let logger: Logger
+    /// How long a waiting scrape gives a collection past its own deadline, so the timeout it hit is counted
+    /// before the scrape answers.
+    static let completionGrace: Duration = .milliseconds(250)
+
+    private var latest: CollectionSnapshot?
+    private var inFlight: Task<Void, Never>?
+    private var waiters: [Int: CheckedContinuation<CollectionSnapshot?, Never>] = [:]
+    private var nextWaiterID = 0
+
+    public init(
+        target: CollectionTarget,
+        paginator: ListInstancesPaginator,
+        metrics: ExporterSelfMetrics,
+        minInterval: Duration = .zero,
+        clock: MonotonicClock = .continuous,
+        wallClock: @escaping @Sendable () -> Date = { Date() },
+        logger: Logger
+    ) {
+        self.init(
+            target: target,
+            listInstances: { try await paginator.collectAll(deadline: $0) },
+            metrics: metrics,
+            minInterval: minInterval,
+            clock: clock,
+            wallClock: wallClock,
+            logger: logger
+        )
+    }
+
+    /// Collects with any source of instances; tests and benchmarks pass their own.
+    public init(
+        target: CollectionTarget,
+        listInstances: @escaping @Sendable (MonotonicInstant) async throws -> (
+            instances: [InstanceMetadata], pages: Int
+        ),
+        metrics: ExporterSelfMetrics,
+        minInterval: Duration = .zero,
+        clock: MonotonicClock = .continuous,
+        wallClock: @escaping @Sendable () -> Date = { Date() },
+        logger: Logger
+    ) {
+        self.target = target
+        self.listInstances = listInstances
+        self.metrics = metrics
+        self.minInterval = minInterval
+        self.clock = clock
+        self.wallClock = wallClock
+        self.logger = logger
+    }
+
+    /// A snapshot no older than the minimum interval, answered by `deadline` whatever AWS does.
+    public func snapshot(deadline: MonotonicInstant) async -> CollectionSnapshot {
+        let now = clock.now()
+        if let latest, minInterval > .zero, latest.finishedAt.advanced(by: minInterval) > now {
+            return latest
+        }
+        let startedAt = wallClock()
+        let waitStarted = now
+        if inFlight == nil {
+            inFlight = Task { [clock] in
+                let snapshot = await self.collect(deadline: deadline, startedAt: startedAt, clock: clock)
+                self.finish(snapshot)
+            }
+        }
+        let id = nextWaiterID
+        nextWaiterID += 1
+        let timeout = Task { [clock] in
+            try? await clock.sleep(for: clock.now().duration(to: deadline.advanced(by: Self.completionGrace)))
+            self.expireWaiter(id)
+        }
+        let result = await withCheckedContinuation { continuation in
+            waiters[id] = continuation
+        }
+        timeout.cancel()
+        if let result { return result }
+        return CollectionSnapshot(
+            target: target,
+            outcome: .failure(reason: "scrape deadline passed while a collection was still running"),
+            collectedAt: startedAt,
+            duration: waitStarted.duration(to: clock.now()),
+            finishedAt: clock.now()
+        )
+    }
+
+    private func collect(deadline: MonotonicInstant, startedAt: Date, clock: MonotonicClock) async
+        -> CollectionSnapshot
+    {
+        let started = clock.now()
+        let outcome: CollectionSnapshot.Outcome
+        do {
+            let (instances, pages) = try await listInstances(deadline)
+            outcome = .success(instances: instances, pages: pages)
+        } catch let error as PaginationError {
+            metrics.recordError(operation: SSOAdminClient.listInstances, exception: PaginationError.exceptionName)
+            outcome = .failure(reason: error.description)
+        } catch {
+            // AWS client errors were already counted attempt by attempt.
+            outcome = .failure(reason: String(describing: error))
+        }
+        let finished = clock.now()
+        if case .failure(let reason) = outcome {
+            logger.warning(
+                "collection failed",
+                metadata: ["region": "\(target.region)", "error": "\(reason)"]
+            )
+        }
+        return CollectionSnapshot(
+            target: target,
+            outcome: outcome,
+            collectedAt: startedAt,
+            duration: started.duration(to: finished),
+            finishedAt: finished
+        )
+    }
+
+    private func finish(_ snapshot: CollectionSnapshot) {
+        latest = snapshot
+        inFlight = nil
+        let pending = waiters
+        waiters.removeAll()
+        for continuation in pending.values {
+            continuation.resume(returning: snapshot)
+        }
+    }
+
+    private func expireWaiter(_ id: Int) {
+        waiters.removeValue(forKey: id)?.resume(returning: nil)
+    }
+}

@@ -1,0 +1,102 @@
+import AWSClient
+import Foundation
+import Logging
+
+/// A flag, environment variable or file value that cannot be used; the message names it.
+public struct ExporterConfigurationError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Everything the exporter needs, resolved from flags and the environment and checked once at startup.
+public struct ExporterConfiguration: Sendable {
+    public var listenAddress: ListenAddress
+    public var telemetryPath: String
+    public var endpoint: AWSServiceEndpoint
+    public var pageSize: Int
+    public var maxAttempts: Int
+    public var connectTimeout: Duration
+    public var requestTimeout: Duration
+    public var collectTimeout: Duration
+    public var minInterval: Duration
+    public var logLevel: Logger.Level
+    public var logFormat: LogFormat
+
+    /// Kept back from the scrape timeout Prometheus announces, so the answer arrives before it gives up.
+    public static let scrapeTimeoutMargin: Duration = .milliseconds(500)
+    public static let reservedPaths: Set<String> = ["/-/healthy", "/-/ready"]
+
+    public var target: CollectionTarget { CollectionTarget(region: endpoint.region) }
+
+    /// Resolves and validates; every error names the flag or variable at fault.
+    public static func resolve(
+        _ options: ExporterOptions,
+        environment: [String: String]
+    ) throws -> ExporterConfiguration {
+        let listenAddress = try ListenAddress(parsing: options.listenAddress)
+        let path = options.telemetryPath
+        guard path.hasPrefix("/"), !path.contains(where: { $0 == "?" || $0 == "#" || $0.isWhitespace }) else {
+            throw ExporterConfigurationError("--web.telemetry-path: \"\(path)\" must be a path starting with /")
+        }
+        guard path != "/", !reservedPaths.contains(path) else {
+            throw ExporterConfigurationError("--web.telemetry-path: \"\(path)\" is taken by another endpoint")
+        }
+        guard SSOAdminClient.maxResultsRange.contains(options.pageSize) else {
+            throw ExporterConfigurationError("--aws.page-size: \(options.pageSize) is outside 1..100")
+        }
+        let region: String
+        let endpoint: AWSServiceEndpoint
+        do {
+            region = try AWSEndpointResolver.resolveRegion(explicit: options.region, environment: environment)
+            endpoint = try AWSEndpointResolver.resolveEndpoint(
+                endpointPrefix: SSOAdminClient.endpointPrefix,
+                serviceEnvironmentName: SSOAdminClient.endpointEnvironmentName,
+                signingName: SSOAdminClient.signingName,
+                region: region,
+                explicit: options.endpointURL,
+                environment: environment
+            )
+        } catch let error as AWSConfigurationError {
+            throw ExporterConfigurationError(error.message)
+        }
+        var maxAttempts = 3
+        if let text = environment["AWS_MAX_ATTEMPTS"], !text.isEmpty {
+            guard let value = Int(text), (1...20).contains(value) else {
+                throw ExporterConfigurationError("AWS_MAX_ATTEMPTS: \"\(text)\" is not a whole number from 1 to 20")
+            }
+            maxAttempts = value
+        }
+        if let mode = environment["AWS_RETRY_MODE"], !mode.isEmpty, mode != "standard" {
+            throw ExporterConfigurationError("AWS_RETRY_MODE: only \"standard\" is supported, not \"\(mode)\"")
+        }
+        for (flag, value) in [
+            ("--aws.connect-timeout", options.connectTimeout), ("--aws.request-timeout", options.requestTimeout),
+            ("--collect.timeout", options.collectTimeout),
+        ] where value.duration <= .zero {
+            throw ExporterConfigurationError("\(flag): must be greater than 0, not \(value)")
+        }
+        return ExporterConfiguration(
+            listenAddress: listenAddress,
+            telemetryPath: path,
+            endpoint: endpoint,
+            pageSize: options.pageSize,
+            maxAttempts: maxAttempts,
+            connectTimeout: options.connectTimeout.duration,
+            requestTimeout: options.requestTimeout.duration,
+            collectTimeout: options.collectTimeout.duration,
+            minInterval: options.minInterval.duration,
+            logLevel: options.logLevel.level,
+            logFormat: options.logFormat
+        )
+    }
+
+    /// The collection deadline for a scrape: Prometheus' announced timeout less a margin, else `--collect.timeout`.
+    public func collectionBudget(scrapeTimeoutHeader: String?) -> Duration {
+        guard let header = scrapeTimeoutHeader?.trimmingCharacters(in: .whitespaces),
+            let seconds = Double(header), seconds.isFinite, seconds > 0
+        else { return collectTimeout }
+        let announced = Duration.milliseconds(Int64(min(seconds, 86_400) * 1000))
+        return max(announced - Self.scrapeTimeoutMargin, .milliseconds(100))
+    }
+}

@@ -1,0 +1,64 @@
+import ArgumentParser
+import Logging
+
+/// `--log.level`.
+public enum LogLevelOption: String, Sendable, CaseIterable, ExpressibleByArgument {
+    case debug, info, warn, error
+
+    public var level: Logger.Level {
+        switch self {
+        case .debug: .debug
+        case .info: .info
+        case .warn: .warning
+        case .error: .error
+        }
+    }
+}
+
+extension LogFormat: ExpressibleByArgument {}
+
+/// The command-line flags, in the dotted style of Prometheus exporters.
+public struct ExporterOptions: ParsableArguments, Sendable {
+    @Option(name: .customLong("web.listen-address"), help: "Address to listen on for metrics and the web UI.")
+    public var listenAddress: String = ":10711"
+
+    @Option(name: .customLong("web.telemetry-path"), help: "Path under which metrics are served.")
+    public var telemetryPath: String = "/metrics"
+
+    @Option(
+        name: .customLong("aws.region"),
+        help: "AWS region to query (default: AWS_REGION, then AWS_DEFAULT_REGION).")
+    public var region: String?
+
+    @Option(
+        name: .customLong("aws.endpoint-url"),
+        help: "sso-admin endpoint URL (default: AWS_ENDPOINT_URL_SSO_ADMIN, AWS_ENDPOINT_URL, then the regional one).")
+    public var endpointURL: String?
+
+    @Option(name: .customLong("aws.page-size"), help: "MaxResults for each ListInstances page, 1 to 100.")
+    public var pageSize: Int = 100
+
+    @Option(name: .customLong("aws.connect-timeout"), help: "Timeout for connecting to AWS.")
+    public var connectTimeout: PrometheusDuration = PrometheusDuration(.seconds(3), text: "3s")
+
+    @Option(name: .customLong("aws.request-timeout"), help: "Timeout for one HTTP request to AWS.")
+    public var requestTimeout: PrometheusDuration = PrometheusDuration(.seconds(5), text: "5s")
+
+    @Option(
+        name: .customLong("collect.timeout"),
+        help: "Deadline of a collection when the scrape does not announce one (X-Prometheus-Scrape-Timeout-Seconds).")
+    public var collectTimeout: PrometheusDuration = PrometheusDuration(.seconds(10), text: "10s")
+
+    @Option(
+        name: .customLong("collect.min-interval"),
+        help: "Reuse a collection younger than this instead of calling AWS again (0: collect on every scrape).")
+    public var minInterval: PrometheusDuration = PrometheusDuration(.zero, text: "0s")
+
+    @Option(name: .customLong("log.level"), help: "Only log messages with the given severity or above.")
+    public var logLevel: LogLevelOption = .info
+
+    @Option(name: .customLong("log.format"), help: "Output format of log messages.")
+    public var logFormat: LogFormat = .logfmt
+
+    public init() {}
+}

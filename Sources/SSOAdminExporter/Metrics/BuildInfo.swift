@@ -1,0 +1,31 @@
+/// What the running binary is, for `--version`, the User-Agent and `aws_sso_admin_exporter_build_info`.
+public enum BuildInfo {
+    public static let version = "0.1.0"
+    /// The source revision; release builds set it by editing this line (see README, "Releasing").
+    public static let revision = "unknown"
+
+    public static var swiftVersion: String {
+        #if compiler(>=6.4)
+            "6.4+"
+        #elseif compiler(>=6.3)
+            "6.3"
+        #elseif compiler(>=6.2)
+            "6.2"
+        #elseif compiler(>=6.1)
+            "6.1"
+        #else
+            "6.0"
+        #endif
+    }
+
+    public static var userAgent: String { "sso-admin-exporter/\(version)" }
+
+    static func render(into writer: inout PrometheusTextWriter) {
+        writer.family(MetricCatalog.buildInfo)
+        writer.sample(
+            MetricCatalog.buildInfo.name,
+            labels: [("version", version), ("revision", revision), ("swift_version", swiftVersion)],
+            value: 1
+        )
+    }
+}

@@ -1,0 +1,66 @@
+/// Every metric family the exporter serves. Names, types and labels are a public contract (see README).
+public enum MetricCatalog {
+    // Per-collection snapshot, written afresh on each scrape.
+    public static let instances = MetricSpec(
+        "aws_sso_admin_instances", .gauge,
+        help: "IAM Identity Center instances by status, from the last ListInstances collection.")
+    public static let instanceStatus = MetricSpec(
+        "aws_sso_admin_instance_status", .gauge,
+        help: "State set of each instance's status: 1 for the current status, 0 for the others.")
+    public static let instanceInfo = MetricSpec(
+        "aws_sso_admin_instance_info", .gauge,
+        help: "Identity of each IAM Identity Center instance; always 1.")
+    public static let instanceStatusReason = MetricSpec(
+        "aws_sso_admin_instance_status_reason_info", .gauge,
+        help: "StatusReason of instances that report one; always 1.")
+    public static let instanceCreationTimestamp = MetricSpec(
+        "aws_sso_admin_instance_creation_timestamp_seconds", .gauge,
+        help: "Creation time of each instance, in seconds since the Unix epoch.")
+    public static let instanceAge = MetricSpec(
+        "aws_sso_admin_instance_age_seconds", .gauge,
+        help: "Age of each instance at collection time, in seconds.")
+    public static let listInstancesPages = MetricSpec(
+        "aws_sso_admin_list_instances_pages", .gauge,
+        help: "ListInstances pages fetched by the last successful collection.")
+    public static let collectSuccess = MetricSpec(
+        "aws_sso_admin_collect_success", .gauge,
+        help: "Whether the last collection from AWS succeeded (1) or failed (0).")
+    public static let collectDuration = MetricSpec(
+        "aws_sso_admin_collect_duration_seconds", .gauge,
+        help: "Duration of the last collection from AWS, in seconds.")
+
+    /// The families whose values can come from a reused collection when `--collect.min-interval` is set.
+    public static let snapshotFamilies: [MetricSpec] = [
+        instances, instanceStatus, instanceInfo, instanceStatusReason, instanceCreationTimestamp, instanceAge,
+        listInstancesPages, collectSuccess, collectDuration,
+    ]
+
+    // Cumulative, kept in a long-lived registry.
+    public static let apiRequests = MetricSpec(
+        "aws_sso_admin_api_requests_total", .counter,
+        help: "HTTP requests sent to AWS APIs, retries included.")
+    public static let apiErrors = MetricSpec(
+        "aws_sso_admin_api_errors_total", .counter,
+        help: "Failed AWS API requests by exception type; transport failures under ConnectionError, Timeout, "
+            + "InvalidResponse, CredentialsError or PaginationLoop.")
+    public static let apiRequestDuration = MetricSpec(
+        "aws_sso_admin_api_request_duration_seconds", .histogram,
+        help: "Duration of HTTP requests to AWS APIs, in seconds.")
+
+    // Static and process metrics.
+    public static let buildInfo = MetricSpec(
+        "aws_sso_admin_exporter_build_info", .gauge,
+        help: "Build of the running sso-admin-exporter; always 1.")
+    public static let processCPUSeconds = MetricSpec(
+        "process_cpu_seconds_total", .counter, help: "Total user and system CPU time spent in seconds.")
+    public static let processResidentMemory = MetricSpec(
+        "process_resident_memory_bytes", .gauge, help: "Resident memory size in bytes.")
+    public static let processVirtualMemory = MetricSpec(
+        "process_virtual_memory_bytes", .gauge, help: "Virtual memory size in bytes.")
+    public static let processStartTime = MetricSpec(
+        "process_start_time_seconds", .gauge, help: "Start time of the process since unix epoch in seconds.")
+    public static let processOpenFDs = MetricSpec(
+        "process_open_fds", .gauge, help: "Number of open file descriptors.")
+    public static let processMaxFDs = MetricSpec(
+        "process_max_fds", .gauge, help: "Maximum number of open file descriptors.")
+}

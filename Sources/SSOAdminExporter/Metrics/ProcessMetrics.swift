@@ -1,0 +1,72 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+import Foundation
+
+/// The standard `process_*` metrics, read from `/proc/self` on Linux; elsewhere they are omitted.
+public struct ProcessMetrics: Sendable {
+    public struct Sample: Sendable, Equatable {
+        public var cpuSeconds: Double
+        public var residentBytes: Double
+        public var virtualBytes: Double
+        public var startTimeSeconds: Double
+        public var openFDs: Double
+        public var maxFDs: Double
+    }
+
+    private let procRoot: String
+
+    public init(procRoot: String = "/proc") {
+        self.procRoot = procRoot
+    }
+
+    public func read() -> Sample? {
+        guard let stat = try? String(contentsOfFile: "\(procRoot)/self/stat", encoding: .utf8),
+            let systemStat = try? String(contentsOfFile: "\(procRoot)/stat", encoding: .utf8)
+        else { return nil }
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        let pageSize = Double(sysconf(Int32(_SC_PAGESIZE)))
+        let bootTime = systemStat.split(separator: "\n").first { $0.hasPrefix("btime ") }
+            .flatMap { Double($0.dropFirst(6).trimmingCharacters(in: .whitespaces)) }
+        guard let fields = Self.statFields(stat), fields.count > 21, ticks > 0, let bootTime else { return nil }
+        // Fields after the command name, numbered from `state` (field 3 in proc(5)) at index 0.
+        func field(_ number: Int) -> Double { Double(fields[number - 3]) ?? 0 }
+        let openFDs = (try? FileManager.default.contentsOfDirectory(atPath: "\(procRoot)/self/fd").count) ?? 0
+        var limit = rlimit()
+        let maxFDs = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 ? Double(limit.rlim_cur) : 0
+        return Sample(
+            cpuSeconds: (field(14) + field(15)) / ticks,
+            residentBytes: field(24) * pageSize,
+            virtualBytes: field(23),
+            startTimeSeconds: bootTime + field(22) / ticks,
+            openFDs: Double(openFDs),
+            maxFDs: maxFDs
+        )
+    }
+
+    /// Splits `/proc/self/stat` after the parenthesised command, which may itself hold spaces and parentheses.
+    static func statFields(_ stat: String) -> [Substring]? {
+        guard let close = stat.lastIndex(of: ")") else { return nil }
+        return stat[stat.index(after: close)...].split(separator: " ", omittingEmptySubsequences: true)
+    }
+
+    public func render(into writer: inout PrometheusTextWriter) {
+        guard let sample = read() else { return }
+        let values: [(MetricSpec, Double)] = [
+            (MetricCatalog.processCPUSeconds, sample.cpuSeconds),
+            (MetricCatalog.processResidentMemory, sample.residentBytes),
+            (MetricCatalog.processVirtualMemory, sample.virtualBytes),
+            (MetricCatalog.processStartTime, sample.startTimeSeconds),
+            (MetricCatalog.processOpenFDs, sample.openFDs),
+            (MetricCatalog.processMaxFDs, sample.maxFDs),
+        ]
+        for (spec, value) in values {
+            writer.family(spec)
+            writer.sample(spec.name, value: value)
+        }
+    }
+}

@@ -1,0 +1,150 @@
+import AWSClient
+import Foundation
+
+/// Writes a ``CollectionSnapshot`` as metric families. Only a successful collection yields per-instance
+/// series; a failed one reports its failure and nothing it did not see.
+public struct SnapshotRenderer: Sendable {
+    /// Appended to the HELP text of every snapshot family, e.g. to say results may be reused.
+    public let helpSuffix: String
+
+    static let maxARNLength = 1300
+    static let maxFieldLength = 256
+    static let maxReasonLength = 256
+    /// What a missing `Status` is reported as.
+    static let missingStatus = "UNKNOWN"
+
+    public init(helpSuffix: String = "") {
+        self.helpSuffix = helpSuffix
+    }
+
+    public func render(_ snapshot: CollectionSnapshot, into writer: inout PrometheusTextWriter) {
+        let target = snapshot.target.labels
+        writer.family(MetricCatalog.collectSuccess, helpSuffix: helpSuffix)
+        writer.sample(MetricCatalog.collectSuccess.name, labels: target, value: snapshot.succeeded ? 1 : 0)
+        writer.family(MetricCatalog.collectDuration, helpSuffix: helpSuffix)
+        writer.sample(MetricCatalog.collectDuration.name, labels: target, value: snapshot.duration.secondsDouble)
+
+        guard case .success(let instances, let pages) = snapshot.outcome else { return }
+        writer.family(MetricCatalog.listInstancesPages, helpSuffix: helpSuffix)
+        writer.sample(MetricCatalog.listInstancesPages.name, labels: target, value: Double(pages))
+
+        let rows = Self.rows(instances)
+        var counts: [InstanceStatus: Int] = [:]
+        for status in InstanceStatus.modeled { counts[status] = 0 }
+        for row in rows { counts[row.status, default: 0] += 1 }
+        writer.family(MetricCatalog.instances, helpSuffix: helpSuffix)
+        for status in InstanceStatus.modeled {
+            writer.sample(
+                MetricCatalog.instances.name,
+                labels: target + [("status", status.rawValue)],
+                value: Double(counts[status] ?? 0)
+            )
+        }
+        for (status, count) in counts.sorted(by: { $0.key.rawValue < $1.key.rawValue })
+        where !InstanceStatus.modeled.contains(status) {
+            writer.sample(
+                MetricCatalog.instances.name,
+                labels: target + [("status", status.rawValue)],
+                value: Double(count)
+            )
+        }
+
+        let identified = rows.filter { $0.arn != nil }
+        writer.family(MetricCatalog.instanceStatus, helpSuffix: helpSuffix)
+        for row in identified {
+            let arn = row.arn!
+            for status in InstanceStatus.modeled {
+                writer.sample(
+                    MetricCatalog.instanceStatus.name,
+                    labels: target + [("instance_arn", arn), ("status", status.rawValue)],
+                    value: row.status == status ? 1 : 0
+                )
+            }
+            if !InstanceStatus.modeled.contains(row.status) {
+                writer.sample(
+                    MetricCatalog.instanceStatus.name,
+                    labels: target + [("instance_arn", arn), ("status", row.status.rawValue)],
+                    value: 1
+                )
+            }
+        }
+
+        writer.family(MetricCatalog.instanceInfo, helpSuffix: helpSuffix)
+        for row in identified {
+            let instance = row.instance
+            writer.sample(
+                MetricCatalog.instanceInfo.name,
+                labels: target + [
+                    ("instance_arn", row.arn!),
+                    ("instance_id", Self.clean(instance.instanceID)),
+                    ("identity_store_id", Self.clean(instance.identityStoreId)),
+                    ("owner_account_id", Self.clean(instance.ownerAccountId)),
+                    ("name", Self.clean(instance.name)),
+                ],
+                value: 1
+            )
+        }
+
+        writer.family(MetricCatalog.instanceStatusReason, helpSuffix: helpSuffix)
+        for row in identified {
+            let reason = LabelValue.clean(row.instance.statusReason ?? "", maxLength: Self.maxReasonLength)
+            guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { continue }
+            writer.sample(
+                MetricCatalog.instanceStatusReason.name,
+                labels: target + [("instance_arn", row.arn!), ("status", row.status.rawValue), ("reason", reason)],
+                value: 1
+            )
+        }
+
+        let collectedAt = snapshot.collectedAt.timeIntervalSince1970
+        writer.family(MetricCatalog.instanceCreationTimestamp, helpSuffix: helpSuffix)
+        for row in identified {
+            guard let created = row.instance.createdDate else { continue }
+            writer.sample(
+                MetricCatalog.instanceCreationTimestamp.name,
+                labels: target + [("instance_arn", row.arn!)],
+                value: created
+            )
+        }
+        writer.family(MetricCatalog.instanceAge, helpSuffix: helpSuffix)
+        for row in identified {
+            guard let created = row.instance.createdDate else { continue }
+            writer.sample(
+                MetricCatalog.instanceAge.name,
+                labels: target + [("instance_arn", row.arn!)],
+                value: max(0, collectedAt - created)
+            )
+        }
+    }
+
+    struct Row {
+        let instance: InstanceMetadata
+        let arn: String?
+        let status: InstanceStatus
+    }
+
+    /// Cleans labels and drops repeats of an ARN (a service paging bug must not yield duplicate series).
+    static func rows(_ instances: [InstanceMetadata]) -> [Row] {
+        var seen: Set<String> = []
+        var rows: [Row] = []
+        rows.reserveCapacity(instances.count)
+        for instance in instances {
+            let arn = instance.instanceArn.map { LabelValue.clean($0, maxLength: maxARNLength) }
+            if let arn, !arn.isEmpty {
+                guard seen.insert(arn).inserted else { continue }
+            }
+            rows.append(
+                Row(
+                    instance: instance,
+                    arn: arn?.isEmpty == false ? arn : nil,
+                    status: instance.status ?? .unrecognized(missingStatus)
+                )
+            )
+        }
+        return rows
+    }
+
+    static func clean(_ value: String?) -> String {
+        LabelValue.clean(value ?? "", maxLength: maxFieldLength)
+    }
+}

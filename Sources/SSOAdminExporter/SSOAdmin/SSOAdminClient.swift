@@ -1,0 +1,68 @@
+import AWSClient
+import Foundation
+
+/// The one sso-admin operation the exporter needs, over the JSON 1.1 client.
+public struct SSOAdminClient: Sendable {
+    /// From the service model (`botocore/data/sso-admin/2020-07-20/service-2.json`).
+    public static let targetPrefix = "SWBExternalService"
+    public static let signingName = "sso"
+    public static let endpointPrefix = "sso"
+    /// The suffix of `AWS_ENDPOINT_URL_<SERVICE>`: the service id `SSO Admin`, upper-cased with `_`.
+    public static let endpointEnvironmentName = "SSO_ADMIN"
+    public static let listInstances = "ListInstances"
+    /// `MaxResults` bounds in the model.
+    public static let maxResultsRange = 1...100
+    /// The errors the model lists for `ListInstances`; each has a counter from the start.
+    public static let modeledErrors = [
+        "ThrottlingException", "InternalServerException", "AccessDeniedException", "ValidationException",
+    ]
+
+    public let client: AWSJSONClient
+
+    public init(client: AWSJSONClient) {
+        self.client = client
+    }
+
+    /// One page of `ListInstances`.
+    public func listInstances(
+        maxResults: Int?,
+        nextToken: String?,
+        deadline: MonotonicInstant
+    ) async throws -> ListInstancesPage {
+        try await client.send(
+            operation: Self.listInstances,
+            body: Self.listInstancesBody(maxResults: maxResults, nextToken: nextToken),
+            deadline: deadline,
+            decode: Self.decodePage
+        )
+    }
+
+    static func listInstancesBody(maxResults: Int?, nextToken: String?) -> [UInt8] {
+        var object: [String: Any] = [:]
+        if let maxResults { object["MaxResults"] = maxResults }
+        if let nextToken { object["NextToken"] = nextToken }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Array(data)
+    }
+
+    /// Decodes a page; content type is ignored since emulators and proxies get it wrong.
+    public static func decodePage(_ body: [UInt8]) throws -> ListInstancesPage {
+        // An empty 200 body is what the JSON protocol sends for an empty structure.
+        if body.allSatisfy({ $0 == 0x20 || $0 == 0x0a || $0 == 0x0d || $0 == 0x09 }) {
+            return ListInstancesPage(instances: [], nextToken: nil)
+        }
+        do {
+            return try JSONDecoder().decode(ListInstancesPage.self, from: Data(body))
+        } catch {
+            throw ListInstancesDecodingError(bodyPrefix: String(decoding: body.prefix(120), as: UTF8.self))
+        }
+    }
+}
+
+/// A 2xx response whose body is not a `ListInstancesResponse`.
+public struct ListInstancesDecodingError: Error, CustomStringConvertible {
+    public let bodyPrefix: String
+    public var description: String {
+        "ListInstances response is not valid JSON of the expected shape (starts with \(bodyPrefix.debugDescription))"
+    }
+}

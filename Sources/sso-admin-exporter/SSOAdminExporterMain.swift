@@ -1,0 +1,8 @@
+import SSOAdminExporter
+
+@main
+enum SSOAdminExporterMain {
+    static func main() async {
+        await ExporterCommand.runFromCommandLine()
+    }
+}

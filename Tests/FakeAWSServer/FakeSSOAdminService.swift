@@ -1,0 +1,218 @@
+import Foundation
+import Synchronization
+
+/// An instance as the fake service stores it; `nil` fields are sent as JSON null or left out.
+public struct FakeInstance: Sendable {
+    public var instanceArn: String
+    public var identityStoreId: String?
+    public var ownerAccountId: String?
+    public var name: String?
+    public var createdDate: Double?
+    public var status: String?
+    public var statusReason: String?
+
+    public init(
+        instanceArn: String,
+        identityStoreId: String? = "d-1234567890",
+        ownerAccountId: String? = "123456789012",
+        name: String? = nil,
+        createdDate: Double? = 1_700_000_000.25,
+        status: String? = "ACTIVE",
+        statusReason: String? = nil
+    ) {
+        self.instanceArn = instanceArn
+        self.identityStoreId = identityStoreId
+        self.ownerAccountId = ownerAccountId
+        self.name = name
+        self.createdDate = createdDate
+        self.status = status
+        self.statusReason = statusReason
+    }
+
+    /// `count` ACTIVE instances with distinct, model-conformant ARNs (`ssoins-` and 16 characters).
+    public static func numbered(_ count: Int) -> [FakeInstance] {
+        (0..<count).map { index in
+            let suffix = String(format: "%016x", index)
+            return FakeInstance(
+                instanceArn: "arn:aws:sso:::instance/ssoins-\(suffix)",
+                identityStoreId: "d-\(String(format: "%010x", index))",
+                name: "instance-\(index)",
+                createdDate: 1_700_000_000 + Double(index)
+            )
+        }
+    }
+}
+
+/// A fault the fake injects in place of the next answer.
+public enum FakeFault: Sendable {
+    /// An error as the JSON protocol sends it; the code goes in `__type` or, if `inHeader`, `X-Amzn-ErrorType`.
+    case serviceError(code: String, status: Int, inHeader: Bool = false)
+    case malformedJSON
+    /// A 503 with an HTML body, as a load balancer in front of the service would send.
+    case nonJSON503
+    case connectionReset
+    case hang
+}
+
+/// A fake `ListInstances` that follows the sso-admin service model (botocore's service-2.json):
+/// `awsJson1_1` on `POST /`, `MaxResults` 1..100, at most 10 instances a page, opaque `NextToken`s,
+/// and the model's error shapes. It checks what it can of each request and answers `ValidationException`
+/// or `UnknownOperationException` as the real service would.
+public final class FakeSSOAdminService: Sendable {
+    public static let modelPageLimit = 10
+
+    public struct RecordedRequest: Sendable {
+        public let target: String?
+        public let authorization: String?
+        public let maxResults: Int?
+        public let nextToken: String?
+        public let userAgent: String?
+        public let securityToken: String?
+    }
+
+    struct State {
+        var instances: [FakeInstance]
+        var faults: [FakeFault] = []
+        var requests: [RecordedRequest] = []
+        var repeatTokens = false
+        var region: String
+    }
+
+    private let state: Mutex<State>
+
+    public init(instances: [FakeInstance], region: String = "us-east-1") {
+        state = Mutex(State(instances: instances, region: region))
+    }
+
+    /// Faults for the next requests, in order; once used up, requests are answered normally again.
+    public func inject(_ faults: [FakeFault]) {
+        state.withLock { $0.faults.append(contentsOf: faults) }
+    }
+
+    /// Makes every page hand back the same `NextToken` (a broken paginator on the service side).
+    public func setRepeatTokens(_ value: Bool) {
+        state.withLock { $0.repeatTokens = value }
+    }
+
+    public func setInstances(_ instances: [FakeInstance]) {
+        state.withLock { $0.instances = instances }
+    }
+
+    public var requests: [RecordedRequest] { state.withLock { $0.requests } }
+
+    public func handle(_ request: FakeHTTPRequest) async -> FakeHTTPAction {
+        let body = (try? JSONSerialization.jsonObject(with: Data(request.body))) as? [String: Any]
+        let maxResults = body?["MaxResults"] as? Int
+        let nextToken = body?["NextToken"] as? String
+        let (fault, repeatTokens, instances, region) = state.withLock { state in
+            state.requests.append(
+                RecordedRequest(
+                    target: request.header("X-Amz-Target"),
+                    authorization: request.header("Authorization"),
+                    maxResults: maxResults,
+                    nextToken: nextToken,
+                    userAgent: request.header("User-Agent"),
+                    securityToken: request.header("X-Amz-Security-Token")
+                )
+            )
+            let fault = state.faults.isEmpty ? nil : state.faults.removeFirst()
+            return (fault, state.repeatTokens, state.instances, state.region)
+        }
+        if let fault {
+            return Self.action(for: fault)
+        }
+        guard request.method == "POST", request.uri == "/" else {
+            return Self.error("UnknownOperationException", status: 404, message: "no route \(request.uri)")
+        }
+        guard request.header("X-Amz-Target") == "SWBExternalService.ListInstances" else {
+            return Self.error("UnknownOperationException", status: 400, message: "unknown target")
+        }
+        guard request.header("Content-Type") == "application/x-amz-json-1.1" else {
+            return Self.error("SerializationException", status: 400, message: "wrong content type")
+        }
+        guard let authorization = request.header("Authorization"),
+            authorization.hasPrefix("AWS4-HMAC-SHA256 Credential="),
+            authorization.contains("/\(region)/sso/aws4_request"),
+            request.header("X-Amz-Date") != nil
+        else {
+            return Self.error("MissingAuthenticationTokenException", status: 403, message: "not signed for sso")
+        }
+        guard let body else {
+            return Self.error("SerializationException", status: 400, message: "body is not a JSON object")
+        }
+        if body["MaxResults"] != nil {
+            guard let maxResults, (1...100).contains(maxResults) else {
+                return Self.error("ValidationException", status: 400, message: "MaxResults must be 1..100")
+            }
+        }
+        var offset = 0
+        if let nextToken {
+            guard nextToken.hasPrefix("tok-"), let value = Int(nextToken.dropFirst(4)), value <= instances.count
+            else {
+                return Self.error("ValidationException", status: 400, message: "invalid NextToken")
+            }
+            offset = value
+        }
+        let pageSize = min(maxResults ?? Self.modelPageLimit, Self.modelPageLimit)
+        let page = instances[offset..<min(offset + pageSize, instances.count)]
+        var response: [String: Any] = ["Instances": page.map(Self.json)]
+        let nextOffset = offset + page.count
+        if repeatTokens {
+            response["NextToken"] = "tok-0"
+        } else if nextOffset < instances.count {
+            response["NextToken"] = "tok-\(nextOffset)"
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: response)) ?? Data()
+        return .respond(
+            status: 200,
+            headers: [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", "fake-request")],
+            body: Array(data)
+        )
+    }
+
+    static func json(_ instance: FakeInstance) -> [String: Any] {
+        var object: [String: Any] = ["InstanceArn": instance.instanceArn]
+        object["IdentityStoreId"] = instance.identityStoreId
+        object["OwnerAccountId"] = instance.ownerAccountId
+        object["Name"] = instance.name ?? NSNull()
+        object["CreatedDate"] = instance.createdDate
+        object["Status"] = instance.status
+        object["StatusReason"] = instance.statusReason
+        return object
+    }
+
+    static func error(_ code: String, status: Int, message: String, inHeader: Bool = false) -> FakeHTTPAction {
+        var headers: [(String, String)] = [("Content-Type", "application/x-amz-json-1.1")]
+        var object: [String: Any] = ["message": message]
+        if inHeader {
+            headers.append(("X-Amzn-ErrorType", "\(code):http://internal.amazon.com/coral/com.amazon.sso/"))
+        } else {
+            object["__type"] = "com.amazon.sso#\(code)"
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: object)) ?? Data()
+        return .respond(status: status, headers: headers, body: Array(data))
+    }
+
+    static func action(for fault: FakeFault) -> FakeHTTPAction {
+        switch fault {
+        case .serviceError(let code, let status, let inHeader):
+            return error(code, status: status, message: "injected \(code)", inHeader: inHeader)
+        case .malformedJSON:
+            return .respond(
+                status: 200,
+                headers: [("Content-Type", "application/x-amz-json-1.1")],
+                body: Array("{\"Instances\": [{\"InstanceArn\": ".utf8)
+            )
+        case .nonJSON503:
+            return .respond(
+                status: 503,
+                headers: [("Content-Type", "text/html")],
+                body: Array("<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>".utf8)
+            )
+        case .connectionReset:
+            return .closeConnection
+        case .hang:
+            return .hang
+        }
+    }
+}
