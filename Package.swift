@@ -64,7 +64,7 @@ let package = Package(
             dependencies: [
                 "AWSClient",
                 "SSOAdminExporter",
-                "FakeAWSServer",
+                "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -72,20 +72,22 @@ let package = Package(
             swiftSettings: upcomingFeatures
         ),
         .target(
-            name: "FakeAWSServer",
+            name: "TestSupport",
             dependencies: [
+                "AWSClient",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
-            path: "Tests/FakeAWSServer",
+            path: "Tests/TestSupport",
             swiftSettings: upcomingFeatures
         ),
         .testTarget(
             name: "AWSClientTests",
             dependencies: [
                 "AWSClient",
-                "FakeAWSServer",
+                "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -96,7 +98,7 @@ let package = Package(
             dependencies: [
                 "AWSClient",
                 "SSOAdminExporter",
-                "FakeAWSServer",
+                "TestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -87,17 +87,7 @@ public struct ExporterApplication: Sendable {
             transport: AsyncHTTPClientTransport(client: httpClient),
             logger: logger
         )
-        let configuration = self.configuration
-        let logger = self.logger
-        let app = Self.makeHTTPApplication(configuration: configuration, page: page, logger: logger) { port in
-            logger.info(
-                "listening",
-                metadata: [
-                    "address": "\(configuration.listenAddress)", "port": "\(port)",
-                    "telemetry_path": "\(configuration.telemetryPath)",
-                ]
-            )
-        }
+        let app = Self.makeHTTPApplication(configuration: configuration, page: page, logger: logger)
         // Listed first so it is shut down last, after the server has stopped taking scrapes.
         let group = ServiceGroup(
             configuration: .init(

@@ -109,7 +109,7 @@ private final class FakeRequestHandler: ChannelInboundHandler, @unchecked Sendab
                     let done = context.writeAndFlushPromise()
                     context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: done)
                     if !keepAlive {
-                        done.futureResult.whenComplete { _ in context.close(promise: nil) }
+                        done.futureResult.whenComplete { _ in loopBound.value.close(promise: nil) }
                     }
                 case .closeConnection:
                     context.close(promise: nil)

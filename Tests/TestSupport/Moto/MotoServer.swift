@@ -1,0 +1,133 @@
+import AWSClient
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// A `moto_server` process on loopback with signature checking switched on after the setup calls.
+///
+/// moto lets the first `INITIAL_NO_AUTH_ACTION_COUNT` actions through unchecked; the fixture spends them on
+/// creating an IAM user, its access key and a policy allowing `sso:ListInstances`, and from then on moto
+/// verifies every SigV4 signature with its own signer.
+public final class MotoServer: @unchecked Sendable {
+    public let port: Int
+    public let credentials: AWSCredentials
+    private let process: Process
+    public static let region = "us-east-1"
+
+    public var endpoint: String { "http://127.0.0.1:\(port)" }
+
+    public static func start() async throws -> MotoServer {
+        guard let executable = ExternalTools.path("moto_server") else {
+            throw MotoError("moto_server is not on PATH (pip install 'moto[server]')")
+        }
+        let port = try freePort()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["-H", "127.0.0.1", "-p", String(port)]
+        var environment = ProcessInfo.processInfo.environment
+        environment["INITIAL_NO_AUTH_ACTION_COUNT"] = "3"
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        do {
+            try await waitUntilReady(client: client, port: port)
+            let credentials = try await createListInstancesUser(client: client, port: port)
+            try await client.shutdown()
+            return MotoServer(port: port, credentials: credentials, process: process)
+        } catch {
+            process.terminate()
+            try? await client.shutdown()
+            throw error
+        }
+    }
+
+    private init(port: Int, credentials: AWSCredentials, process: Process) {
+        self.port = port
+        self.credentials = credentials
+        self.process = process
+    }
+
+    public func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+
+    deinit { stop() }
+
+    static func freePort() throws -> Int {
+        let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).wait()
+        let port = channel.localAddress?.port ?? 0
+        try channel.close().wait()
+        return port
+    }
+
+    static func waitUntilReady(client: HTTPClient, port: Int) async throws {
+        for _ in 0..<150 {
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/moto-api/")
+            request.method = .GET
+            if let response = try? await client.execute(request, timeout: .seconds(1)), response.status == .ok {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw MotoError("moto_server did not answer on port \(port) within 15 s")
+    }
+
+    /// The three unchecked IAM calls, signed with throwaway keys (moto reads the service from the scope).
+    static func createListInstancesUser(client: HTTPClient, port: Int) async throws -> AWSCredentials {
+        let user = "sso-admin-exporter"
+        let policy = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sso:ListInstances","Resource":"*"}]}"#
+        _ = try await iam(client: client, port: port, ["Action": "CreateUser", "UserName": user])
+        let keyXML = try await iam(client: client, port: port, ["Action": "CreateAccessKey", "UserName": user])
+        _ = try await iam(
+            client: client, port: port,
+            ["Action": "PutUserPolicy", "UserName": user, "PolicyName": "list-instances", "PolicyDocument": policy]
+        )
+        guard let keyID = element("AccessKeyId", in: keyXML), let secret = element("SecretAccessKey", in: keyXML)
+        else { throw MotoError("CreateAccessKey answer had no key: \(keyXML.prefix(200))") }
+        return AWSCredentials(accessKeyID: keyID, secretAccessKey: secret)
+    }
+
+    static func iam(client: HTTPClient, port: Int, _ parameters: [String: String]) async throws -> String {
+        let body = URIEncoding.formEncode((parameters.merging(["Version": "2010-05-08"]) { a, _ in a }).sorted { $0.key < $1.key })
+        var signable = SigV4Request(
+            method: "POST",
+            path: "/",
+            headers: [("Host", "127.0.0.1:\(port)"), ("Content-Type", "application/x-www-form-urlencoded")],
+            body: Array(body.utf8)
+        )
+        SigV4Signer(
+            credentials: AWSCredentials(accessKeyID: "AKIASETUPSETUPSETUP0", secretAccessKey: "setup"),
+            region: region,
+            service: "iam"
+        ).sign(&signable, date: Date())
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/")
+        request.method = .POST
+        for (name, value) in signable.headers { request.headers.add(name: name, value: value) }
+        request.body = .bytes(ByteBuffer(string: body))
+        let response = try await client.execute(request, timeout: .seconds(10))
+        let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
+        guard response.status == .ok else {
+            throw MotoError("IAM \(parameters["Action"] ?? "") failed: HTTP \(response.status.code) \(text.prefix(300))")
+        }
+        return text
+    }
+
+    static func element(_ name: String, in xml: String) -> String? {
+        guard let open = xml.range(of: "<\(name)>"), let close = xml.range(of: "</\(name)>", range: open.upperBound..<xml.endIndex)
+        else { return nil }
+        return String(xml[open.upperBound..<close.lowerBound])
+    }
+}
+
+public struct MotoError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
