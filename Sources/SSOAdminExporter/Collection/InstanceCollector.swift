@@ -78,8 +78,11 @@ public actor InstanceCollector {
         }
         let id = nextWaiterID
         nextWaiterID += 1
-        let timeout = Task { [clock] in
-            try? await clock.sleep(for: clock.now().duration(to: deadline.advanced(by: Self.completionGrace)))
+        // A safety net on real time: the collection is bounded by the same deadline on the injected clock, so
+        // this only fires for a scrape that joined a collection started with a later deadline than its own.
+        let patience = now.duration(to: deadline.advanced(by: Self.completionGrace))
+        let timeout = Task {
+            try? await Task.sleep(for: patience)
             self.expireWaiter(id)
         }
         let result = await withCheckedContinuation { continuation in

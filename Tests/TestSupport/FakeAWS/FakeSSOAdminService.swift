@@ -75,6 +75,7 @@ public final class FakeSSOAdminService: Sendable {
         var faults: [FakeFault] = []
         var requests: [RecordedRequest] = []
         var repeatTokens = false
+        var responseDelay: Duration = .zero
         var region: String
     }
 
@@ -94,6 +95,11 @@ public final class FakeSSOAdminService: Sendable {
         state.withLock { $0.repeatTokens = value }
     }
 
+    /// Holds every answer back this long (real time), to keep a collection in flight.
+    public func setResponseDelay(_ delay: Duration) {
+        state.withLock { $0.responseDelay = delay }
+    }
+
     public func setInstances(_ instances: [FakeInstance]) {
         state.withLock { $0.instances = instances }
     }
@@ -104,7 +110,7 @@ public final class FakeSSOAdminService: Sendable {
         let body = (try? JSONSerialization.jsonObject(with: Data(request.body))) as? [String: Any]
         let maxResults = body?["MaxResults"] as? Int
         let nextToken = body?["NextToken"] as? String
-        let (fault, repeatTokens, instances, region) = state.withLock { state in
+        let (fault, repeatTokens, instances, region, delay) = state.withLock { state in
             state.requests.append(
                 RecordedRequest(
                     target: request.header("X-Amz-Target"),
@@ -116,8 +122,9 @@ public final class FakeSSOAdminService: Sendable {
                 )
             )
             let fault = state.faults.isEmpty ? nil : state.faults.removeFirst()
-            return (fault, state.repeatTokens, state.instances, state.region)
+            return (fault, state.repeatTokens, state.instances, state.region, state.responseDelay)
         }
+        if delay > .zero { try? await Task.sleep(for: delay) }
         if let fault {
             return Self.action(for: fault)
         }

@@ -1,0 +1,81 @@
+import AWSClient
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import Logging
+import SSOAdminExporter
+import Testing
+import TestSupport
+
+/// The exporter's real pipeline (client, paginator, collector, renderer) against a fake sso-admin on loopback.
+struct ExporterHarness {
+    let service: FakeSSOAdminService
+    let server: FakeHTTPServer
+    let page: MetricsPage
+    let clock: MonotonicClock
+    let configuration: ExporterConfiguration
+
+    static let logger: Logger = {
+        var logger = Logger(label: "test")
+        logger.logLevel = .error
+        return logger
+    }()
+
+    static func configuration(
+        endpoint: String,
+        arguments: [String] = [],
+        environment: [String: String] = [:]
+    ) throws -> ExporterConfiguration {
+        let options = try ExporterOptions.parse(["--aws.region", "us-east-1", "--aws.endpoint-url", endpoint] + arguments)
+        return try ExporterConfiguration.resolve(options, environment: environment)
+    }
+
+    /// Runs `body` with a fresh fake holding `instances`; `clock` decides whether backoff really waits.
+    static func with(
+        instances: [FakeInstance],
+        arguments: [String] = [],
+        environment: [String: String] = [:],
+        clock: MonotonicClock = MonotonicClock(ManualClock()),
+        credentials: AWSCredentials = AWSCredentials(accessKeyID: "AKIDTEST", secretAccessKey: "do-not-log-me"),
+        logger: Logger = ExporterHarness.logger,
+        _ body: (ExporterHarness) async throws -> Void
+    ) async throws {
+        let service = FakeSSOAdminService(instances: instances)
+        let server = try await FakeHTTPServer.start { await service.handle($0) }
+        let http = AsyncHTTPClientTransport.makeHTTPClient(connectTimeout: .seconds(2))
+        do {
+            let configuration = try Self.configuration(
+                endpoint: server.endpoint, arguments: arguments, environment: environment)
+            let page = ExporterApplication.makeMetricsPage(
+                configuration: configuration,
+                credentialProvider: StaticCredentialProvider(credentials),
+                transport: AsyncHTTPClientTransport(client: http),
+                clock: clock,
+                logger: logger
+            )
+            try await body(
+                ExporterHarness(service: service, server: server, page: page, clock: clock, configuration: configuration))
+        } catch {
+            await server.stop()
+            try await http.shutdown()
+            throw error
+        }
+        await server.stop()
+        try await http.shutdown()
+    }
+
+    /// One scrape, parsed.
+    func scrape(budget: Duration = .seconds(10)) async throws -> ParsedExposition {
+        let bytes = await page.render(deadline: clock.now().advanced(by: budget))
+        return try ExpositionParser.parse(String(decoding: bytes, as: UTF8.self))
+    }
+}
+
+extension ParsedExposition {
+    func errors(_ exception: String) -> Double? {
+        value("aws_sso_admin_api_errors_total", ["operation": "ListInstances", "exception": exception])
+    }
+
+    var requests: Double? { value("aws_sso_admin_api_requests_total", ["operation": "ListInstances"]) }
+    var success: Double? { value("aws_sso_admin_collect_success", ["region": "us-east-1"]) }
+}
