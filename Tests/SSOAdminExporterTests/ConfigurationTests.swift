@@ -1,0 +1,147 @@
+import AWSClient
+import ArgumentParser
+import Foundation
+import Logging
+import SSOAdminExporter
+import Testing
+import TestSupport
+
+@Suite("flags and environment")
+struct ConfigurationTests {
+    func resolve(_ arguments: [String], _ environment: [String: String] = ["AWS_REGION": "eu-west-1"]) throws
+        -> ExporterConfiguration
+    {
+        try ExporterConfiguration.resolve(ExporterOptions.parse(arguments), environment: environment)
+    }
+
+    @Test("defaults")
+    func defaults() throws {
+        let configuration = try resolve([])
+        #expect(configuration.listenAddress == ListenAddress(host: "0.0.0.0", port: 10711))
+        #expect(configuration.telemetryPath == "/metrics")
+        #expect(configuration.endpoint.url.absoluteString == "https://sso.eu-west-1.amazonaws.com")
+        #expect(configuration.endpoint.signingName == "sso")
+        #expect(configuration.pageSize == 100)
+        #expect(configuration.maxAttempts == 3)
+        #expect(configuration.collectTimeout == .seconds(10))
+        #expect(configuration.minInterval == .zero)
+        #expect(configuration.logFormat == .logfmt)
+    }
+
+    @Test("every flag is taken")
+    func flags() throws {
+        let configuration = try resolve(
+            [
+                "--web.listen-address", "[::1]:9999", "--web.telemetry-path", "/m", "--aws.region", "us-west-2",
+                "--aws.endpoint-url", "http://127.0.0.1:5000", "--aws.page-size", "7", "--aws.connect-timeout", "1s",
+                "--aws.request-timeout", "1500ms", "--collect.timeout", "1m30s", "--collect.min-interval", "2m",
+                "--log.level", "debug", "--log.format", "json",
+            ], ["AWS_MAX_ATTEMPTS": "5"])
+        #expect(configuration.listenAddress == ListenAddress(host: "::1", port: 9999))
+        #expect(configuration.telemetryPath == "/m")
+        #expect(configuration.endpoint.region == "us-west-2")
+        #expect(configuration.endpoint.url.absoluteString == "http://127.0.0.1:5000")
+        #expect(configuration.pageSize == 7)
+        #expect(configuration.connectTimeout == .seconds(1))
+        #expect(configuration.requestTimeout == .milliseconds(1500))
+        #expect(configuration.collectTimeout == .seconds(90))
+        #expect(configuration.minInterval == .seconds(120))
+        #expect(configuration.logLevel == .debug)
+        #expect(configuration.logFormat == .json)
+        #expect(configuration.maxAttempts == 5)
+    }
+
+    @Test("bad values are errors that name the flag or variable", arguments: [
+        (["--web.listen-address", "10711"], [String: String](), "--web.listen-address"),
+        (["--web.listen-address", ":99999"], [:], "--web.listen-address"),
+        (["--web.listen-address", "::1:80"], [:], "--web.listen-address"),
+        (["--web.telemetry-path", "metrics"], [:], "--web.telemetry-path"),
+        (["--web.telemetry-path", "/-/healthy"], [:], "--web.telemetry-path"),
+        (["--aws.page-size", "0"], [:], "--aws.page-size"),
+        (["--aws.page-size", "101"], [:], "--aws.page-size"),
+        (["--aws.endpoint-url", "ftp://x"], [:], "--aws.endpoint-url"),
+        (["--aws.region", "Not A Region"], [:], "--aws.region"),
+        ([], ["AWS_MAX_ATTEMPTS": "zero"], "AWS_MAX_ATTEMPTS"),
+        ([], ["AWS_MAX_ATTEMPTS": "0"], "AWS_MAX_ATTEMPTS"),
+        ([], ["AWS_RETRY_MODE": "adaptive"], "AWS_RETRY_MODE"),
+        ([], ["AWS_ENDPOINT_URL_SSO_ADMIN": "nonsense"], "AWS_ENDPOINT_URL_SSO_ADMIN"),
+        (["--collect.timeout", "0"], [:], "--collect.timeout"),
+    ])
+    func badValues(arguments: [String], environment: [String: String], named: String) {
+        var merged = environment
+        merged["AWS_REGION"] = merged["AWS_REGION"] ?? "eu-west-1"
+        do {
+            _ = try resolve(arguments, merged)
+            Issue.record("accepted \(arguments) \(environment)")
+        } catch {
+            #expect("\(error)".contains(named), "\(error)")
+        }
+    }
+
+    @Test("no region anywhere is an error that says how to set one")
+    func noRegion() {
+        #expect(throws: ExporterConfigurationError.self) { try resolve([], [:]) }
+    }
+
+    @Test("Prometheus durations", arguments: [
+        ("0", Duration.zero), ("500ms", .milliseconds(500)), ("10s", .seconds(10)), ("1m30s", .seconds(90)),
+        ("2h", .seconds(7200)), ("1d", .seconds(86_400)),
+    ])
+    func durations(text: String, expected: Duration) {
+        #expect(PrometheusDuration.parse(text) == expected)
+    }
+
+    @Test("malformed durations are rejected", arguments: ["", "10", "s", "1.5s", "10x", "30s1m", "-1s", "99999999999999h"])
+    func badDurations(text: String) {
+        #expect(PrometheusDuration.parse(text) == nil)
+    }
+}
+
+@Suite("the sso-admin-exporter binary")
+struct BinaryTests {
+    static var binary: String? {
+        let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
+            ExternalTools.repositoryRoot.appendingPathComponent(".build/debug"),
+        ].map { $0.appendingPathComponent("sso-admin-exporter").path }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    func run(_ arguments: [String], environment: [String: String] = ["AWS_REGION": "us-east-1"]) throws -> (Int32, String) {
+        let binary = try #require(Self.binary, "swift test builds the sso-admin-exporter product next to the tests")
+        return try ExternalTools.run(binary, arguments, environment: environment)
+    }
+
+    @Test("a bad flag or value exits 2 with a message that names it", arguments: [
+        (["--no-such-flag"], "--no-such-flag"),
+        (["--aws.page-size", "abc"], "--aws.page-size"),
+        (["--aws.page-size", "500"], "--aws.page-size"),
+        (["--collect.timeout", "soon"], "--collect.timeout"),
+        (["--log.level", "loud"], "--log.level"),
+        (["--web.listen-address", "nowhere"], "--web.listen-address"),
+    ])
+    func badFlag(arguments: [String], named: String) throws {
+        let (status, output) = try run(arguments)
+        #expect(status == 2, "\(output)")
+        #expect(output.contains(named), "\(output)")
+    }
+
+    @Test("no region exits 2 and says how to set one")
+    func noRegion() throws {
+        let (status, output) = try run([], environment: [:])
+        #expect(status == 2)
+        #expect(output.contains("AWS_REGION"))
+    }
+
+    @Test("--version and --help exit 0")
+    func versionAndHelp() throws {
+        let (versionStatus, version) = try run(["--version"])
+        #expect(versionStatus == 0)
+        #expect(version.trimmingCharacters(in: .whitespacesAndNewlines) == BuildInfo.version)
+        let (helpStatus, help) = try run(["--help"])
+        #expect(helpStatus == 0)
+        for flag in ["--web.listen-address", "--web.telemetry-path", "--aws.region", "--collect.min-interval"] {
+            #expect(help.contains(flag))
+        }
+    }
+}

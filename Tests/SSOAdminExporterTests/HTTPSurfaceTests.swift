@@ -1,0 +1,109 @@
+import AWSClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import SSOAdminExporter
+import Testing
+import TestSupport
+
+@Suite("HTTP surface")
+struct HTTPSurfaceTests {
+    func withApp(
+        setup: TestingSetup = .router,
+        arguments: [String] = [],
+        clock: MonotonicClock = MonotonicClock(ManualClock()),
+        fault: FakeFault? = nil,
+        _ body: @escaping @Sendable (any TestClientProtocol, FakeSSOAdminService) async throws -> Void
+    ) async throws {
+        try await ExporterHarness.with(instances: FakeInstance.numbered(3), arguments: arguments, clock: clock) {
+            harness in
+            if let fault { harness.service.inject([fault]) }
+            let app = Application(
+                router: ExporterRouter.make(configuration: harness.configuration, page: harness.page, clock: clock),
+                configuration: .init(address: .hostname("127.0.0.1", port: 0))
+            )
+            try await app.test(setup) { client in try await body(client, harness.service) }
+        }
+    }
+
+    @Test("/metrics answers the exposition format with the collection")
+    func metrics() async throws {
+        try await withApp { client, _ in
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == "text/plain; version=0.0.4; charset=utf-8")
+                let metrics = try ExpositionParser.parse(String(buffer: response.body))
+                #expect(metrics.success == 1)
+                #expect(metrics.samples("aws_sso_admin_instance_info").count == 3)
+            }
+        }
+    }
+
+    @Test("--web.telemetry-path moves the metrics")
+    func telemetryPath() async throws {
+        try await withApp(arguments: ["--web.telemetry-path", "/custom/metrics"]) { client, _ in
+            try await client.execute(uri: "/custom/metrics", method: .get) { response in
+                #expect(response.status == .ok)
+            }
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(response.status == .notFound)
+            }
+            try await client.execute(uri: "/", method: .get) { response in
+                #expect(String(buffer: response.body).contains("href=\"/custom/metrics\""))
+            }
+        }
+    }
+
+    @Test("landing page, health and readiness; 404 elsewhere, without calling AWS")
+    func otherRoutes() async throws {
+        try await withApp { client, service in
+            try await client.execute(uri: "/", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == "text/html; charset=utf-8")
+                #expect(String(buffer: response.body).contains("href=\"/metrics\""))
+            }
+            for path in ["/-/healthy", "/-/ready"] {
+                try await client.execute(uri: path, method: .get) { response in
+                    #expect(response.status == .ok)
+                }
+            }
+            for path in ["/nope", "/metrics/extra", "/-/reload"] {
+                try await client.execute(uri: path, method: .get) { response in
+                    #expect(response.status == .notFound)
+                }
+            }
+            #expect(service.requests.isEmpty)
+        }
+    }
+
+    @Test("X-Prometheus-Scrape-Timeout-Seconds bounds the collection, over a real socket")
+    func scrapeTimeoutHeader() async throws {
+        try await withApp(setup: .live, clock: .continuous, fault: .hang) { client, _ in
+            let started = ContinuousClock.now
+            var headers = HTTPFields()
+            headers[HTTPField.Name("X-Prometheus-Scrape-Timeout-Seconds")!] = "1"
+            try await client.execute(uri: "/metrics", method: .get, headers: headers) { response in
+                #expect(response.status == .ok)
+                let metrics = try ExpositionParser.parse(String(buffer: response.body))
+                #expect(metrics.success == 0)
+                #expect(metrics.errors("Timeout") == 1)
+            }
+            let elapsed = ContinuousClock.now - started
+            #expect(elapsed < .seconds(1), "answered after \(elapsed), past Prometheus' 1 s timeout")
+        }
+    }
+
+    @Test("a malformed scrape-timeout header falls back to --collect.timeout")
+    func badTimeoutHeader() throws {
+        let configuration = try ExporterHarness.configuration(
+            endpoint: "http://127.0.0.1:1", arguments: ["--collect.timeout", "7s"])
+        #expect(configuration.collectionBudget(scrapeTimeoutHeader: "abc") == .seconds(7))
+        #expect(configuration.collectionBudget(scrapeTimeoutHeader: "-3") == .seconds(7))
+        #expect(configuration.collectionBudget(scrapeTimeoutHeader: "nan") == .seconds(7))
+        #expect(configuration.collectionBudget(scrapeTimeoutHeader: nil) == .seconds(7))
+        #expect(configuration.collectionBudget(scrapeTimeoutHeader: "15") == .milliseconds(14_500))
+        #expect(configuration.collectionBudget(scrapeTimeoutHeader: "0.2") == .milliseconds(100))
+    }
+}
