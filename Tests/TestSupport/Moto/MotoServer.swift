@@ -39,7 +39,7 @@ public final class MotoServer: @unchecked Sendable {
             try await client.shutdown()
             return MotoServer(port: port, credentials: credentials, process: process)
         } catch {
-            process.terminate()
+            kill(process.processIdentifier, SIGKILL)
             try? await client.shutdown()
             throw error
         }
@@ -51,9 +51,10 @@ public final class MotoServer: @unchecked Sendable {
         self.process = process
     }
 
+    /// SIGKILL, not SIGTERM: the test runner's threads block SIGTERM and a spawned child inherits that mask.
     public func stop() {
         if process.isRunning {
-            process.terminate()
+            kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
     }
