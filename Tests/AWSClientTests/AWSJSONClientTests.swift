@@ -2,8 +2,8 @@ import AWSClient
 import AsyncHTTPClient
 import Foundation
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 /// Records what the client reports, in order.
 final class RecordingObserver: AWSRequestObserver {
@@ -22,7 +22,12 @@ final class RecordingObserver: AWSRequestObserver {
 /// Counts wall-clock reads so each attempt's signing time can be told apart.
 final class SteppingWallClock: Sendable {
     private let seconds = Mutex<Double>(1_700_000_000)
-    func next() -> Date { seconds.withLock { $0 += 1; return Date(timeIntervalSince1970: $0) } }
+    func next() -> Date {
+        seconds.withLock {
+            $0 += 1
+            return Date(timeIntervalSince1970: $0)
+        }
+    }
 }
 
 @Suite("AWS JSON client over a loopback server")
@@ -38,7 +43,12 @@ struct AWSJSONClientTests {
 
     final class RequestLog: Sendable {
         private let storage = Mutex<[FakeHTTPRequest]>([])
-        func append(_ request: FakeHTTPRequest) -> Int { storage.withLock { $0.append(request); return $0.count - 1 } }
+        func append(_ request: FakeHTTPRequest) -> Int {
+            storage.withLock {
+                $0.append(request)
+                return $0.count - 1
+            }
+        }
         func withLock<T>(_ body: ([FakeHTTPRequest]) -> T) -> T { storage.withLock { body($0) } }
     }
 
@@ -116,7 +126,8 @@ struct AWSJSONClientTests {
             #expect(request.header("X-Amz-Security-Token") == "token")
             let authorization = try #require(request.header("Authorization"))
             #expect(authorization.contains("/us-east-1/sso/aws4_request"))
-            #expect(authorization.contains("SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-amz-target"))
+            #expect(
+                authorization.contains("SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-amz-target"))
         }
     }
 
@@ -215,7 +226,8 @@ struct AWSJSONClientTests {
         defer { _ = http.shutdown() }
         let observer = RecordingObserver()
         let client = AWSJSONClient(
-            endpoint: AWSServiceEndpoint(url: URL(string: "http://127.0.0.1:9")!, region: "us-east-1", signingName: "sso"),
+            endpoint: AWSServiceEndpoint(
+                url: URL(string: "http://127.0.0.1:9")!, region: "us-east-1", signingName: "sso"),
             targetPrefix: "SWBExternalService",
             credentialProvider: EnvironmentCredentialProvider(environment: [:]),
             transport: AsyncHTTPClientTransport(client: http),
@@ -223,7 +235,10 @@ struct AWSJSONClientTests {
             observer: observer
         )
         await #expect(throws: AWSClientError.self) {
-            try await client.send(operation: "ListInstances", body: [], deadline: MonotonicClock.continuous.now().advanced(by: .seconds(1))) { _ in 0 }
+            try await client.send(
+                operation: "ListInstances", body: [],
+                deadline: MonotonicClock.continuous.now().advanced(by: .seconds(1))
+            ) { _ in 0 }
         }
         #expect(observer.recorded == ["ListInstances:before:CredentialsError"])
     }

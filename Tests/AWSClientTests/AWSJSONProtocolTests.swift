@@ -21,11 +21,16 @@ struct AWSJSONProtocolTests {
         #expect(error.message == "bad MaxResults")
     }
 
-    @Test("__type with a namespace, then code", arguments: [
-        (#"{"__type":"com.amazonaws.swbexternalservice#ThrottlingException","message":"slow"}"#, "ThrottlingException"),
-        (#"{"code":"AccessDeniedException","Message":"no"}"#, "AccessDeniedException"),
-        (#"{"__type":"aws.protocoltests.restjson#FooError:http://internal.amazon.com/"}"#, "FooError"),
-    ])
+    @Test(
+        "__type with a namespace, then code",
+        arguments: [
+            (
+                #"{"__type":"com.amazonaws.swbexternalservice#ThrottlingException","message":"slow"}"#,
+                "ThrottlingException"
+            ),
+            (#"{"code":"AccessDeniedException","Message":"no"}"#, "AccessDeniedException"),
+            (#"{"__type":"aws.protocoltests.restjson#FooError:http://internal.amazon.com/"}"#, "FooError"),
+        ])
     func bodyCodes(body: String, expected: String) {
         #expect(AWSJSONProtocol.parseError(response(400, body: body)).code == expected)
     }
@@ -40,7 +45,8 @@ struct AWSJSONProtocolTests {
 
     @Test("an XML ErrorResponse, as front ends and emulators send, gives its Code")
     func xmlBody() {
-        let body = "<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code><Message>bad sig</Message></Error></ErrorResponse>"
+        let body =
+            "<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code><Message>bad sig</Message></Error></ErrorResponse>"
         let error = AWSJSONProtocol.parseError(response(403, body: body))
         #expect(error.code == "SignatureDoesNotMatch")
         #expect(error.message == "bad sig")
@@ -133,7 +139,9 @@ struct EndpointResolutionTests {
 
     @Test("a missing or malformed region is an error that names its source")
     func badRegion() {
-        #expect(throws: AWSConfigurationError.self) { try AWSEndpointResolver.resolveRegion(explicit: nil, environment: [:]) }
+        #expect(throws: AWSConfigurationError.self) {
+            try AWSEndpointResolver.resolveRegion(explicit: nil, environment: [:])
+        }
         do {
             _ = try AWSEndpointResolver.resolveRegion(explicit: nil, environment: ["AWS_REGION": "EU WEST"])
             Issue.record("expected an error")
@@ -154,7 +162,9 @@ struct EndpointResolutionTests {
         #expect(try endpoint(nil, [:], region: "cn-north-1") == "https://sso.cn-north-1.amazonaws.com.cn")
     }
 
-    @Test("an unusable endpoint URL names where it came from", arguments: ["ftp://x", "not a url", "http://", "https://h/?q=1"])
+    @Test(
+        "an unusable endpoint URL names where it came from",
+        arguments: ["ftp://x", "not a url", "http://", "https://h/?q=1"])
     func badEndpoint(text: String) {
         do {
             _ = try endpoint(nil, ["AWS_ENDPOINT_URL": text])

@@ -1,7 +1,7 @@
 import AWSClient
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The official SigV4 suite (aws-c-auth's `aws-signing-test-suite/v4`), signed into headers.
 @Suite("SigV4 official vectors")

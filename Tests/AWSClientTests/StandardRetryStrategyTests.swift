@@ -7,20 +7,22 @@ struct StandardRetryStrategyTests {
         .service(AWSServiceError(code: code, statusCode: status))
     }
 
-    @Test("classification follows the SDKs", arguments: [
-        (service("ThrottlingException", 400), StandardRetryStrategy.Classification.throttling),
-        (service("Whatever", 429), .throttling),
-        (service("InternalServerException", 500), .transient),
-        (service("ServiceUnavailable", 503), .transient),
-        (service("BadGateway", 502), .transient),
-        (service("GatewayTimeout", 504), .transient),
-        (service("AccessDeniedException", 400), .notRetryable),
-        (service("ValidationException", 400), .notRetryable),
-        (service("SignatureDoesNotMatch", 403), .notRetryable),
-        (AWSClientError.transport(.connection("reset")), .transient),
-        (AWSClientError.transport(.timeout), .timeout),
-        (AWSClientError.invalidResponse("garbage"), .notRetryable),
-    ])
+    @Test(
+        "classification follows the SDKs",
+        arguments: [
+            (service("ThrottlingException", 400), StandardRetryStrategy.Classification.throttling),
+            (service("Whatever", 429), .throttling),
+            (service("InternalServerException", 500), .transient),
+            (service("ServiceUnavailable", 503), .transient),
+            (service("BadGateway", 502), .transient),
+            (service("GatewayTimeout", 504), .transient),
+            (service("AccessDeniedException", 400), .notRetryable),
+            (service("ValidationException", 400), .notRetryable),
+            (service("SignatureDoesNotMatch", 403), .notRetryable),
+            (AWSClientError.transport(.connection("reset")), .transient),
+            (AWSClientError.transport(.timeout), .timeout),
+            (AWSClientError.invalidResponse("garbage"), .notRetryable),
+        ])
     func classification(error: AWSClientError, expected: StandardRetryStrategy.Classification) {
         #expect(StandardRetryStrategy.classify(error) == expected)
     }

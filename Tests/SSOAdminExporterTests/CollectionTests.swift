@@ -1,8 +1,8 @@
 import AWSClient
 import Foundation
 import SSOAdminExporter
-import Testing
 import TestSupport
+import Testing
 
 @Suite("collection against a fake sso-admin")
 struct CollectionTests {
@@ -60,8 +60,11 @@ struct CollectionTests {
                 #expect(series.count == (instance.status == "SUSPENDED" ? 5 : 4))
             }
             let failed = "arn:aws:sso:::instance/ssoins-bbbbbbbbbbbbbbbb"
-            #expect(metrics.value("aws_sso_admin_instance_status", ["instance_arn": failed, "status": "CREATE_FAILED"]) == 1)
-            #expect(metrics.samples("aws_sso_admin_instance_info", ["instance_arn": failed]).first?.labels["name"] == "")
+            #expect(
+                metrics.value("aws_sso_admin_instance_status", ["instance_arn": failed, "status": "CREATE_FAILED"]) == 1
+            )
+            #expect(
+                metrics.samples("aws_sso_admin_instance_info", ["instance_arn": failed]).first?.labels["name"] == "")
             #expect(
                 metrics.samples("aws_sso_admin_instance_info", ["instance_arn": Self.mixed[0].instanceArn]).first?
                     .labels["instance_id"] == "ssoins-aaaaaaaaaaaaaaaa")
@@ -78,10 +81,12 @@ struct CollectionTests {
         }
     }
 
-    @Test("each modeled exception is counted and fails the collection without inventing series", arguments: [
-        ("ThrottlingException", 400, 3.0), ("InternalServerException", 500, 3), ("AccessDeniedException", 400, 1),
-        ("ValidationException", 400, 1),
-    ])
+    @Test(
+        "each modeled exception is counted and fails the collection without inventing series",
+        arguments: [
+            ("ThrottlingException", 400, 3.0), ("InternalServerException", 500, 3), ("AccessDeniedException", 400, 1),
+            ("ValidationException", 400, 1),
+        ])
     func modeledErrors(code: String, status: Int, attempts: Double) async throws {
         try await ExporterHarness.with(instances: FakeInstance.numbered(3)) { harness in
             harness.service.inject(Array(repeating: .serviceError(code: code, status: status), count: 3))
@@ -118,11 +123,13 @@ struct CollectionTests {
         }
     }
 
-    @Test("faults below the protocol", arguments: [
-        (FakeFault.malformedJSON, "InvalidResponse", 1.0),
-        (.nonJSON503, "ServiceUnavailable", 3),
-        (.connectionReset, "ConnectionError", 3),
-    ])
+    @Test(
+        "faults below the protocol",
+        arguments: [
+            (FakeFault.malformedJSON, "InvalidResponse", 1.0),
+            (.nonJSON503, "ServiceUnavailable", 3),
+            (.connectionReset, "ConnectionError", 3),
+        ])
     func transportFaults(fault: FakeFault, exception: String, count: Double) async throws {
         try await ExporterHarness.with(instances: FakeInstance.numbered(1)) { harness in
             harness.service.inject(Array(repeating: fault, count: Int(count)))

@@ -3,8 +3,8 @@ import ArgumentParser
 import Foundation
 import Logging
 import SSOAdminExporter
-import Testing
 import TestSupport
+import Testing
 
 @Suite("flags and environment")
 struct ConfigurationTests {
@@ -51,22 +51,24 @@ struct ConfigurationTests {
         #expect(configuration.maxAttempts == 5)
     }
 
-    @Test("bad values are errors that name the flag or variable", arguments: [
-        (["--web.listen-address", "10711"], [String: String](), "--web.listen-address"),
-        (["--web.listen-address", ":99999"], [:], "--web.listen-address"),
-        (["--web.listen-address", "::1:80"], [:], "--web.listen-address"),
-        (["--web.telemetry-path", "metrics"], [:], "--web.telemetry-path"),
-        (["--web.telemetry-path", "/-/healthy"], [:], "--web.telemetry-path"),
-        (["--aws.page-size", "0"], [:], "--aws.page-size"),
-        (["--aws.page-size", "101"], [:], "--aws.page-size"),
-        (["--aws.endpoint-url", "ftp://x"], [:], "--aws.endpoint-url"),
-        (["--aws.region", "Not A Region"], [:], "--aws.region"),
-        ([], ["AWS_MAX_ATTEMPTS": "zero"], "AWS_MAX_ATTEMPTS"),
-        ([], ["AWS_MAX_ATTEMPTS": "0"], "AWS_MAX_ATTEMPTS"),
-        ([], ["AWS_RETRY_MODE": "adaptive"], "AWS_RETRY_MODE"),
-        ([], ["AWS_ENDPOINT_URL_SSO_ADMIN": "nonsense"], "AWS_ENDPOINT_URL_SSO_ADMIN"),
-        (["--collect.timeout", "0"], [:], "--collect.timeout"),
-    ])
+    @Test(
+        "bad values are errors that name the flag or variable",
+        arguments: [
+            (["--web.listen-address", "10711"], [String: String](), "--web.listen-address"),
+            (["--web.listen-address", ":99999"], [:], "--web.listen-address"),
+            (["--web.listen-address", "::1:80"], [:], "--web.listen-address"),
+            (["--web.telemetry-path", "metrics"], [:], "--web.telemetry-path"),
+            (["--web.telemetry-path", "/-/healthy"], [:], "--web.telemetry-path"),
+            (["--aws.page-size", "0"], [:], "--aws.page-size"),
+            (["--aws.page-size", "101"], [:], "--aws.page-size"),
+            (["--aws.endpoint-url", "ftp://x"], [:], "--aws.endpoint-url"),
+            (["--aws.region", "Not A Region"], [:], "--aws.region"),
+            ([], ["AWS_MAX_ATTEMPTS": "zero"], "AWS_MAX_ATTEMPTS"),
+            ([], ["AWS_MAX_ATTEMPTS": "0"], "AWS_MAX_ATTEMPTS"),
+            ([], ["AWS_RETRY_MODE": "adaptive"], "AWS_RETRY_MODE"),
+            ([], ["AWS_ENDPOINT_URL_SSO_ADMIN": "nonsense"], "AWS_ENDPOINT_URL_SSO_ADMIN"),
+            (["--collect.timeout", "0"], [:], "--collect.timeout"),
+        ])
     func badValues(arguments: [String], environment: [String: String], named: String) {
         var merged = environment
         merged["AWS_REGION"] = merged["AWS_REGION"] ?? "eu-west-1"
@@ -83,15 +85,19 @@ struct ConfigurationTests {
         #expect(throws: ExporterConfigurationError.self) { try resolve([], [:]) }
     }
 
-    @Test("Prometheus durations", arguments: [
-        ("0", Duration.zero), ("500ms", .milliseconds(500)), ("10s", .seconds(10)), ("1m30s", .seconds(90)),
-        ("2h", .seconds(7200)), ("1d", .seconds(86_400)),
-    ])
+    @Test(
+        "Prometheus durations",
+        arguments: [
+            ("0", Duration.zero), ("500ms", .milliseconds(500)), ("10s", .seconds(10)), ("1m30s", .seconds(90)),
+            ("2h", .seconds(7200)), ("1d", .seconds(86_400)),
+        ])
     func durations(text: String, expected: Duration) {
         #expect(PrometheusDuration.parse(text) == expected)
     }
 
-    @Test("malformed durations are rejected", arguments: ["", "10", "s", "1.5s", "10x", "30s1m", "-1s", "99999999999999h"])
+    @Test(
+        "malformed durations are rejected",
+        arguments: ["", "10", "s", "1.5s", "10x", "30s1m", "-1s", "99999999999999h"])
     func badDurations(text: String) {
         #expect(PrometheusDuration.parse(text) == nil)
     }
@@ -107,19 +113,23 @@ struct BinaryTests {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    func run(_ arguments: [String], environment: [String: String] = ["AWS_REGION": "us-east-1"]) throws -> (Int32, String) {
+    func run(_ arguments: [String], environment: [String: String] = ["AWS_REGION": "us-east-1"]) throws -> (
+        Int32, String
+    ) {
         let binary = try #require(Self.binary, "swift test builds the sso-admin-exporter product next to the tests")
         return try ExternalTools.run(binary, arguments, environment: environment)
     }
 
-    @Test("a bad flag or value exits 2 with a message that names it", arguments: [
-        (["--no-such-flag"], "--no-such-flag"),
-        (["--aws.page-size", "abc"], "--aws.page-size"),
-        (["--aws.page-size", "500"], "--aws.page-size"),
-        (["--collect.timeout", "soon"], "--collect.timeout"),
-        (["--log.level", "loud"], "--log.level"),
-        (["--web.listen-address", "nowhere"], "--web.listen-address"),
-    ])
+    @Test(
+        "a bad flag or value exits 2 with a message that names it",
+        arguments: [
+            (["--no-such-flag"], "--no-such-flag"),
+            (["--aws.page-size", "abc"], "--aws.page-size"),
+            (["--aws.page-size", "500"], "--aws.page-size"),
+            (["--collect.timeout", "soon"], "--collect.timeout"),
+            (["--log.level", "loud"], "--log.level"),
+            (["--web.listen-address", "nowhere"], "--web.listen-address"),
+        ])
     func badFlag(arguments: [String], named: String) throws {
         let (status, output) = try run(arguments)
         #expect(status == 2, "\(output)")

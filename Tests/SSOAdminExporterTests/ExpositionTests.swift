@@ -1,7 +1,8 @@
 import Foundation
-@testable import SSOAdminExporter
-import Testing
 import TestSupport
+import Testing
+
+@testable import SSOAdminExporter
 
 @Suite("text exposition writer")
 struct ExpositionWriterTests {
@@ -20,10 +21,12 @@ struct ExpositionWriterTests {
         #expect(parsed.value("test_metric", ["one": "plain"]) == -.infinity)
     }
 
-    @Test("numbers as Prometheus writes them", arguments: [
-        (0.0, "0"), (1, "1"), (-3, "-3"), (1.25, "1.25"), (1_700_000_000.25, "1700000000.25"), (.nan, "NaN"),
-        (.infinity, "+Inf"), (-.infinity, "-Inf"), (1e20, "1e+20"),
-    ])
+    @Test(
+        "numbers as Prometheus writes them",
+        arguments: [
+            (0.0, "0"), (1, "1"), (-3, "-3"), (1.25, "1.25"), (1_700_000_000.25, "1700000000.25"), (.nan, "NaN"),
+            (.infinity, "+Inf"), (-.infinity, "-Inf"), (1e20, "1e+20"),
+        ])
     func numbers(value: Double, text: String) {
         #expect(PrometheusTextWriter.format(value) == text)
     }
@@ -68,7 +71,9 @@ struct DecodingTests {
         #expect(try decode(#"{"Instances":[],"NextToken":null}"#).nextToken == nil)
     }
 
-    @Test("malformed JSON and a wrong top-level shape are errors", arguments: ["{", "[]", #"{"Instances":"x"}"#, "<html/>"])
+    @Test(
+        "malformed JSON and a wrong top-level shape are errors",
+        arguments: ["{", "[]", #"{"Instances":"x"}"#, "<html/>"])
     func malformed(body: String) {
         #expect(throws: ListInstancesDecodingError.self) { try decode(body) }
     }

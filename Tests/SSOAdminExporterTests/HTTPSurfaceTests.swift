@@ -5,8 +5,8 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import SSOAdminExporter
-import Testing
 import TestSupport
+import Testing
 
 @Suite("HTTP surface")
 struct HTTPSurfaceTests {

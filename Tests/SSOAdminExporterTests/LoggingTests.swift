@@ -3,8 +3,8 @@ import Foundation
 import Logging
 import SSOAdminExporter
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 final class CapturedLines: Sendable {
     private let lines = Mutex<[String]>([])
@@ -23,7 +23,8 @@ struct LoggingTests {
     @Test("logfmt quotes what needs quoting")
     func logfmt() throws {
         let capture = CapturedLines()
-        logger(.logfmt, into: capture).warning("collection failed", metadata: ["error": "a \"b\"\nc", "region": "us-east-1"])
+        logger(.logfmt, into: capture).warning(
+            "collection failed", metadata: ["error": "a \"b\"\nc", "region": "us-east-1"])
         let line = try #require(capture.all.first)
         #expect(line.contains(#"level=warn msg="collection failed" error="a \"b\"\nc" region=us-east-1"#))
         #expect(line.hasPrefix("ts="))
@@ -40,10 +41,12 @@ struct LoggingTests {
         #expect(object["weird"] == "tab\there \u{0001}")
     }
 
-    @Test("no secret key or session token in any log line or metric, whatever fails", arguments: [
-        FakeFault.serviceError(code: "SignatureDoesNotMatch", status: 403),
-        .serviceError(code: "ThrottlingException", status: 400), .malformedJSON, .connectionReset,
-    ])
+    @Test(
+        "no secret key or session token in any log line or metric, whatever fails",
+        arguments: [
+            FakeFault.serviceError(code: "SignatureDoesNotMatch", status: 403),
+            .serviceError(code: "ThrottlingException", status: 400), .malformedJSON, .connectionReset,
+        ])
     func secretsStayOut(fault: FakeFault) async throws {
         let capture = CapturedLines()
         let credentials = AWSCredentials(

@@ -2,8 +2,8 @@ import AWSClient
 import AsyncHTTPClient
 import Foundation
 import SSOAdminExporter
-import Testing
 import TestSupport
+import Testing
 
 /// Against moto_server, which checks every signature with its own SigV4 implementation once setup is done.
 /// Needs `moto_server` on PATH (pip install 'moto[server]'); skipped without it, except under CI=true.
@@ -35,7 +35,8 @@ struct MotoIntegrationTests {
     @Test("moto's instance is served, signed well enough for moto's own verifier")
     func servesMotoInstance() async throws {
         try await withMoto { _, page, clock in
-            let text = String(decoding: await page.render(deadline: clock.now().advanced(by: .seconds(10))), as: UTF8.self)
+            let text = String(
+                decoding: await page.render(deadline: clock.now().advanced(by: .seconds(10))), as: UTF8.self)
             let metrics = try ExpositionParser.parse(text)
             #expect(metrics.success == 1, "\(text.prefix(2000))")
             #expect(metrics.value("aws_sso_admin_instances", ["status": "ACTIVE"]) == 1)
@@ -57,9 +58,10 @@ struct MotoIntegrationTests {
 
     @Test("a wrong secret shows up as a counted error, and the exporter keeps serving")
     func wrongSecret() async throws {
-        try await withMoto(credentials: {
+        let wrongSecret: (AWSCredentials) -> AWSCredentials = {
             AWSCredentials(accessKeyID: $0.accessKeyID, secretAccessKey: "not-the-secret")
-        }) { _, page, clock in
+        }
+        try await withMoto(credentials: wrongSecret) { _, page, clock in
             for scrape in 1...2 {
                 let bytes = await page.render(deadline: clock.now().advanced(by: .seconds(10)))
                 let metrics = try ExpositionParser.parse(String(decoding: bytes, as: UTF8.self))

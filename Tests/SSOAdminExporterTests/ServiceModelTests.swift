@@ -1,7 +1,7 @@
 import Foundation
 import SSOAdminExporter
-import Testing
 import TestSupport
+import Testing
 
 /// The constants the client and the fake rely on, checked against botocore's own sso-admin service model.
 @Suite("sso-admin service model", .enabled(if: ExternalTools.shouldRun("python3")))
@@ -46,8 +46,9 @@ struct ServiceModelTests {
         #expect(model.targetPrefix == SSOAdminClient.targetPrefix)
         #expect(model.signingName == SSOAdminClient.signingName)
         #expect(model.endpointPrefix == SSOAdminClient.endpointPrefix)
-        #expect(model.serviceId.uppercased().replacingOccurrences(of: " ", with: "_")
-            == SSOAdminClient.endpointEnvironmentName)
+        #expect(
+            model.serviceId.uppercased().replacingOccurrences(of: " ", with: "_")
+                == SSOAdminClient.endpointEnvironmentName)
         #expect(model.protocolName == "json")
         #expect(model.jsonVersion == "1.1")
         #expect(model.statuses == InstanceStatus.modeled.map(\.rawValue))

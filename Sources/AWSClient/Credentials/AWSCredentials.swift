@@ -79,7 +79,8 @@ public struct EnvironmentCredentialProvider: AWSCredentialProvider {
             throw AWSCredentialsError(provider: name, message: "AWS_ACCESS_KEY_ID is not set")
         }
         guard !secret.isEmpty else {
-            throw AWSCredentialsError(provider: name, message: "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not")
+            throw AWSCredentialsError(
+                provider: name, message: "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not")
         }
         let token = [environment["AWS_SESSION_TOKEN"], environment["AWS_SECURITY_TOKEN"]]
             .compactMap { $0 }

@@ -70,7 +70,8 @@ public enum AWSEndpointResolver {
             ("AWS_ENDPOINT_URL", environment["AWS_ENDPOINT_URL"]),
         ]
         if let (source, value) = candidates.first(where: { !($0.1 ?? "").isEmpty }), let text = value {
-            return AWSServiceEndpoint(url: try parseEndpointURL(text, source: source), region: region, signingName: signingName)
+            return AWSServiceEndpoint(
+                url: try parseEndpointURL(text, source: source), region: region, signingName: signingName)
         }
         let url = URL(string: "https://\(endpointPrefix).\(region).\(dnsSuffix(forRegion: region))")!
         return AWSServiceEndpoint(url: url, region: region, signingName: signingName)

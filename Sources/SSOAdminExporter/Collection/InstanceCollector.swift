@@ -44,9 +44,10 @@ public actor InstanceCollector {
     /// Collects with any source of instances; tests and benchmarks pass their own.
     public init(
         target: CollectionTarget,
-        listInstances: @escaping @Sendable (MonotonicInstant) async throws -> (
-            instances: [InstanceMetadata], pages: Int
-        ),
+        listInstances:
+            @escaping @Sendable (MonotonicInstant) async throws -> (
+                instances: [InstanceMetadata], pages: Int
+            ),
         metrics: ExporterSelfMetrics,
         minInterval: Duration = .zero,
         clock: MonotonicClock = .continuous,

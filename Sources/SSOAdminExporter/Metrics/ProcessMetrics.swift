@@ -1,3 +1,5 @@
+import Foundation
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
@@ -5,7 +7,6 @@
 #elseif canImport(Darwin)
     import Darwin
 #endif
-import Foundation
 
 /// The standard `process_*` metrics, read from `/proc/self` on Linux; elsewhere they are omitted.
 public struct ProcessMetrics: Sendable {

@@ -44,7 +44,8 @@ public enum PaginationError: Error, Sendable, Equatable, CustomStringConvertible
 
     public var description: String {
         switch self {
-        case .repeatedToken(let pages): "ListInstances returned a NextToken it had returned before (after \(pages) pages)"
+        case .repeatedToken(let pages):
+            "ListInstances returned a NextToken it had returned before (after \(pages) pages)"
         case .tooManyPages(let limit): "ListInstances did not finish within \(limit) pages"
         }
     }

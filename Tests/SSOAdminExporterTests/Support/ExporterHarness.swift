@@ -4,8 +4,8 @@ import AsyncHTTPClient
 import Foundation
 import Logging
 import SSOAdminExporter
-import Testing
 import TestSupport
+import Testing
 
 /// The exporter's real pipeline (client, paginator, collector, renderer) against a fake sso-admin on loopback.
 struct ExporterHarness {
@@ -26,7 +26,8 @@ struct ExporterHarness {
         arguments: [String] = [],
         environment: [String: String] = [:]
     ) throws -> ExporterConfiguration {
-        let options = try ExporterOptions.parse(["--aws.region", "us-east-1", "--aws.endpoint-url", endpoint] + arguments)
+        let options = try ExporterOptions.parse(
+            ["--aws.region", "us-east-1", "--aws.endpoint-url", endpoint] + arguments)
         return try ExporterConfiguration.resolve(options, environment: environment)
     }
 
@@ -54,7 +55,8 @@ struct ExporterHarness {
                 logger: logger
             )
             try await body(
-                ExporterHarness(service: service, server: server, page: page, clock: clock, configuration: configuration))
+                ExporterHarness(
+                    service: service, server: server, page: page, clock: clock, configuration: configuration))
         } catch {
             await server.stop()
             try await http.shutdown()

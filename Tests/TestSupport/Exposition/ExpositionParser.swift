@@ -63,7 +63,9 @@ public enum ExpositionParser {
             }
             if line.hasPrefix("#") { continue }
             let sample = try parseSample(line, number: number)
-            let key = sample.name + "{" + sample.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+            let key =
+                sample.name + "{"
+                + sample.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
                 .joined(separator: ",") + "}"
             guard seenSeries.insert(key).inserted else {
                 throw ExpositionParseError(line: number, message: "duplicate series \(key)")
@@ -156,7 +158,9 @@ public enum ExpositionParser {
             switch iterator.next() {
             case "n": out.append("\n")
             case "\\": out.append("\\")
-            case let other?: out.append("\\"); out.unicodeScalars.append(other)
+            case let other?:
+                out.append("\\")
+                out.unicodeScalars.append(other)
             case nil: out.append("\\")
             }
         }

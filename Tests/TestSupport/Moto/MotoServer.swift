@@ -84,7 +84,8 @@ public final class MotoServer: @unchecked Sendable {
     /// The three unchecked IAM calls, signed with throwaway keys (moto reads the service from the scope).
     static func createListInstancesUser(client: HTTPClient, port: Int) async throws -> AWSCredentials {
         let user = "sso-admin-exporter"
-        let policy = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sso:ListInstances","Resource":"*"}]}"#
+        let policy =
+            #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sso:ListInstances","Resource":"*"}]}"#
         _ = try await iam(client: client, port: port, ["Action": "CreateUser", "UserName": user])
         let keyXML = try await iam(client: client, port: port, ["Action": "CreateAccessKey", "UserName": user])
         _ = try await iam(
@@ -97,7 +98,8 @@ public final class MotoServer: @unchecked Sendable {
     }
 
     static func iam(client: HTTPClient, port: Int, _ parameters: [String: String]) async throws -> String {
-        let body = URIEncoding.formEncode((parameters.merging(["Version": "2010-05-08"]) { a, _ in a }).sorted { $0.key < $1.key })
+        let body = URIEncoding.formEncode(
+            (parameters.merging(["Version": "2010-05-08"]) { a, _ in a }).sorted { $0.key < $1.key })
         var signable = SigV4Request(
             method: "POST",
             path: "/",
@@ -116,13 +118,15 @@ public final class MotoServer: @unchecked Sendable {
         let response = try await client.execute(request, timeout: .seconds(10))
         let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
         guard response.status == .ok else {
-            throw MotoError("IAM \(parameters["Action"] ?? "") failed: HTTP \(response.status.code) \(text.prefix(300))")
+            throw MotoError(
+                "IAM \(parameters["Action"] ?? "") failed: HTTP \(response.status.code) \(text.prefix(300))")
         }
         return text
     }
 
     static func element(_ name: String, in xml: String) -> String? {
-        guard let open = xml.range(of: "<\(name)>"), let close = xml.range(of: "</\(name)>", range: open.upperBound..<xml.endIndex)
+        guard let open = xml.range(of: "<\(name)>"),
+            let close = xml.range(of: "</\(name)>", range: open.upperBound..<xml.endIndex)
         else { return nil }
         return String(xml[open.upperBound..<close.lowerBound])
     }

@@ -1,0 +1,186 @@
+import AWSClient
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import SSOAdminExporter
+import TestSupport
+
+/// Figures for the README: run `swift run -c release sso-admin-exporter-benchmarks`.
+@main
+enum Benchmarks {
+    static func main() async throws {
+        print("sso-admin-exporter benchmarks (\(ProcessInfo.processInfo.activeProcessorCount) cores)")
+        signing()
+        decoding()
+        rendering(instances: 1_000)
+        rendering(instances: 10_000)
+        try await endToEnd(instances: 1_000, scrapes: 100)
+    }
+
+    /// Runs `body` `iterations` times after a warm-up and reports the median of five rounds per iteration.
+    static func measure(_ name: String, iterations: Int, _ body: () -> Void) {
+        for _ in 0..<max(1, iterations / 10) { body() }
+        var rounds: [Duration] = []
+        for _ in 0..<5 {
+            let elapsed = ContinuousClock().measure {
+                for _ in 0..<iterations { body() }
+            }
+            rounds.append(elapsed / iterations)
+        }
+        let median = rounds.sorted()[2]
+        print(String(format: "%-52@ %12.1f µs", name as NSString, median.microseconds))
+    }
+
+    static func signing() {
+        let signer = SigV4Signer(
+            credentials: AWSCredentials(accessKeyID: "AKIDEXAMPLE", secretAccessKey: "secret", sessionToken: "token"),
+            region: "us-east-1",
+            service: "sso"
+        )
+        let body = Array(#"{"MaxResults":100,"NextToken":"tok-10"}"#.utf8)
+        measure("SigV4 sign one ListInstances request", iterations: 20_000) {
+            var request = SigV4Request(
+                method: "POST", path: "/",
+                headers: [
+                    ("Host", "sso.us-east-1.amazonaws.com"), ("Content-Type", "application/x-amz-json-1.1"),
+                    ("X-Amz-Target", "SWBExternalService.ListInstances"),
+                ],
+                body: body
+            )
+            signer.sign(&request, date: Date(timeIntervalSince1970: 1_700_000_000))
+        }
+    }
+
+    static func decoding() {
+        let page: [String: Any] = [
+            "Instances": FakeInstance.numbered(10).map { instance in
+                [
+                    "InstanceArn": instance.instanceArn, "IdentityStoreId": instance.identityStoreId!,
+                    "OwnerAccountId": instance.ownerAccountId!, "Name": instance.name!,
+                    "CreatedDate": instance.createdDate!, "Status": "ACTIVE",
+                ]
+            },
+            "NextToken": "tok-10",
+        ]
+        let bytes = Array(try! JSONSerialization.data(withJSONObject: page))
+        measure("decode a 10-instance ListInstances page", iterations: 5_000) {
+            _ = try! SSOAdminClient.decodePage(bytes)
+        }
+    }
+
+    static func snapshot(instances count: Int) -> CollectionSnapshot {
+        let statuses: [InstanceStatus] = [.active, .createFailed, .createInProgress, .deleteInProgress]
+        let instances = FakeInstance.numbered(count).enumerated().map { index, fake in
+            InstanceMetadata(
+                instanceArn: fake.instanceArn, identityStoreId: fake.identityStoreId,
+                ownerAccountId: fake.ownerAccountId, name: fake.name, createdDate: fake.createdDate,
+                status: statuses[index % 4], statusReason: index % 4 == 1 ? "KMS key not accessible" : nil)
+        }
+        return CollectionSnapshot(
+            target: CollectionTarget(region: "us-east-1"),
+            outcome: .success(instances: instances, pages: (count + 9) / 10),
+            collectedAt: Date(), duration: .milliseconds(5), finishedAt: MonotonicInstant(offset: .zero))
+    }
+
+    static func rendering(instances count: Int) {
+        let snapshot = snapshot(instances: count)
+        let renderer = SnapshotRenderer()
+        var size = 0
+        measure("render /metrics snapshot, \(count) instances", iterations: count >= 10_000 ? 10 : 50) {
+            var writer = PrometheusTextWriter(reservingCapacity: 1 << 20)
+            renderer.render(snapshot, into: &writer)
+            size = writer.bytes.count
+        }
+        print("    (\(size / 1024) KiB of exposition)")
+    }
+
+    static func residentBytes() -> Int {
+        let statm = (try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8)) ?? ""
+        let pages = statm.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    static func endToEnd(instances count: Int, scrapes: Int) async throws {
+        let service = FakeSSOAdminService(instances: FakeInstance.numbered(count))
+        let server = try await FakeHTTPServer.start { await service.handle($0) }
+        let http = AsyncHTTPClientTransport.makeHTTPClient(connectTimeout: .seconds(2))
+        var logger = Logger(label: "bench")
+        logger.logLevel = .error
+        let options = try ExporterOptions.parse(["--aws.region", "us-east-1", "--aws.endpoint-url", server.endpoint])
+        let configuration = try ExporterConfiguration.resolve(options, environment: [:])
+        let page = ExporterApplication.makeMetricsPage(
+            configuration: configuration,
+            credentialProvider: StaticCredentialProvider(AWSCredentials(accessKeyID: "AKID", secretAccessKey: "s")),
+            transport: AsyncHTTPClientTransport(client: http),
+            logger: logger
+        )
+        let clock = MonotonicClock.continuous
+
+        // The fake's own time: the same pages fetched with bare HTTP, no signing, decoding or rendering.
+        func bareFetch() async throws {
+            var token: String?
+            repeat {
+                var request = HTTPClientRequest(url: server.endpoint + "/")
+                request.method = .POST
+                request.headers.add(name: "X-Amz-Target", value: "SWBExternalService.ListInstances")
+                request.headers.add(name: "Content-Type", value: "application/x-amz-json-1.1")
+                request.headers.add(
+                    name: "Authorization", value: "AWS4-HMAC-SHA256 Credential=A/20240101/us-east-1/sso/aws4_request")
+                request.headers.add(name: "X-Amz-Date", value: "20240101T000000Z")
+                let body = token.map { #"{"MaxResults":100,"NextToken":"\#($0)"}"# } ?? #"{"MaxResults":100}"#
+                request.body = .bytes(ByteBuffer(string: body))
+                let response = try await http.execute(request, timeout: .seconds(10))
+                let bytes = try await response.body.collect(upTo: 1 << 20)
+                let object = try JSONSerialization.jsonObject(with: Data(bytes.readableBytesView)) as? [String: Any]
+                token = object?["NextToken"] as? String
+            } while token != nil
+        }
+
+        for _ in 0..<5 {
+            _ = await page.render(deadline: clock.now().advanced(by: .seconds(30)))
+            try await bareFetch()
+        }
+        let rssBefore = residentBytes()
+        var exporterTimes: [Duration] = []
+        var bareTimes: [Duration] = []
+        var rssSamples: [Int] = []
+        for index in 0..<scrapes {
+            let started = ContinuousClock.now
+            let bytes = await page.render(deadline: clock.now().advanced(by: .seconds(30)))
+            exporterTimes.append(ContinuousClock.now - started)
+            precondition(
+                String(decoding: bytes.prefix(400), as: UTF8.self).contains("collect_success{region=\"us-east-1\"} 1"))
+            let bareStarted = ContinuousClock.now
+            try await bareFetch()
+            bareTimes.append(ContinuousClock.now - bareStarted)
+            if index % 25 == 24 { rssSamples.append(residentBytes()) }
+        }
+        let exporter = exporterTimes.sorted()[scrapes / 2]
+        let bare = bareTimes.sorted()[scrapes / 2]
+        print(
+            String(
+                format: "%-52@ %12.1f ms", "end-to-end scrape, \(count) instances (median)" as NSString,
+                exporter.milliseconds))
+        print(
+            String(
+                format: "%-52@ %12.1f ms", "  the fake's own time for the same pages (median)" as NSString,
+                bare.milliseconds))
+        print(String(format: "%-52@ %12.1f ms", "  exporter overhead" as NSString, (exporter - bare).milliseconds))
+        let mib = { (bytes: Int) in Double(bytes) / 1_048_576 }
+        print(
+            String(
+                format: "resident memory: %.1f MiB before, %@ MiB after every 25 of %d scrapes", mib(rssBefore),
+                rssSamples.map { String(format: "%.1f", mib($0)) }.joined(separator: " / ") as NSString, scrapes))
+        await server.stop()
+        try await http.shutdown()
+    }
+}
+
+extension Duration {
+    var microseconds: Double { Double(components.seconds) * 1e6 + Double(components.attoseconds) / 1e12 }
+    var milliseconds: Double { microseconds / 1000 }
+}
