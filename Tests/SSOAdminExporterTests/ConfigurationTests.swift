@@ -1,7 +1,10 @@
 import AWSClient
 import ArgumentParser
+import AsyncHTTPClient
 import Foundation
 import Logging
+import NIOCore
+import NIOHTTP1
 import SSOAdminExporter
 import TestSupport
 import Testing
@@ -153,5 +156,31 @@ struct BinaryTests {
         for flag in ["--web.listen-address", "--web.telemetry-path", "--aws.region", "--collect.min-interval"] {
             #expect(help.contains(flag))
         }
+    }
+
+    @Test("serves /-/ready, then SIGTERM shuts it down cleanly with status 0")
+    func gracefulShutdown() async throws {
+        let binary = try #require(Self.binary)
+        let port = try ExternalTools.freeLoopbackPort()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["--web.listen-address", "127.0.0.1:\(port)", "--log.level", "error"]
+        process.environment = ["AWS_REGION": "us-east-1"]
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        var ready = false
+        for _ in 0..<100 where !ready {
+            let request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/-/ready")
+            ready = (try? await http.execute(request, timeout: .seconds(1)))?.status == .ok
+            if !ready { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        try await http.shutdown()
+        #expect(ready, "the exporter did not become ready")
+        kill(process.processIdentifier, SIGTERM)
+        for _ in 0..<100 where process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!process.isRunning, "still running 5 s after SIGTERM")
+        #expect(process.terminationReason == .exit)
+        #expect(process.terminationStatus == 0)
     }
 }

@@ -22,7 +22,7 @@ public final class MotoServer: @unchecked Sendable {
         guard let executable = ExternalTools.path("moto_server") else {
             throw MotoError("moto_server is not on PATH (pip install 'moto[server]')")
         }
-        let port = try freePort()
+        let port = try ExternalTools.freeLoopbackPort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["-H", "127.0.0.1", "-p", String(port)]
@@ -60,14 +60,6 @@ public final class MotoServer: @unchecked Sendable {
     }
 
     deinit { stop() }
-
-    static func freePort() throws -> Int {
-        let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(host: "127.0.0.1", port: 0).wait()
-        let port = channel.localAddress?.port ?? 0
-        try channel.close().wait()
-        return port
-    }
 
     static func waitUntilReady(client: HTTPClient, port: Int) async throws {
         for _ in 0..<150 {
@@ -135,4 +127,15 @@ public final class MotoServer: @unchecked Sendable {
 public struct MotoError: Error, CustomStringConvertible {
     public let description: String
     init(_ description: String) { self.description = description }
+}
+
+extension ExternalTools {
+    /// A loopback port that was free a moment ago, for programs that must be told their port up front.
+    public static func freeLoopbackPort() throws -> Int {
+        let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).wait()
+        let port = channel.localAddress?.port ?? 0
+        try channel.close().wait()
+        return port
+    }
 }
