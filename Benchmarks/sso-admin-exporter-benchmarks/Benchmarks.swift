@@ -19,6 +19,7 @@ enum Benchmarks {
         rendering(instances: 1_000)
         rendering(instances: 10_000)
         try await endToEnd(instances: 1_000, scrapes: 100)
+        try await exporterMemory(instances: 1_000, scrapes: 300)
     }
 
     /// Runs `body` `iterations` times after a warm-up and reports the median of five rounds per iteration.
@@ -98,12 +99,6 @@ enum Benchmarks {
         print("    (\(size / 1024) KiB of exposition)")
     }
 
-    static func residentBytes() -> Int {
-        let statm = (try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8)) ?? ""
-        let pages = statm.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
-    }
-
     static func endToEnd(instances count: Int, scrapes: Int) async throws {
         let service = FakeSSOAdminService(instances: FakeInstance.numbered(count))
         let server = try await FakeHTTPServer.start { await service.handle($0) }
@@ -144,11 +139,9 @@ enum Benchmarks {
             _ = await page.render(deadline: clock.now().advanced(by: .seconds(30)))
             try await bareFetch()
         }
-        let rssBefore = residentBytes()
         var exporterTimes: [Duration] = []
         var bareTimes: [Duration] = []
-        var rssSamples: [Int] = []
-        for index in 0..<scrapes {
+        for _ in 0..<scrapes {
             let started = ContinuousClock.now
             let bytes = await page.render(deadline: clock.now().advanced(by: .seconds(30)))
             exporterTimes.append(ContinuousClock.now - started)
@@ -157,7 +150,6 @@ enum Benchmarks {
             let bareStarted = ContinuousClock.now
             try await bareFetch()
             bareTimes.append(ContinuousClock.now - bareStarted)
-            if index % 25 == 24 { rssSamples.append(residentBytes()) }
         }
         let exporter = exporterTimes.sorted()[scrapes / 2]
         let bare = bareTimes.sorted()[scrapes / 2]
@@ -170,13 +162,67 @@ enum Benchmarks {
                 format: "%-52@ %12.1f ms", "  the fake's own time for the same pages (median)" as NSString,
                 bare.milliseconds))
         print(String(format: "%-52@ %12.1f ms", "  exporter overhead" as NSString, (exporter - bare).milliseconds))
-        let mib = { (bytes: Int) in Double(bytes) / 1_048_576 }
-        print(
-            String(
-                format: "resident memory: %.1f MiB before, %@ MiB after every 25 of %d scrapes", mib(rssBefore),
-                rssSamples.map { String(format: "%.1f", mib($0)) }.joined(separator: " / ") as NSString, scrapes))
         await server.stop()
         try await http.shutdown()
+    }
+}
+
+extension Benchmarks {
+    /// Runs the real exporter binary (built next to this one) against a loopback fake and reads its own
+    /// `process_resident_memory_bytes` as scrapes go by.
+    static func exporterMemory(instances count: Int, scrapes: Int) async throws {
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("sso-admin-exporter")
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            print("memory: build the exporter too (swift build -c release) to measure its resident memory")
+            return
+        }
+        let service = FakeSSOAdminService(instances: FakeInstance.numbered(count))
+        let server = try await FakeHTTPServer.start { await service.handle($0) }
+        let port = try ExternalTools.freeLoopbackPort()
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["--web.listen-address", "127.0.0.1:\(port)", "--log.level", "error"]
+        process.environment = [
+            "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": server.endpoint, "AWS_ACCESS_KEY_ID": "AKID",
+            "AWS_SECRET_ACCESS_KEY": "secret",
+        ]
+        try process.run()
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        func scrape() async throws -> ParsedExposition? {
+            let response = try await http.execute(
+                HTTPClientRequest(url: "http://127.0.0.1:\(port)/metrics"), timeout: .seconds(30))
+            let body = try await response.body.collect(upTo: 64 << 20)
+            return try ExpositionParser.parse(String(buffer: body))
+        }
+        var idle: Double?
+        for _ in 0..<100 where idle == nil {
+            if let metrics = try? await scrape() {
+                idle = metrics.value("process_resident_memory_bytes")
+            } else {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        var samples: [(Int, Double)] = []
+        for index in 1...scrapes {
+            let metrics = try await scrape()
+            precondition(metrics?.value("aws_sso_admin_collect_success") == 1)
+            if index == 1 || index % 50 == 0 {
+                samples.append((index, metrics?.value("process_resident_memory_bytes") ?? 0))
+            }
+        }
+        let anonymous = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8))?
+            .split(separator: "\n").first { $0.hasPrefix("RssAnon:") }.map {
+                $0.split(separator: " ").dropFirst().first ?? ""
+            }
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        try await http.shutdown()
+        await server.stop()
+        let mib = { (bytes: Double) in String(format: "%.1f", bytes / 1_048_576) }
+        print("exporter resident memory, \(count) instances per scrape (MiB): first scrape \(mib(idle ?? 0))")
+        print("    " + samples.map { "after \($0.0): \(mib($0.1))" }.joined(separator: ", "))
+        if let anonymous { print("    of which anonymous (not shared library pages) at the end: \(anonymous) kB") }
     }
 }
 

@@ -120,11 +120,8 @@ public struct SigV4Signer: Sendable {
     }
 
     private func signingKey(shortDate: String) -> SymmetricKey {
-        func hmac(_ key: SymmetricKey, _ data: String) -> SymmetricKey {
-            SymmetricKey(data: HMAC<SHA256>.authenticationCode(for: Array(data.utf8), using: key))
-        }
-        let secret = SymmetricKey(data: Array("AWS4\(credentials.secretAccessKey)".utf8))
-        return hmac(hmac(hmac(hmac(secret, shortDate), region), service), "aws4_request")
+        SigningKeyCache.shared.key(
+            secret: credentials.secretAccessKey, shortDate: shortDate, region: region, service: service)
     }
 
     // MARK: - Canonical forms

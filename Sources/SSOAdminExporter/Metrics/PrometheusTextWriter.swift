@@ -19,6 +19,32 @@ public struct MetricSpec: Sendable, Hashable {
     }
 }
 
+/// Label pairs already escaped for the text format, so a series group (one instance's samples) encodes its
+/// shared labels once and every sample reuses the bytes.
+public struct EncodedLabels: Sendable {
+    /// `name="value"` pairs joined by commas, without braces.
+    public private(set) var bytes: [UInt8] = []
+
+    public init(_ pairs: [(String, String)] = []) {
+        for (name, value) in pairs { append(name, value) }
+    }
+
+    public mutating func append(_ name: String, _ value: String) {
+        if !bytes.isEmpty { bytes.append(UInt8(ascii: ",")) }
+        bytes.append(contentsOf: name.utf8)
+        bytes.append(UInt8(ascii: "="))
+        bytes.append(UInt8(ascii: "\""))
+        PrometheusTextWriter.appendEscaped(value, to: &bytes, escapeQuotes: true)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    public func appending(_ name: String, _ value: String) -> EncodedLabels {
+        var copy = self
+        copy.append(name, value)
+        return copy
+    }
+}
+
 /// Appends metric families in the Prometheus text format (version 0.0.4) to a byte buffer.
 ///
 /// Used for the per-collection snapshot, which is rebuilt from scratch on each scrape: writing it directly
@@ -32,33 +58,35 @@ public struct PrometheusTextWriter: Sendable {
 
     /// Starts a family: the `# HELP` and `# TYPE` lines.
     public mutating func family(_ spec: MetricSpec, helpSuffix: String = "") {
-        append("# HELP ")
-        append(spec.name)
+        bytes.append(contentsOf: "# HELP ".utf8)
+        bytes.append(contentsOf: spec.name.utf8)
         bytes.append(UInt8(ascii: " "))
-        appendEscaped(spec.help + helpSuffix, escapeQuotes: false)
-        append("\n# TYPE ")
-        append(spec.name)
+        Self.appendEscaped(spec.help + helpSuffix, to: &bytes, escapeQuotes: false)
+        bytes.append(contentsOf: "\n# TYPE ".utf8)
+        bytes.append(contentsOf: spec.name.utf8)
         bytes.append(UInt8(ascii: " "))
-        append(spec.type.rawValue)
+        bytes.append(contentsOf: spec.type.rawValue.utf8)
         bytes.append(UInt8(ascii: "\n"))
     }
 
     /// One sample; `labels` are written in the order given, which callers keep fixed per family.
     public mutating func sample(_ name: String, labels: [(String, String)] = [], value: Double) {
-        append(name)
-        if !labels.isEmpty {
+        sample(name, EncodedLabels(labels), value: value)
+    }
+
+    /// One sample with labels encoded beforehand; `more` follows `labels` (shared prefix, then per-sample labels).
+    public mutating func sample(_ name: String, _ labels: EncodedLabels, _ more: EncodedLabels? = nil, value: Double) {
+        bytes.append(contentsOf: name.utf8)
+        let extra = more?.bytes ?? []
+        if !labels.bytes.isEmpty || !extra.isEmpty {
             bytes.append(UInt8(ascii: "{"))
-            for (index, (label, labelValue)) in labels.enumerated() {
-                if index > 0 { bytes.append(UInt8(ascii: ",")) }
-                append(label)
-                append("=\"")
-                appendEscaped(labelValue, escapeQuotes: true)
-                bytes.append(UInt8(ascii: "\""))
-            }
+            bytes.append(contentsOf: labels.bytes)
+            if !labels.bytes.isEmpty, !extra.isEmpty { bytes.append(UInt8(ascii: ",")) }
+            bytes.append(contentsOf: extra)
             bytes.append(UInt8(ascii: "}"))
         }
         bytes.append(UInt8(ascii: " "))
-        append(Self.format(value))
+        Self.appendValue(value, to: &bytes)
         bytes.append(UInt8(ascii: "\n"))
     }
 
@@ -69,24 +97,57 @@ public struct PrometheusTextWriter: Sendable {
 
     /// Values as Prometheus writes them: integers without a fraction, `NaN`, `+Inf`, `-Inf`.
     public static func format(_ value: Double) -> String {
-        if value.isNaN { return "NaN" }
-        if value.isInfinite { return value > 0 ? "+Inf" : "-Inf" }
-        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
-        return String(value)
+        var out: [UInt8] = []
+        appendValue(value, to: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 
-    private mutating func append(_ text: String) {
-        bytes.append(contentsOf: text.utf8)
+    static func appendValue(_ value: Double, to out: inout [UInt8]) {
+        if value.isNaN {
+            out.append(contentsOf: "NaN".utf8)
+        } else if value.isInfinite {
+            out.append(contentsOf: (value > 0 ? "+Inf" : "-Inf").utf8)
+        } else if value == value.rounded(), abs(value) < 1e15 {
+            appendInteger(Int64(value), to: &out)
+        } else {
+            out.append(contentsOf: String(value).utf8)
+        }
+    }
+
+    /// Integer digits without going through a `String`: most snapshot values are 0, 1 or a count.
+    static func appendInteger(_ value: Int64, to out: inout [UInt8]) {
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        if magnitude < 10 {
+            out.append(UInt8(ascii: "0") + UInt8(magnitude))
+            return
+        }
+        var digits:
+            (
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8
+            ) =
+                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            while magnitude > 0 {
+                buffer[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            }
+            for index in stride(from: count - 1, through: 0, by: -1) { out.append(buffer[index]) }
+        }
     }
 
     /// Escapes `\`, newline and (in label values) `"`; HELP text keeps its quotes.
-    private mutating func appendEscaped(_ text: String, escapeQuotes: Bool) {
+    static func appendEscaped(_ text: String, to out: inout [UInt8], escapeQuotes: Bool) {
         for byte in text.utf8 {
             switch byte {
-            case UInt8(ascii: "\\"): append("\\\\")
-            case UInt8(ascii: "\n"): append("\\n")
-            case UInt8(ascii: "\""): if escapeQuotes { append("\\\"") } else { bytes.append(byte) }
-            default: bytes.append(byte)
+            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case UInt8(ascii: "\n"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case UInt8(ascii: "\"") where escapeQuotes:
+                out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            default: out.append(byte)
             }
         }
     }

@@ -50,70 +50,55 @@ public struct SnapshotRenderer: Sendable {
         }
 
         let identified = rows.filter { $0.arn != nil }
+        // Each instance's shared labels are escaped once and reused by its samples in every family.
+        let base = EncodedLabels(target)
+        let instanceLabels = identified.map { base.appending("instance_arn", $0.arn!) }
+        let modeledStatusLabels = InstanceStatus.modeled.map { ($0, EncodedLabels([("status", $0.rawValue)])) }
+
         writer.family(MetricCatalog.instanceStatus, helpSuffix: helpSuffix)
-        for row in identified {
-            let arn = row.arn!
-            for status in InstanceStatus.modeled {
+        for (row, labels) in zip(identified, instanceLabels) {
+            for (status, statusLabel) in modeledStatusLabels {
                 writer.sample(
-                    MetricCatalog.instanceStatus.name,
-                    labels: target + [("instance_arn", arn), ("status", status.rawValue)],
-                    value: row.status == status ? 1 : 0
-                )
+                    MetricCatalog.instanceStatus.name, labels, statusLabel, value: row.status == status ? 1 : 0)
             }
             if !InstanceStatus.modeled.contains(row.status) {
                 writer.sample(
-                    MetricCatalog.instanceStatus.name,
-                    labels: target + [("instance_arn", arn), ("status", row.status.rawValue)],
-                    value: 1
-                )
+                    MetricCatalog.instanceStatus.name, labels.appending("status", row.status.rawValue), value: 1)
             }
         }
 
         writer.family(MetricCatalog.instanceInfo, helpSuffix: helpSuffix)
-        for row in identified {
+        for (row, labels) in zip(identified, instanceLabels) {
             let instance = row.instance
-            writer.sample(
-                MetricCatalog.instanceInfo.name,
-                labels: target + [
-                    ("instance_arn", row.arn!),
-                    ("instance_id", Self.clean(instance.instanceID)),
-                    ("identity_store_id", Self.clean(instance.identityStoreId)),
-                    ("owner_account_id", Self.clean(instance.ownerAccountId)),
-                    ("name", Self.clean(instance.name)),
-                ],
-                value: 1
-            )
+            var info = labels
+            info.append("instance_id", Self.clean(instance.instanceID))
+            info.append("identity_store_id", Self.clean(instance.identityStoreId))
+            info.append("owner_account_id", Self.clean(instance.ownerAccountId))
+            info.append("name", Self.clean(instance.name))
+            writer.sample(MetricCatalog.instanceInfo.name, info, value: 1)
         }
 
         writer.family(MetricCatalog.instanceStatusReason, helpSuffix: helpSuffix)
-        for row in identified {
-            let reason = LabelValue.clean(row.instance.statusReason ?? "", maxLength: Self.maxReasonLength)
-            guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { continue }
-            writer.sample(
-                MetricCatalog.instanceStatusReason.name,
-                labels: target + [("instance_arn", row.arn!), ("status", row.status.rawValue), ("reason", reason)],
-                value: 1
-            )
+        for (row, labels) in zip(identified, instanceLabels) {
+            guard let rawReason = row.instance.statusReason else { continue }
+            let reason = LabelValue.clean(rawReason, maxLength: Self.maxReasonLength)
+            guard !reason.allSatisfy(\.isWhitespace) else { continue }
+            var reasonLabels = labels
+            reasonLabels.append("status", row.status.rawValue)
+            reasonLabels.append("reason", reason)
+            writer.sample(MetricCatalog.instanceStatusReason.name, reasonLabels, value: 1)
         }
 
         let collectedAt = snapshot.collectedAt.timeIntervalSince1970
         writer.family(MetricCatalog.instanceCreationTimestamp, helpSuffix: helpSuffix)
-        for row in identified {
+        for (row, labels) in zip(identified, instanceLabels) {
             guard let created = row.instance.createdDate else { continue }
-            writer.sample(
-                MetricCatalog.instanceCreationTimestamp.name,
-                labels: target + [("instance_arn", row.arn!)],
-                value: created
-            )
+            writer.sample(MetricCatalog.instanceCreationTimestamp.name, labels, value: created)
         }
         writer.family(MetricCatalog.instanceAge, helpSuffix: helpSuffix)
-        for row in identified {
+        for (row, labels) in zip(identified, instanceLabels) {
             guard let created = row.instance.createdDate else { continue }
-            writer.sample(
-                MetricCatalog.instanceAge.name,
-                labels: target + [("instance_arn", row.arn!)],
-                value: max(0, collectedAt - created)
-            )
+            writer.sample(MetricCatalog.instanceAge.name, labels, value: max(0, collectedAt - created))
         }
     }
 

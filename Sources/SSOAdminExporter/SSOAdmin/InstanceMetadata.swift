@@ -121,6 +121,10 @@ public struct ListInstancesPage: Sendable, Equatable, Decodable {
 /// Cleans text from AWS for use as a label value: no control characters, bounded length.
 public enum LabelValue {
     public static func clean(_ value: String, maxLength: Int) -> String {
+        // Nearly every value from AWS is short printable ASCII: keep it as it is without a Unicode walk.
+        if value.utf8.count <= maxLength, value.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }) {
+            return value
+        }
         var result = ""
         var count = 0
         for scalar in value.unicodeScalars where !scalar.properties.generalCategory.isControlLike {
