@@ -113,3 +113,19 @@ struct ProcessMetricsTests {
         #endif
     }
 }
+
+@Suite("ListInstances request body")
+struct RequestBodyTests {
+    @Test(
+        "MaxResults and NextToken, escaped as JSON",
+        arguments: [
+            (Optional(100), Optional<String>.none), (nil, "tok-5"), (7, "a\"b\\c\u{0001}d/+="), (nil, nil),
+        ])
+    func body(maxResults: Int?, nextToken: String?) throws {
+        let bytes = SSOAdminClient.listInstancesBody(maxResults: maxResults, nextToken: nextToken)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+        #expect(object["MaxResults"] as? Int == maxResults)
+        #expect(object["NextToken"] as? String == nextToken)
+        #expect(object.count == (maxResults == nil ? 0 : 1) + (nextToken == nil ? 0 : 1))
+    }
+}

@@ -16,6 +16,8 @@ public final class ExporterSelfMetrics: AWSRequestObserver {
         .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
     ]
     private let exceptionNames = Mutex<Set<String>>([])
+    /// The registry looks series up by hashing their labels; scrapes send many requests, so keep the handles.
+    private let handles = Mutex<[String: (requests: Counter, duration: DurationHistogram)]>([:])
 
     public init(registry: PrometheusCollectorRegistry, target: CollectionTarget, operations: [String]) {
         self.registry = registry
@@ -30,8 +32,14 @@ public final class ExporterSelfMetrics: AWSRequestObserver {
     }
 
     public func attemptFinished(operation: String, duration elapsed: Duration, error: AWSClientError?) {
-        requests(operation).increment()
-        duration(operation).record(elapsed)
+        let (requests, duration) = handles.withLock { handles in
+            if let found = handles[operation] { return found }
+            let made = (self.requests(operation), self.duration(operation))
+            handles[operation] = made
+            return made
+        }
+        requests.increment()
+        duration.record(elapsed)
         if let error { recordError(operation: operation, exception: error.exceptionName) }
     }
 

@@ -23,7 +23,10 @@ public struct MetricsPage: Sendable {
     /// Collects (or reuses) and renders; answers by `deadline` whatever AWS does.
     public func render(deadline: MonotonicInstant) async -> [UInt8] {
         let snapshot = await collector.snapshot(deadline: deadline)
-        var writer = PrometheusTextWriter(reservingCapacity: 16_384)
+        // About 1.1 KiB of exposition per instance; reserving it up front avoids regrowing a large buffer.
+        var instanceCount = 0
+        if case .success(let instances, _) = snapshot.outcome { instanceCount = instances.count }
+        var writer = PrometheusTextWriter(reservingCapacity: 16_384 + instanceCount * 1_200)
         renderer.render(snapshot, into: &writer)
         writer.appendRaw(selfMetrics.registry.emitToBuffer())
         BuildInfo.render(into: &writer)

@@ -141,6 +141,13 @@ public struct PrometheusTextWriter: Sendable {
 
     /// Escapes `\`, newline and (in label values) `"`; HELP text keeps its quotes.
     static func appendEscaped(_ text: String, to out: inout [UInt8], escapeQuotes: Bool) {
+        let needsEscaping = text.utf8.contains { byte in
+            byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "\n") || (escapeQuotes && byte == UInt8(ascii: "\""))
+        }
+        guard needsEscaping else {
+            out.append(contentsOf: text.utf8)
+            return
+        }
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
