@@ -13,6 +13,14 @@ import TestSupport
 @main
 enum Benchmarks {
     static func main() async throws {
+        if CommandLine.arguments.dropFirst().first == "--render-once" {
+            // One 10,000-instance render and nothing else, for profilers such as callgrind.
+            let snapshot = snapshot(instances: 10_000)
+            var writer = PrometheusTextWriter(reservingCapacity: 16_384 + 10_000 * 1_200)
+            SnapshotRenderer().render(snapshot, into: &writer)
+            print(writer.bytes.count)
+            return
+        }
         print("sso-admin-exporter benchmarks (\(ProcessInfo.processInfo.activeProcessorCount) cores)")
         signing()
         decoding()
@@ -92,7 +100,7 @@ enum Benchmarks {
         let renderer = SnapshotRenderer()
         var size = 0
         measure("render /metrics snapshot, \(count) instances", iterations: count >= 10_000 ? 10 : 50) {
-            var writer = PrometheusTextWriter(reservingCapacity: 1 << 20)
+            var writer = PrometheusTextWriter(reservingCapacity: 16_384 + count * 1_200)
             renderer.render(snapshot, into: &writer)
             size = writer.bytes.count
         }

@@ -1,3 +1,4 @@
+import AWSClient
 import Foundation
 import Logging
 
@@ -81,24 +82,9 @@ public struct ExporterLogHandler: LogHandler {
     }
 
     static func json(_ fields: [(String, String)]) -> String {
-        "{" + fields.map { "\(jsonString($0.0)):\(jsonString($0.1))" }.joined(separator: ",") + "}"
-    }
-
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        "{"
+            + fields.map { "\(JSONStringLiteral.encode($0.0)):\(JSONStringLiteral.encode($0.1))" }.joined(
+                separator: ",") + "}"
     }
 
     static func timestamp(_ date: Date) -> String {

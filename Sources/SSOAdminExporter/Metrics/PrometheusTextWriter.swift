@@ -38,6 +38,8 @@ public struct EncodedLabels: Sendable {
         bytes.append(UInt8(ascii: "\""))
     }
 
+    var bytesAsString: String { String(decoding: bytes, as: UTF8.self) }
+
     public func appending(_ name: String, _ value: String) -> EncodedLabels {
         var copy = self
         copy.append(name, value)
@@ -88,6 +90,15 @@ public struct PrometheusTextWriter: Sendable {
         bytes.append(UInt8(ascii: " "))
         Self.appendValue(value, to: &bytes)
         bytes.append(UInt8(ascii: "\n"))
+    }
+
+    /// A state-set sample from parts encoded beforehand: `prefix` is `name{`, `labels` the shared labels and `tail`
+    /// the rest of the line (`,status="ACTIVE"} 1` and the newline). Three copies instead of a dozen appends is what
+    /// keeps 10,000 instances cheap to render.
+    public mutating func sampleLine(prefix: [UInt8], labels: EncodedLabels, tail: [UInt8]) {
+        bytes.append(contentsOf: prefix)
+        bytes.append(contentsOf: labels.bytes)
+        bytes.append(contentsOf: tail)
     }
 
     /// Appends text produced elsewhere (the registry's families).

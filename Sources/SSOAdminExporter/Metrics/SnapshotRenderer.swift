@@ -53,17 +53,21 @@ public struct SnapshotRenderer: Sendable {
         // Each instance's shared labels are escaped once and reused by its samples in every family.
         let base = EncodedLabels(target)
         let instanceLabels = identified.map { base.appending("instance_arn", $0.arn!) }
-        let modeledStatusLabels = InstanceStatus.modeled.map { ($0, EncodedLabels([("status", $0.rawValue)])) }
+        let statusPrefix = Array("\(MetricCatalog.instanceStatus.name){".utf8)
+        func tail(_ status: InstanceStatus, _ value: Int) -> [UInt8] {
+            Array(",\(EncodedLabels([("status", status.rawValue)]).bytesAsString)} \(value)\n".utf8)
+        }
+        let modeledTails = InstanceStatus.modeled.map { (status: $0, zero: tail($0, 0), one: tail($0, 1)) }
 
         writer.family(MetricCatalog.instanceStatus, helpSuffix: helpSuffix)
         for (row, labels) in zip(identified, instanceLabels) {
-            for (status, statusLabel) in modeledStatusLabels {
-                writer.sample(
-                    MetricCatalog.instanceStatus.name, labels, statusLabel, value: row.status == status ? 1 : 0)
+            for modeled in modeledTails {
+                writer.sampleLine(
+                    prefix: statusPrefix, labels: labels,
+                    tail: row.status == modeled.status ? modeled.one : modeled.zero)
             }
             if !InstanceStatus.modeled.contains(row.status) {
-                writer.sample(
-                    MetricCatalog.instanceStatus.name, labels.appending("status", row.status.rawValue), value: 1)
+                writer.sampleLine(prefix: statusPrefix, labels: labels, tail: tail(row.status, 1))
             }
         }
 

@@ -40,25 +40,8 @@ public struct SSOAdminClient: Sendable {
     static func listInstancesBody(maxResults: Int?, nextToken: String?) -> [UInt8] {
         var members: [String] = []
         if let maxResults { members.append("\"MaxResults\":\(maxResults)") }
-        if let nextToken { members.append("\"NextToken\":\(jsonString(nextToken))") }
+        if let nextToken { members.append("\"NextToken\":\(JSONStringLiteral.encode(nextToken))") }
         return Array("{\(members.joined(separator: ","))}".utf8)
-    }
-
-    /// A JSON string literal; tokens are opaque and come from the service, so escape whatever they hold.
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20:
-                out +=
-                    "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
-                    + String(scalar.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 
     /// Decodes a page; content type is ignored since emulators and proxies get it wrong.
