@@ -64,8 +64,7 @@ public struct ExporterApplication: Sendable {
     public static func makeHTTPApplication(
         configuration: ExporterConfiguration,
         page: MetricsPage,
-        logger: Logger,
-        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        logger: Logger
     ) -> some ApplicationProtocol {
         Application(
             router: ExporterRouter.make(configuration: configuration, page: page),
@@ -73,7 +72,6 @@ public struct ExporterApplication: Sendable {
                 address: .hostname(configuration.listenAddress.host, port: configuration.listenAddress.port),
                 serverName: "sso-admin-exporter/\(BuildInfo.version)"
             ),
-            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger
         )
     }
