@@ -184,3 +184,20 @@ struct EndpointResolutionTests {
         #expect(host("http://127.0.0.1:5000") == "127.0.0.1:5000")
     }
 }
+
+@Suite("UTC timestamps")
+struct UTCTimestampTests {
+    @Test(
+        "SigV4 and log shapes",
+        arguments: [
+            (0.0, "19700101T000000Z", "1970-01-01T00:00:00.000Z"),
+            (1_440_938_160, "20150830T123600Z", "2015-08-30T12:36:00.000Z"),
+            (1_795_581_141.2907, "20261125T043221Z", "2026-11-25T04:32:21.291Z"),
+            (951_782_399.999, "20000228T235959Z", "2000-02-28T23:59:59.999Z"),
+        ])
+    func shapes(seconds: Double, basic: String, extended: String) {
+        let date = Date(timeIntervalSince1970: seconds)
+        #expect(UTCTimestamp.basic(date) == basic)
+        #expect(UTCTimestamp.extendedWithMilliseconds(date) == extended)
+    }
+}

@@ -127,33 +127,8 @@ public struct SigV4Signer: Sendable {
     // MARK: - Canonical forms
 
     static func timestamps(_ date: Date) -> (long: String, short: String) {
-        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
-        var time = time_t(seconds)
-        var parts = tm()
-        gmtime_r(&time, &parts)
-        // Written digit by digit: String(format:) costs more than the rest of the signature.
-        var out: [UInt8] = []
-        out.reserveCapacity(16)
-        func digits(_ value: Int32, _ width: Int) {
-            var divisor: Int32 = 1
-            for _ in 1..<width { divisor *= 10 }
-            var rest = value
-            while divisor > 0 {
-                out.append(UInt8(ascii: "0") + UInt8(rest / divisor))
-                rest %= divisor
-                divisor /= 10
-            }
-        }
-        digits(parts.tm_year + 1900, 4)
-        digits(parts.tm_mon + 1, 2)
-        digits(parts.tm_mday, 2)
-        out.append(UInt8(ascii: "T"))
-        digits(parts.tm_hour, 2)
-        digits(parts.tm_min, 2)
-        digits(parts.tm_sec, 2)
-        out.append(UInt8(ascii: "Z"))
-        let long = String(decoding: out, as: UTF8.self)
-        return (long, String(decoding: out.prefix(8), as: UTF8.self))
+        let long = UTCTimestamp.basic(date)
+        return (long, String(long.prefix(8)))
     }
 
     static func canonicalHeaders(_ headers: [(name: String, value: String)]) -> (String, String) {

@@ -2,6 +2,14 @@ import AWSClient
 import Foundation
 import Logging
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// `--log.format`: logfmt (the Prometheus ecosystem's default) or one JSON object per line.
 public enum LogFormat: String, Sendable, CaseIterable {
     case logfmt
@@ -14,7 +22,7 @@ public struct ExporterLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public let label: String
     public let format: LogFormat
-    private let write: @Sendable (String) -> Void
+    private let emit: @Sendable (String) -> Void
 
     public init(
         label: String,
@@ -25,7 +33,7 @@ public struct ExporterLogHandler: LogHandler {
         self.label = label
         self.logLevel = level
         self.format = format
-        self.write = write
+        self.emit = write
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -44,11 +52,20 @@ public struct ExporterLogHandler: LogHandler {
         for key in merged.keys.sorted() {
             fields.append((key, Self.flatten(merged[key]!)))
         }
-        write(format == .json ? Self.json(fields) : Self.logfmt(fields))
+        emit(format == .json ? Self.json(fields) : Self.logfmt(fields))
     }
 
     public static let writeToStandardError: @Sendable (String) -> Void = { line in
-        FileHandle.standardError.write(Data((line + "\n").utf8))
+        // Straight to the descriptor: one write(2) per line keeps lines whole when several threads log.
+        var bytes = Array((line + "\n").utf8)
+        bytes.withUnsafeMutableBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = write(2, buffer.baseAddress! + offset, buffer.count - offset)
+                if written <= 0 { break }
+                offset += written
+            }
+        }
     }
 
     static func levelName(_ level: Logger.Level) -> String {
@@ -88,8 +105,6 @@ public struct ExporterLogHandler: LogHandler {
     }
 
     static func timestamp(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
+        UTCTimestamp.extendedWithMilliseconds(date)
     }
 }
