@@ -84,15 +84,12 @@ struct AWSJSONClientTests {
         )
         let harness = Harness(
             server: server, client: client, clock: clock, observer: observer, http: http, requests: requests)
-        do {
+        try await withAsyncCleanup {
             try await body(harness)
-        } catch {
+        } cleanup: {
             await server.stop()
             try await http.shutdown()
-            throw error
         }
-        await server.stop()
-        try await http.shutdown()
     }
 
     static let ok = FakeHTTPAction.respond(status: 200, headers: [], body: Array(#"{"ok":true}"#.utf8))

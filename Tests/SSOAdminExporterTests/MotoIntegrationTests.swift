@@ -23,13 +23,11 @@ struct MotoIntegrationTests {
             transport: AsyncHTTPClientTransport(client: http),
             logger: ExporterHarness.logger
         )
-        do {
+        try await withAsyncCleanup {
             try await body(moto, page, .continuous)
-        } catch {
+        } cleanup: {
             try await http.shutdown()
-            throw error
         }
-        try await http.shutdown()
     }
 
     @Test("moto's instance is served, signed well enough for moto's own verifier")

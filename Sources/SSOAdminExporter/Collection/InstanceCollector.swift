@@ -72,8 +72,8 @@ public actor InstanceCollector {
         let startedAt = wallClock()
         let waitStarted = now
         if inFlight == nil {
-            inFlight = Task { [clock] in
-                let snapshot = await self.collect(deadline: deadline, startedAt: startedAt, clock: clock)
+            inFlight = Task {
+                let snapshot = await self.collect(deadline: deadline, startedAt: startedAt)
                 self.finish(snapshot)
             }
         }
@@ -100,7 +100,7 @@ public actor InstanceCollector {
         )
     }
 
-    private func collect(deadline: MonotonicInstant, startedAt: Date, clock: MonotonicClock) async
+    private func collect(deadline: MonotonicInstant, startedAt: Date) async
         -> CollectionSnapshot
     {
         let started = clock.now()

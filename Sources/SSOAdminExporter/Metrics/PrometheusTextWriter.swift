@@ -3,7 +3,6 @@ public enum MetricType: String, Sendable {
     case gauge
     case counter
     case histogram
-    case untyped
 }
 
 /// A metric family's name, type and help text: a Sendable stand-in for `MetricNameDescriptor`.

@@ -13,8 +13,18 @@ public struct SnapshotRenderer: Sendable {
     /// What a missing `Status` is reported as.
     static let missingStatus = "UNKNOWN"
 
+    /// The state set's `name{` and, per modeled status, the line tails for 0 and 1, encoded once.
+    private let statusPrefix = Array("\(MetricCatalog.instanceStatus.name){".utf8)
+    private let modeledTails = InstanceStatus.modeled.map {
+        (status: $0, zero: SnapshotRenderer.statusTail($0, 0), one: SnapshotRenderer.statusTail($0, 1))
+    }
+
     public init(helpSuffix: String = "") {
         self.helpSuffix = helpSuffix
+    }
+
+    static func statusTail(_ status: InstanceStatus, _ value: Int) -> [UInt8] {
+        Array(",\(EncodedLabels([("status", status.rawValue)]).bytesAsString)} \(value)\n".utf8)
     }
 
     public func render(_ snapshot: CollectionSnapshot, into writer: inout PrometheusTextWriter) {
@@ -53,12 +63,6 @@ public struct SnapshotRenderer: Sendable {
         // Each instance's shared labels are escaped once and reused by its samples in every family.
         let base = EncodedLabels(target)
         let instanceLabels = identified.map { base.appending("instance_arn", $0.arn!) }
-        let statusPrefix = Array("\(MetricCatalog.instanceStatus.name){".utf8)
-        func tail(_ status: InstanceStatus, _ value: Int) -> [UInt8] {
-            Array(",\(EncodedLabels([("status", status.rawValue)]).bytesAsString)} \(value)\n".utf8)
-        }
-        let modeledTails = InstanceStatus.modeled.map { (status: $0, zero: tail($0, 0), one: tail($0, 1)) }
-
         writer.family(MetricCatalog.instanceStatus, helpSuffix: helpSuffix)
         for (row, labels) in zip(identified, instanceLabels) {
             for modeled in modeledTails {
@@ -67,7 +71,7 @@ public struct SnapshotRenderer: Sendable {
                     tail: row.status == modeled.status ? modeled.one : modeled.zero)
             }
             if !InstanceStatus.modeled.contains(row.status) {
-                writer.sampleLine(prefix: statusPrefix, labels: labels, tail: tail(row.status, 1))
+                writer.sampleLine(prefix: statusPrefix, labels: labels, tail: Self.statusTail(row.status, 1))
             }
         }
 

@@ -44,7 +44,7 @@ struct ExporterHarness {
         let service = FakeSSOAdminService(instances: instances)
         let server = try await FakeHTTPServer.start { await service.handle($0) }
         let http = AsyncHTTPClientTransport.makeHTTPClient(connectTimeout: .seconds(2))
-        do {
+        try await withAsyncCleanup {
             let configuration = try Self.configuration(
                 endpoint: server.endpoint, arguments: arguments, environment: environment)
             let page = ExporterApplication.makeMetricsPage(
@@ -57,13 +57,10 @@ struct ExporterHarness {
             try await body(
                 ExporterHarness(
                     service: service, server: server, page: page, clock: clock, configuration: configuration))
-        } catch {
+        } cleanup: {
             await server.stop()
             try await http.shutdown()
-            throw error
         }
-        await server.stop()
-        try await http.shutdown()
     }
 
     /// One scrape, parsed.
