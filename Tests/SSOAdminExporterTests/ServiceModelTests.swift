@@ -18,6 +18,8 @@ struct ServiceModelTests {
         let maxResultsMin: Int
         let maxResultsMax: Int
         let pageMax: Int
+        let instanceMembers: [String]
+        let responseMembers: [String]
     }
 
     static let script = #"""
@@ -34,6 +36,8 @@ struct ServiceModelTests {
             "errors": [e["shape"] for e in operation["errors"]],
             "maxResultsMin": shapes["MaxResults"]["min"], "maxResultsMax": shapes["MaxResults"]["max"],
             "pageMax": shapes["InstanceList"]["max"],
+            "instanceMembers": list(shapes["InstanceMetadata"]["members"]),
+            "responseMembers": list(shapes[operation["output"]["shape"]]["members"]),
         }))
         """#
 
@@ -55,5 +59,7 @@ struct ServiceModelTests {
         #expect(Set(model.errors) == Set(SSOAdminClient.modeledErrors))
         #expect(model.maxResultsMin...model.maxResultsMax == SSOAdminClient.maxResultsRange)
         #expect(model.pageMax == FakeSSOAdminService.modelPageLimit)
+        #expect(Set(model.instanceMembers) == Set(InstanceMetadata.Member.allCases.map(\.rawValue)))
+        #expect(Set(model.responseMembers) == Set(ListInstancesPage.Member.allCases.map(\.rawValue)))
     }
 }

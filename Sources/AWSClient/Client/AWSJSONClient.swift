@@ -1,5 +1,10 @@
-import Foundation
 import Logging
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// Sends `awsJson1_1` operations: signs each attempt afresh, retries by the standard rules within the
 /// caller's deadline, and reports every attempt to an observer.

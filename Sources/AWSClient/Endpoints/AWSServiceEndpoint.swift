@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// Where a service is reached and how requests to it are signed.
 public struct AWSServiceEndpoint: Sendable, Equatable {

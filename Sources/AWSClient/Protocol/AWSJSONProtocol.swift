@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// The `awsJson1_1` protocol: `POST /` with an `X-Amz-Target` header and a JSON body.
 public enum AWSJSONProtocol {
@@ -29,14 +33,11 @@ public enum AWSJSONProtocol {
         let requestID = response.header("x-amzn-requestid") ?? response.header("x-amz-request-id")
         var code = response.header("x-amzn-errortype").map(normalizeErrorCode)
         var message: String?
-        if let object = try? JSONSerialization.jsonObject(with: Data(response.body), options: [])
-            as? [String: Any]
-        {
+        if let object = try? JSONDecoder().decode(JSONErrorBody.self, from: Data(response.body)) {
             if code == nil || code?.isEmpty == true {
-                let raw = (object["__type"] as? String) ?? (object["code"] as? String) ?? (object["Code"] as? String)
-                code = raw.map(normalizeErrorCode)
+                code = (object.type ?? object.code ?? object.capitalizedCode).map(normalizeErrorCode)
             }
-            message = (object["message"] as? String) ?? (object["Message"] as? String)
+            message = object.message ?? object.capitalizedMessage
         } else if code == nil || code?.isEmpty == true {
             let text = String(decoding: response.body.prefix(64 << 10), as: UTF8.self)
             code = xmlElement("Code", in: text)
@@ -48,7 +49,7 @@ public enum AWSJSONProtocol {
 
     /// `aws.protocoltests#ThrottlingException:http://internal` becomes `ThrottlingException`.
     public static func normalizeErrorCode(_ raw: String) -> String {
-        var code = Substring(raw.trimmingCharacters(in: .whitespaces))
+        var code = raw.trimmingASCIIWhitespace()
         if let colon = code.firstIndex(of: ":") { code = code[..<colon] }
         if let hash = code.lastIndex(of: "#") { code = code[code.index(after: hash)...] }
         return String(code)
@@ -72,10 +73,37 @@ public enum AWSJSONProtocol {
     }
 
     private static func xmlElement(_ name: String, in text: String) -> String? {
-        guard let open = text.range(of: "<\(name)>"),
-            let close = text.range(of: "</\(name)>", range: open.upperBound..<text.endIndex)
+        guard let open = text.firstRange(of: "<\(name)>"),
+            let close = text[open.upperBound...].firstRange(of: "</\(name)>")
         else { return nil }
-        let value = text[open.upperBound..<close.lowerBound].trimmingCharacters(in: .whitespacesAndNewlines)
-        return value.isEmpty ? nil : value
+        let value = text[open.upperBound..<close.lowerBound].trimmingASCIIWhitespace()
+        return value.isEmpty ? nil : String(value)
+    }
+}
+
+/// The fields of a JSON error body the SDKs look at. Each is optional and a field of the wrong type is ignored,
+/// so that an odd error body still yields whatever name it does carry.
+private struct JSONErrorBody: Decodable {
+    var type: String?
+    var code: String?
+    var capitalizedCode: String?
+    var message: String?
+    var capitalizedMessage: String?
+
+    private enum CodingKeys: String, CodingKey {
+        case type = "__type"
+        case code
+        case capitalizedCode = "Code"
+        case message
+        case capitalizedMessage = "Message"
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        type = try? container.decodeIfPresent(String.self, forKey: .type)
+        code = try? container.decodeIfPresent(String.self, forKey: .code)
+        capitalizedCode = try? container.decodeIfPresent(String.self, forKey: .capitalizedCode)
+        message = try? container.decodeIfPresent(String.self, forKey: .message)
+        capitalizedMessage = try? container.decodeIfPresent(String.self, forKey: .capitalizedMessage)
     }
 }

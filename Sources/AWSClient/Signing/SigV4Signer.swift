@@ -1,5 +1,10 @@
 import Crypto
-import Foundation
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// A request in the shape SigV4 needs: method, decoded path, raw query, ordered headers and the body.
 public struct SigV4Request: Sendable {

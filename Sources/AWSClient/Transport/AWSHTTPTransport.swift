@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// One HTTP exchange as the AWS client sees it, independent of the HTTP library underneath.
 public struct AWSHTTPRequest: Sendable {

@@ -1,7 +1,12 @@
 import AsyncHTTPClient
-import Foundation
 import NIOCore
 import NIOHTTP1
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// ``AWSHTTPTransport`` over AsyncHTTPClient, with a bounded response size so a broken endpoint cannot exhaust memory.
 public struct AsyncHTTPClientTransport: AWSHTTPTransport {

@@ -1,5 +1,10 @@
 import AWSClient
-import Foundation
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// The result of one collection: what AWS reported, or why it could not be read.
 public struct CollectionSnapshot: Sendable {

@@ -1,6 +1,11 @@
 import AWSClient
-import Foundation
 import Logging
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// Collects on demand for scrapes: concurrent scrapes share the collection in flight, and with a minimum
 /// interval a recent result is reused instead of calling AWS again.

@@ -1,6 +1,11 @@
 import AWSClient
-import Foundation
 import Logging
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// A flag, environment variable or file value that cannot be used; the message names it.
 public struct ExporterConfigurationError: Error, Sendable, CustomStringConvertible {
@@ -93,7 +98,7 @@ public struct ExporterConfiguration: Sendable {
 
     /// The collection deadline for a scrape: Prometheus' announced timeout less a margin, else `--collect.timeout`.
     public func collectionBudget(scrapeTimeoutHeader: String?) -> Duration {
-        guard let header = scrapeTimeoutHeader?.trimmingCharacters(in: .whitespaces),
+        guard let header = scrapeTimeoutHeader?.trimmingASCIIWhitespace(),
             let seconds = Double(header), seconds.isFinite, seconds > 0
         else { return collectTimeout }
         let announced = Duration.milliseconds(Int64(min(seconds, 86_400) * 1000))

@@ -1,8 +1,13 @@
 import AWSClient
-import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// The exporter's HTTP surface: landing page, metrics, health and readiness; 404 elsewhere.
 public enum ExporterRouter {
@@ -48,8 +53,8 @@ public enum ExporterRouter {
 /// The page at `/`, so a person who opens the exporter in a browser finds the metrics.
 enum LandingPage {
     static func html(telemetryPath: String) -> String {
-        let escaped = telemetryPath.replacingOccurrences(of: "&", with: "&amp;")
-            .replacingOccurrences(of: "\"", with: "&quot;").replacingOccurrences(of: "<", with: "&lt;")
+        let escaped = telemetryPath.replacing("&", with: "&amp;")
+            .replacing("\"", with: "&quot;").replacing("<", with: "&lt;")
         return """
             <!DOCTYPE html>
             <html lang="en">

@@ -1,6 +1,11 @@
 import AWSClient
-import Foundation
 import Logging
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 #if canImport(Glibc)
     import Glibc
@@ -91,9 +96,9 @@ public struct ExporterLogHandler: LogHandler {
         fields.map { key, value in
             let needsQuotes = value.isEmpty || value.contains { $0 == " " || $0 == "=" || $0 == "\"" || $0.isNewline }
             guard needsQuotes else { return "\(key)=\(value)" }
-            let escaped = value.replacingOccurrences(of: "\\", with: "\\\\")
-                .replacingOccurrences(of: "\"", with: "\\\"")
-                .replacingOccurrences(of: "\n", with: "\\n")
+            let escaped = value.replacing("\\", with: "\\\\")
+                .replacing("\"", with: "\\\"")
+                .replacing("\n", with: "\\n")
             return "\(key)=\"\(escaped)\""
         }.joined(separator: " ")
     }

@@ -1,4 +1,10 @@
-import Foundation
+import AWSClient
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 #if canImport(Glibc)
     import Glibc
@@ -32,7 +38,7 @@ public struct ProcessMetrics: Sendable {
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
         let pageSize = Double(sysconf(Int32(_SC_PAGESIZE)))
         let bootTime = systemStat.split(separator: "\n").first { $0.hasPrefix("btime ") }
-            .flatMap { Double($0.dropFirst(6).trimmingCharacters(in: .whitespaces)) }
+            .flatMap { Double($0.dropFirst(6).trimmingASCIIWhitespace()) }
         guard let fields = Self.statFields(stat), fields.count > 21, ticks > 0, let bootTime else { return nil }
         // Fields after the command name, numbered from `state` (field 3 in proc(5)) at index 0.
         func field(_ number: Int) -> Double { Double(fields[number - 3]) ?? 0 }

@@ -1,5 +1,10 @@
 import AWSClient
-import Foundation
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// Writes a ``CollectionSnapshot`` as metric families. Only a successful collection yields per-instance
 /// series; a failed one reports its failure and nothing it did not see.

@@ -1,4 +1,4 @@
-import Foundation
+import AWSClient
 
 /// `InstanceStatus` from the sso-admin model, keeping any value the model does not list yet.
 public enum InstanceStatus: Sendable, Hashable, CustomStringConvertible {
@@ -37,7 +37,7 @@ public enum InstanceStatus: Sendable, Hashable, CustomStringConvertible {
 
 /// One entry of `ListInstancesResponse.Instances`, decoded leniently: every field may be absent or null,
 /// and a field of the wrong type counts as absent instead of failing the whole page.
-public struct InstanceMetadata: Sendable, Equatable, Decodable {
+public struct InstanceMetadata: Sendable, Equatable {
     public var instanceArn: String?
     public var identityStoreId: String?
     public var ownerAccountId: String?
@@ -65,7 +65,8 @@ public struct InstanceMetadata: Sendable, Equatable, Decodable {
         self.statusReason = statusReason
     }
 
-    enum CodingKeys: String, CodingKey {
+    /// The members of the model's `InstanceMetadata` shape, as they appear on the wire.
+    public enum Member: String, CaseIterable, Sendable {
         case instanceArn = "InstanceArn"
         case identityStoreId = "IdentityStoreId"
         case ownerAccountId = "OwnerAccountId"
@@ -75,17 +76,21 @@ public struct InstanceMetadata: Sendable, Equatable, Decodable {
         case statusReason = "StatusReason"
     }
 
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        func string(_ key: CodingKeys) -> String? { (try? container.decodeIfPresent(String.self, forKey: key)) ?? nil }
-        instanceArn = string(.instanceArn)
-        identityStoreId = string(.identityStoreId)
-        ownerAccountId = string(.ownerAccountId)
-        name = string(.name)
-        createdDate = (try? container.decodeIfPresent(Double.self, forKey: .createdDate)) ?? nil
-        if let created = createdDate, !created.isFinite { createdDate = nil }
-        status = string(.status).map(InstanceStatus.init(rawValue:))
-        statusReason = string(.statusReason)
+    /// Reads one instance object; members outside the model are skipped.
+    init(reading reader: inout JSONReader) throws {
+        self.init(instanceArn: nil)
+        try reader.readObject { reader, key in
+            switch Member(rawValue: key) {
+            case .instanceArn: instanceArn = try reader.readString()
+            case .identityStoreId: identityStoreId = try reader.readString()
+            case .ownerAccountId: ownerAccountId = try reader.readString()
+            case .name: name = try reader.readString()
+            case .createdDate: createdDate = try reader.readNumber().flatMap { $0.isFinite ? $0 : nil }
+            case .status: status = try reader.readString().map(InstanceStatus.init(rawValue:))
+            case .statusReason: statusReason = try reader.readString()
+            case nil: try reader.skipValue()
+            }
+        }
     }
 
     /// The instance id, `ssoins-…`, which is the last path segment of the ARN.
@@ -97,7 +102,7 @@ public struct InstanceMetadata: Sendable, Equatable, Decodable {
 }
 
 /// `ListInstancesResponse`.
-public struct ListInstancesPage: Sendable, Equatable, Decodable {
+public struct ListInstancesPage: Sendable, Equatable {
     public var instances: [InstanceMetadata]
     public var nextToken: String?
 
@@ -106,15 +111,50 @@ public struct ListInstancesPage: Sendable, Equatable, Decodable {
         self.nextToken = nextToken
     }
 
-    enum CodingKeys: String, CodingKey {
+    /// The members of the model's `ListInstancesResponse` shape.
+    public enum Member: String, CaseIterable, Sendable {
         case instances = "Instances"
         case nextToken = "NextToken"
     }
 
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        instances = try container.decodeIfPresent([InstanceMetadata].self, forKey: .instances) ?? []
-        nextToken = (try? container.decodeIfPresent(String.self, forKey: .nextToken)) ?? nil
+    /// Reads a whole response body. The top level must be an object and `Instances`, when present and not null,
+    /// a list of objects: anything else is not a `ListInstancesResponse` and fails the page.
+    init(reading reader: inout JSONReader) throws {
+        self.init(instances: [], nextToken: nil)
+        try reader.readObject { reader, key in
+            switch Member(rawValue: key) {
+            case .instances:
+                if try reader.readNull() {
+                    instances = []
+                    return
+                }
+                guard try reader.peekKind() == .array else { throw ListInstancesShapeError.instancesNotAList }
+                var read: [InstanceMetadata] = []
+                try reader.readArray { reader in
+                    guard try reader.peekKind() == .object else { throw ListInstancesShapeError.instanceNotAnObject }
+                    read.append(try InstanceMetadata(reading: &reader))
+                }
+                instances = read
+            case .nextToken: nextToken = try reader.readString()
+            case nil: try reader.skipValue()
+            }
+        }
+        try reader.expectEnd()
+    }
+}
+
+/// Valid JSON in a shape that is not a `ListInstancesResponse`.
+enum ListInstancesShapeError: Error, CustomStringConvertible {
+    case topLevelNotAnObject
+    case instancesNotAList
+    case instanceNotAnObject
+
+    var description: String {
+        switch self {
+        case .topLevelNotAnObject: "the top level is not an object"
+        case .instancesNotAList: "Instances is not a list"
+        case .instanceNotAnObject: "an element of Instances is not an object"
+        }
     }
 }
 

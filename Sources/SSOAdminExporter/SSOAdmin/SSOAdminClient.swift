@@ -1,5 +1,10 @@
 import AWSClient
-import Foundation
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// The one sso-admin operation the exporter needs, over the JSON 1.1 client.
 public struct SSOAdminClient: Sendable {
@@ -51,17 +56,22 @@ public struct SSOAdminClient: Sendable {
             return ListInstancesPage(instances: [], nextToken: nil)
         }
         do {
-            return try JSONDecoder().decode(ListInstancesPage.self, from: Data(body))
+            var reader = JSONReader(body)
+            guard try reader.peekKind() == .object else { throw ListInstancesShapeError.topLevelNotAnObject }
+            return try ListInstancesPage(reading: &reader)
         } catch {
-            throw ListInstancesDecodingError(bodyPrefix: String(decoding: body.prefix(120), as: UTF8.self))
+            throw ListInstancesDecodingError(
+                reason: "\(error)", bodyPrefix: String(decoding: body.prefix(120), as: UTF8.self))
         }
     }
 }
 
 /// A 2xx response whose body is not a `ListInstancesResponse`.
 public struct ListInstancesDecodingError: Error, CustomStringConvertible {
+    /// What is wrong: a JSON syntax error with its byte offset, or the shape that does not match.
+    public let reason: String
     public let bodyPrefix: String
     public var description: String {
-        "ListInstances response is not valid JSON of the expected shape (starts with \(bodyPrefix.debugDescription))"
+        "ListInstances response is not a ListInstancesResponse: \(reason) (body starts with \(bodyPrefix.debugDescription))"
     }
 }

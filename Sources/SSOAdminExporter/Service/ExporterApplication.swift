@@ -1,11 +1,16 @@
 import AWSClient
 import AsyncHTTPClient
-import Foundation
 import Hummingbird
 import Logging
 import Prometheus
 import ServiceLifecycle
 import UnixSignals
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// Wires the configured pieces together and runs them under one `ServiceGroup` until SIGTERM or SIGINT.
 public struct ExporterApplication: Sendable {

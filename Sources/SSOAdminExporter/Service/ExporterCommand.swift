@@ -1,7 +1,23 @@
 import AWSClient
 import ArgumentParser
-import Foundation
 import Logging
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+#if canImport(Glibc)
+    import Glibc
+    private let terminateProcess: @Sendable (Int32) -> Never = Glibc.exit
+#elseif canImport(Musl)
+    import Musl
+    private let terminateProcess: @Sendable (Int32) -> Never = Musl.exit
+#elseif canImport(Darwin)
+    import Darwin
+    private let terminateProcess: @Sendable (Int32) -> Never = Darwin.exit
+#endif
 
 /// The `sso-admin-exporter` command.
 public struct ExporterCommand: AsyncParsableCommand {
@@ -57,11 +73,9 @@ public struct ExporterCommand: AsyncParsableCommand {
                 exit(withError: error)
             }
             let message = fullMessage(for: error)
-            FileHandle.standardError.write(Data("sso-admin-exporter: \(message)\n".utf8))
-            if code == .validationFailure {
-                Foundation.exit(2)
-            }
-            Foundation.exit(code == .failure ? 1 : code.rawValue)
+            ExporterLogHandler.writeToStandardError("sso-admin-exporter: \(message)")
+            // Usage and configuration errors exit 2, as Prometheus exporters do; ArgumentParser would use 64.
+            terminateProcess(code == .validationFailure ? 2 : (code == .failure ? 1 : code.rawValue))
         }
     }
 }
