@@ -38,9 +38,12 @@ let package = Package(
             ],
             swiftSettings: upcomingFeatures
         ),
+        // glibc's mallopt, which Swift's Glibc module does not export.
+        .target(name: "CMallocTuning"),
         .target(
             name: "SSOAdminExporter",
             dependencies: [
+                "CMallocTuning",
                 "AWSClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -22,6 +22,10 @@ enum Benchmarks {
             return
         }
         print("sso-admin-exporter benchmarks (\(ProcessInfo.processInfo.activeProcessorCount) cores)")
+        if CommandLine.arguments.dropFirst().first == "--memory-only" {
+            try await exporterMemory(instances: 1_000, scrapes: 300)
+            return
+        }
         signing()
         decoding()
         rendering(instances: 1_000)
@@ -194,7 +198,7 @@ extension Benchmarks {
         process.environment = [
             "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": server.endpoint, "AWS_ACCESS_KEY_ID": "AKID",
             "AWS_SECRET_ACCESS_KEY": "secret",
-        ]
+        ].merging(ProcessInfo.processInfo.environment.filter { $0.key == "GLIBC_TUNABLES" }) { $1 }
         try process.run()
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         func scrape() async throws -> ParsedExposition? {
@@ -223,6 +227,7 @@ extension Benchmarks {
             .split(separator: "\n").first { $0.hasPrefix("RssAnon:") }.map {
                 $0.split(separator: " ").dropFirst().first ?? ""
             }
+        let mappings = residentByMapping(pid: process.processIdentifier)
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()
         try await http.shutdown()
@@ -231,6 +236,27 @@ extension Benchmarks {
         print("exporter resident memory, \(count) instances per scrape (MiB): first scrape \(mib(idle ?? 0))")
         print("    " + samples.map { "after \($0.0): \(mib($0.1))" }.joined(separator: ", "))
         if let anonymous { print("    of which anonymous (not shared library pages) at the end: \(anonymous) kB") }
+        print(
+            "    largest resident mappings at the end (kB): "
+                + mappings.prefix(8).map { "\($0.0) \($0.1)" }.joined(separator: ", "))
+    }
+
+    /// Resident kB per mapped file (anonymous memory under `[anon]`), largest first, from `/proc/PID/smaps`.
+    static func residentByMapping(pid: Int32) -> [(String, Int)] {
+        // Read to the end: proc files report size 0, and a size-based read stops after the first page.
+        guard let handle = FileHandle(forReadingAtPath: "/proc/\(pid)/smaps") else { return [] }
+        let smaps = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+        var totals: [String: Int] = [:]
+        var current = "[anon]"
+        for line in smaps.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if let first = fields.first, first.contains("-"), fields.count >= 5 {
+                current = fields.count >= 6 ? String(fields[5].split(separator: "/").last ?? fields[5]) : "[anon]"
+            } else if fields.first == "Rss:", fields.count >= 2, let kilobytes = Int(fields[1]) {
+                totals[current, default: 0] += kilobytes
+            }
+        }
+        return totals.sorted { $0.value > $1.value }.map { ($0.key, $0.value) }
     }
 }
 

@@ -102,6 +102,13 @@ struct ProcessMetricsTests {
         #expect(fields.count == 4)
     }
 
+    @Test("glibc takes the malloc settings that keep memory flat across scrapes")
+    func mallocTuning() {
+        #if canImport(Glibc)
+            #expect(MemoryTuning.apply())
+        #endif
+    }
+
     @Test("reads this process on Linux")
     func readsSelf() throws {
         #if os(Linux)
