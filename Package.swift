@@ -61,7 +61,13 @@ let package = Package(
         .executableTarget(
             name: "sso-admin-exporter",
             dependencies: ["SSOAdminExporter"],
-            swiftSettings: upcomingFeatures
+            swiftSettings: upcomingFeatures,
+            linkerSettings: [
+                // Packed relative relocations (DT_RELR, glibc 2.36+): the dynamic loader reads about 1 MiB less of
+                // the binary at start-up, and those pages stay out of resident memory.
+                .unsafeFlags(
+                    ["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"], .when(platforms: [.linux]))
+            ]
         ),
         .executableTarget(
             name: "sso-admin-exporter-benchmarks",

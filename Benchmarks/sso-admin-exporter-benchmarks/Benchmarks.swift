@@ -232,9 +232,10 @@ extension Benchmarks {
         process.waitUntilExit()
         try await http.shutdown()
         await server.stop()
-        let mib = { (bytes: Double) in String(format: "%.1f", bytes / 1_048_576) }
-        print("exporter resident memory, \(count) instances per scrape (MiB): first scrape \(mib(idle ?? 0))")
-        print("    " + samples.map { "after \($0.0): \(mib($0.1))" }.joined(separator: ", "))
+        // Both units, since targets are often stated in MB (10^6 bytes) and tools report MiB.
+        let both = { (bytes: Double) in String(format: "%.1f MiB = %.1f MB", bytes / 1_048_576, bytes / 1e6) }
+        print("exporter resident memory, \(count) instances per scrape: first scrape \(both(idle ?? 0))")
+        print("    " + samples.map { "after \($0.0): \(both($0.1))" }.joined(separator: ", "))
         if let anonymous { print("    of which anonymous (not shared library pages) at the end: \(anonymous) kB") }
         print(
             "    largest resident mappings at the end (kB): "
