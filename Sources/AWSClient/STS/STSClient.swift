@@ -1,0 +1,175 @@
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+/// The STS operations the credential chain needs, over the AWS query protocol (form-encoded request, XML response).
+public struct STSClient: Sendable {
+    public static let apiVersion = "2011-06-15"
+    public static let signingName = "sts"
+    /// Regions that `AWS_STS_REGIONAL_ENDPOINTS=legacy` sends to the global endpoint, as botocore lists them.
+    public static let legacyGlobalRegions: Set<String> = [
+        "ap-northeast-1", "ap-south-1", "ap-southeast-1", "ap-southeast-2", "aws-global", "ca-central-1",
+        "eu-central-1", "eu-north-1", "eu-west-1", "eu-west-2", "eu-west-3", "sa-east-1", "us-east-1", "us-east-2",
+        "us-west-1", "us-west-2",
+    ]
+
+    public let sender: AWSRequestSender
+
+    public init(sender: AWSRequestSender) {
+        self.sender = sender
+    }
+
+    /// The STS endpoint for `region`: `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`, else the profile's
+    /// `endpoint_url`, else the regional endpoint (or the global one for `AWS_STS_REGIONAL_ENDPOINTS=legacy`).
+    public static func endpoint(
+        region: String,
+        environment: [String: String],
+        profileEndpointURL: String? = nil
+    ) throws -> AWSServiceEndpoint {
+        let candidates: [(String, String?)] = [
+            ("AWS_ENDPOINT_URL_STS", environment["AWS_ENDPOINT_URL_STS"]),
+            ("AWS_ENDPOINT_URL", environment["AWS_ENDPOINT_URL"]),
+            ("endpoint_url in the profile", profileEndpointURL),
+        ]
+        if let (source, value) = candidates.first(where: { !($0.1 ?? "").isEmpty }), let text = value {
+            return AWSServiceEndpoint(
+                url: try AWSEndpointResolver.parseEndpointURL(text, source: source), region: region,
+                signingName: signingName)
+        }
+        let mode = environment["AWS_STS_REGIONAL_ENDPOINTS"]?.lowercased() ?? "regional"
+        guard mode == "regional" || mode == "legacy" else {
+            throw AWSConfigurationError("AWS_STS_REGIONAL_ENDPOINTS: \"\(mode)\" is neither regional nor legacy")
+        }
+        if mode == "legacy" && legacyGlobalRegions.contains(region) {
+            return AWSServiceEndpoint(
+                url: URL(string: "https://sts.amazonaws.com")!, region: "us-east-1", signingName: signingName)
+        }
+        let url = URL(string: "https://sts.\(region).\(AWSEndpointResolver.dnsSuffix(forRegion: region))")!
+        return AWSServiceEndpoint(url: url, region: region, signingName: signingName)
+    }
+
+    /// `AssumeRole`, signed with the sender's credentials.
+    public func assumeRole(_ request: AssumeRoleRequest, deadline: MonotonicInstant) async throws -> AWSCredentials {
+        var parameters = [("RoleArn", request.roleARN), ("RoleSessionName", request.roleSessionName)]
+        if let externalID = request.externalID { parameters.append(("ExternalId", externalID)) }
+        if let duration = request.durationSeconds { parameters.append(("DurationSeconds", String(duration))) }
+        return try await call("AssumeRole", parameters, signed: true, deadline: deadline) {
+            try Self.credentials(in: $0, result: "AssumeRoleResult")
+        }
+    }
+
+    /// `AssumeRoleWithWebIdentity`, which is sent unsigned: the token is the proof.
+    public func assumeRoleWithWebIdentity(
+        roleARN: String,
+        roleSessionName: String,
+        webIdentityToken: String,
+        durationSeconds: Int? = nil,
+        deadline: MonotonicInstant
+    ) async throws -> AWSCredentials {
+        var parameters = [
+            ("RoleArn", roleARN), ("RoleSessionName", roleSessionName), ("WebIdentityToken", webIdentityToken),
+        ]
+        if let durationSeconds { parameters.append(("DurationSeconds", String(durationSeconds))) }
+        return try await call("AssumeRoleWithWebIdentity", parameters, signed: false, deadline: deadline) {
+            try Self.credentials(in: $0, result: "AssumeRoleWithWebIdentityResult")
+        }
+    }
+
+    /// `GetCallerIdentity`: the account and ARN the sender's credentials belong to.
+    public func getCallerIdentity(deadline: MonotonicInstant) async throws -> CallerIdentity {
+        try await call("GetCallerIdentity", [], signed: true, deadline: deadline) { root in
+            guard let result = root.child("GetCallerIdentityResult"), let account = result.text(of: "Account"),
+                let arn = result.text(of: "Arn")
+            else { throw STSResponseError("GetCallerIdentityResult without Account and Arn") }
+            return CallerIdentity(account: account, arn: arn, userID: result.text(of: "UserId"))
+        }
+    }
+
+    private func call<Output: Sendable>(
+        _ action: String,
+        _ parameters: [(String, String)],
+        signed: Bool,
+        deadline: MonotonicInstant,
+        decode: (XMLElement) throws -> Output
+    ) async throws -> Output {
+        let body = AWSQueryProtocol.formBody(action: action, version: Self.apiVersion, parameters: parameters)
+        return try await sender.send(
+            operation: action,
+            request: AWSHTTPRequest(
+                method: "POST", url: sender.endpoint.url,
+                headers: [("Content-Type", AWSQueryProtocol.contentType)], body: body),
+            signed: signed,
+            deadline: deadline,
+            parseError: AWSQueryProtocol.parseError,
+            decode: { bytes in try decode(try XMLDocumentParser.parse(bytes)) }
+        )
+    }
+
+    static func credentials(in root: XMLElement, result: String) throws -> AWSCredentials {
+        guard let credentials = root.descendant([result, "Credentials"]) else {
+            throw STSResponseError("\(result) without Credentials")
+        }
+        guard let keyID = credentials.text(of: "AccessKeyId"), let secret = credentials.text(of: "SecretAccessKey"),
+            let token = credentials.text(of: "SessionToken")
+        else { throw STSResponseError("Credentials without AccessKeyId, SecretAccessKey or SessionToken") }
+        guard let expirationText = credentials.text(of: "Expiration"),
+            let expiration = UTCTimestamp.parseISO8601(expirationText)
+        else { throw STSResponseError("Credentials without a readable Expiration") }
+        return AWSCredentials(accessKeyID: keyID, secretAccessKey: secret, sessionToken: token, expiration: expiration)
+    }
+}
+
+/// The parameters of `AssumeRole`.
+public struct AssumeRoleRequest: Sendable, Equatable {
+    public var roleARN: String
+    public var roleSessionName: String
+    public var externalID: String?
+    public var durationSeconds: Int?
+
+    public init(roleARN: String, roleSessionName: String, externalID: String? = nil, durationSeconds: Int? = nil) {
+        self.roleARN = roleARN
+        self.roleSessionName = roleSessionName
+        self.externalID = externalID
+        self.durationSeconds = durationSeconds
+    }
+}
+
+/// What `GetCallerIdentity` answers.
+public struct CallerIdentity: Sendable, Equatable {
+    public let account: String
+    public let arn: String
+    public let userID: String?
+}
+
+/// A 2xx STS response that lacks what the operation promises.
+public struct STSResponseError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The AWS query protocol: `Action`, `Version` and parameters form-encoded in a POST body; errors as XML.
+public enum AWSQueryProtocol {
+    public static let contentType = "application/x-www-form-urlencoded; charset=utf-8"
+
+    /// `Action=…&Version=…&Name=value…`, every name and value percent-encoded as SigV4 encodes query strings.
+    public static func formBody(action: String, version: String, parameters: [(String, String)]) -> [UInt8] {
+        let pairs = [("Action", action), ("Version", version)] + parameters
+        let text = pairs.map { "\(URIEncoding.encode($0.0))=\(URIEncoding.encode($0.1))" }.joined(separator: "&")
+        return Array(text.utf8)
+    }
+
+    /// The code of an `<ErrorResponse><Error><Code>` body, else a name for the HTTP status.
+    public static func parseError(_ response: AWSHTTPResponse) -> AWSServiceError {
+        let root = try? XMLDocumentParser.parse(response.body)
+        let error = root?.child("Error") ?? (root?.name == "Error" ? root : nil)
+        let code = error?.text(of: "Code").map(AWSJSONProtocol.normalizeErrorCode)
+        return AWSServiceError(
+            code: code ?? AWSJSONProtocol.statusCodeName(response.status),
+            statusCode: response.status,
+            message: error?.text(of: "Message"),
+            requestID: root?.text(of: "RequestId") ?? response.header("x-amzn-requestid")
+        )
+    }
+}
