@@ -128,6 +128,44 @@ struct AWSJSONClientTests {
         }
     }
 
+    static func skewed(_ code: String, serverDate: String) -> FakeHTTPAction {
+        .respond(
+            status: 400, headers: [("Date", serverDate)], body: Array(#"{"__type":"\#(code)","message":"m"}"#.utf8))
+    }
+
+    @Test("a skew error with a server Date an hour ahead: re-signed once at the server's time, without a backoff")
+    func clockSkewCorrected() async throws {
+        try await withHarness(
+            answers: [Self.skewed("InvalidSignatureException", serverDate: "Tue, 14 Nov 2023 23:13:20 GMT"), Self.ok]
+        ) { harness in
+            _ = try await call(harness)
+            let requests = harness.requests.withLock { $0 }
+            #expect(requests.count == 2)
+            // Wall-clock reads: 1,700,000,001 signs the first attempt, 1,700,000,002 measures the skew (3,598 s),
+            // 1,700,000,003 plus the skew signs the second.
+            #expect(harness.client.sender.currentClockSkew == 3_598)
+            #expect(
+                requests[1].header("X-Amz-Date")
+                    == UTCTimestamp.basic(Date(timeIntervalSince1970: 1_700_003_601)))
+            #expect(harness.clock.sleeps.isEmpty)
+            #expect(harness.observer.recorded == ["ListInstances:InvalidSignatureException", "ListInstances:ok"])
+        }
+    }
+
+    @Test("a skew error whose server Date is within 5 minutes, or absent, is an ordinary error")
+    func clockSkewWithinThreshold() async throws {
+        for answer in [
+            Self.skewed("InvalidSignatureException", serverDate: "Tue, 14 Nov 2023 22:15:00 GMT"),
+            Self.error("RequestExpired", 400),
+        ] {
+            try await withHarness(answers: [answer, Self.ok]) { harness in
+                await #expect(throws: AWSClientError.self) { _ = try await call(harness) }
+                #expect(harness.client.sender.currentClockSkew == 0)
+                #expect(harness.requests.withLock { $0.count } == 1)
+            }
+        }
+    }
+
     @Test("throttling then success: retried after a backoff, each attempt signed afresh")
     func throttlingThenSuccess() async throws {
         try await withHarness(answers: [Self.error("ThrottlingException", 400), Self.ok]) { harness in

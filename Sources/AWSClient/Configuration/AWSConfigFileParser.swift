@@ -29,7 +29,10 @@ public enum AWSConfigFileParser {
         var seenHeaders: Set<String> = []
         // The key whose value an indented line continues, within the current section.
         var continuingKey: String?
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (index, rawLine) in text.split(
+            omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }
+        )
+        .enumerated() {
             let lineNumber = index + 1
             let line = rawLine.last == "\r" ? rawLine.dropLast() : rawLine
             let trimmed = line.trimmingASCIIWhitespace()
