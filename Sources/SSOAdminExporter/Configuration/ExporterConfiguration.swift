@@ -27,6 +27,17 @@ public struct ExporterConfiguration: Sendable {
     public var minInterval: Duration
     public var logLevel: Logger.Level
     public var logFormat: LogFormat
+    /// `--aws.profile`; `nil` leaves the choice to `AWS_PROFILE` and `AWS_DEFAULT_PROFILE`.
+    public var profile: String?
+    /// `--aws.role-arn` with its external ID and session name; assumed on top of the default chain.
+    public var assumeRole: AssumeRoleOptions?
+
+    /// `--aws.role-arn`, `--aws.external-id` and `--aws.role-session-name`.
+    public struct AssumeRoleOptions: Sendable, Equatable {
+        public var roleARN: String
+        public var externalID: String?
+        public var roleSessionName: String?
+    }
 
     /// Kept back from the scrape timeout Prometheus announces, so the answer arrives before it gives up.
     public static let scrapeTimeoutMargin: Duration = .milliseconds(500)
@@ -81,6 +92,10 @@ public struct ExporterConfiguration: Sendable {
         ] where value.duration <= .zero {
             throw ExporterConfigurationError("\(flag): must be greater than 0, not \(value)")
         }
+        let assumeRole = try resolveAssumeRole(options)
+        if let profile = options.profile, profile.isEmpty || profile.contains(where: { $0.isNewline || $0 == "]" }) {
+            throw ExporterConfigurationError("--aws.profile: \"\(profile)\" is not a profile name")
+        }
         return ExporterConfiguration(
             listenAddress: listenAddress,
             telemetryPath: path,
@@ -92,8 +107,47 @@ public struct ExporterConfiguration: Sendable {
             collectTimeout: options.collectTimeout.duration,
             minInterval: options.minInterval.duration,
             logLevel: options.logLevel.level,
-            logFormat: options.logFormat
+            logFormat: options.logFormat,
+            profile: options.profile,
+            assumeRole: assumeRole
         )
+    }
+
+    static func resolveAssumeRole(_ options: ExporterOptions) throws -> AssumeRoleOptions? {
+        guard let roleARN = options.roleARN else {
+            for (flag, value) in [
+                ("--aws.external-id", options.externalID), ("--aws.role-session-name", options.roleSessionName),
+            ]
+            where value != nil {
+                throw ExporterConfigurationError("\(flag) needs --aws.role-arn")
+            }
+            return nil
+        }
+        let parts = roleARN.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
+        guard parts.count == 6, parts[0] == "arn", parts[2] == "iam", parts[4].count == 12,
+            parts[4].allSatisfy(\.isNumber), parts[5].hasPrefix("role/"), parts[5].count > 5
+        else {
+            throw ExporterConfigurationError(
+                "--aws.role-arn: \"\(roleARN)\" is not an IAM role ARN (arn:aws:iam::123456789012:role/name)")
+        }
+        if let externalID = options.externalID {
+            guard (2...1224).contains(externalID.count),
+                externalID.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+=,.@:/-_".contains($0)) })
+            else {
+                throw ExporterConfigurationError(
+                    "--aws.external-id: must be 2 to 1224 characters of letters, digits and +=,.@:/-_")
+            }
+        }
+        if let name = options.roleSessionName {
+            guard (2...64).contains(name.count),
+                name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+=,.@-_".contains($0)) })
+            else {
+                throw ExporterConfigurationError(
+                    "--aws.role-session-name: \"\(name)\" must be 2 to 64 characters of letters, digits and +=,.@-_")
+            }
+        }
+        return AssumeRoleOptions(
+            roleARN: roleARN, externalID: options.externalID, roleSessionName: options.roleSessionName)
     }
 
     /// The collection deadline for a scrape: Prometheus' announced timeout less a margin, else `--collect.timeout`.

@@ -35,6 +35,24 @@ public struct ExporterOptions: ParsableArguments, Sendable {
         help: "sso-admin endpoint URL (default: AWS_ENDPOINT_URL_SSO_ADMIN, AWS_ENDPOINT_URL, then the regional one).")
     public var endpointURL: String?
 
+    @Option(
+        name: .customLong("aws.profile"),
+        help: "Profile in the shared config and credentials files (default: AWS_PROFILE, then default).")
+    public var profile: String?
+
+    @Option(
+        name: .customLong("aws.role-arn"),
+        help: "IAM role to assume, with whatever credentials the default chain finds, before calling sso-admin.")
+    public var roleARN: String?
+
+    @Option(name: .customLong("aws.external-id"), help: "External ID for --aws.role-arn.")
+    public var externalID: String?
+
+    @Option(
+        name: .customLong("aws.role-session-name"),
+        help: "Session name for --aws.role-arn (default: sso-admin-exporter-<unix time>).")
+    public var roleSessionName: String?
+
     @Option(name: .customLong("aws.page-size"), help: "MaxResults for each ListInstances page, 1 to 100.")
     public var pageSize: Int = 100
 

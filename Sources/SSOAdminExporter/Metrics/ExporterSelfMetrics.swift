@@ -2,6 +2,12 @@ import AWSClient
 import Prometheus
 import Synchronization
 
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
 /// The exporter's cumulative counters and histograms, kept in one long-lived swift-prometheus registry.
 ///
 /// Only series with a bounded label space live here (operation × exception name), so the registry's
@@ -92,6 +98,35 @@ public final class ExporterSelfMetrics: AWSRequestObserver {
             descriptor: MetricCatalog.apiRequestDuration.descriptor,
             labels: target.labels + [("operation", operation)],
             buckets: Self.durationBuckets
+        )
+    }
+}
+
+extension ExporterSelfMetrics: AWSCredentialsObserver {
+    public func credentialsRefreshed(provider: String, expiration: Date?) {
+        credentialCounters(provider).refreshes.increment()
+        if let expiration {
+            // Made on first use, so that keys that never expire leave the series absent rather than at 0.
+            registry.makeGauge(descriptor: MetricCatalog.credentialsExpiry.descriptor)
+                .set(expiration.timeIntervalSince1970)
+        }
+    }
+
+    public func credentialsRefreshFailed(provider: String, error: AWSCredentialsError) {
+        credentialCounters(provider).errors.increment()
+    }
+
+    /// Makes both counters of a provider visible at 0, for the one the chain chose.
+    public func registerCredentialProvider(_ provider: String) {
+        _ = credentialCounters(provider)
+    }
+
+    private func credentialCounters(_ provider: String) -> (refreshes: Counter, errors: Counter) {
+        (
+            registry.makeCounter(
+                descriptor: MetricCatalog.credentialsRefreshes.descriptor, labels: [("provider", provider)]),
+            registry.makeCounter(
+                descriptor: MetricCatalog.credentialsErrors.descriptor, labels: [("provider", provider)])
         )
     }
 }

@@ -47,6 +47,17 @@ public enum MetricCatalog {
         "aws_sso_admin_api_request_duration_seconds", .histogram,
         help: "Duration of HTTP requests to AWS APIs, in seconds.")
 
+    public static let credentialsRefreshes = MetricSpec(
+        "aws_sso_admin_credentials_refreshes_total", .counter,
+        help: "Successful credential fetches by provider (environment, profile, process, assume-role, "
+            + "web-identity, container, imds).")
+    public static let credentialsErrors = MetricSpec(
+        "aws_sso_admin_credentials_errors_total", .counter,
+        help: "Failed credential fetches by provider; the chain's own failures (a broken config file) under chain.")
+    public static let credentialsExpiry = MetricSpec(
+        "aws_sso_admin_credentials_expiry_timestamp_seconds", .gauge,
+        help: "Expiry of the credentials in use, in Unix seconds; absent for credentials that do not expire.")
+
     // Static and process metrics.
     public static let buildInfo = MetricSpec(
         "aws_sso_admin_exporter_build_info", .gauge,

@@ -12,16 +12,78 @@ import UnixSignals
     import Foundation
 #endif
 
+/// Where the exporter's AWS credentials come from.
+public enum ExporterCredentials: Sendable {
+    /// A provider given by the caller (tests, embedding).
+    case provider(any AWSCredentialProvider)
+    /// The SDKs' default chain over this environment, with the configuration's profile and role on top.
+    case defaultChain(environment: [String: String])
+}
+
 /// Wires the configured pieces together and runs them under one `ServiceGroup` until SIGTERM or SIGINT.
 public struct ExporterApplication: Sendable {
     public let configuration: ExporterConfiguration
-    public let credentialProvider: any AWSCredentialProvider
+    public let credentials: ExporterCredentials
     public let logger: Logger
 
-    public init(configuration: ExporterConfiguration, credentialProvider: any AWSCredentialProvider, logger: Logger) {
+    public init(configuration: ExporterConfiguration, credentials: ExporterCredentials, logger: Logger) {
         self.configuration = configuration
-        self.credentialProvider = credentialProvider
+        self.credentials = credentials
         self.logger = logger
+    }
+
+    /// The default chain as a provider that resolves on first use and again after a failure, reporting to
+    /// `metrics` and logging the chosen source once.
+    public static func makeChainProvider(
+        configuration: ExporterConfiguration,
+        environment: [String: String],
+        transport: any AWSHTTPTransport,
+        metrics: ExporterSelfMetrics,
+        clock: MonotonicClock = .continuous,
+        wallClock: @escaping @Sendable () -> Date = { Date() },
+        readFile: @escaping @Sendable (String) throws -> String? = AWSSharedConfiguration.readFileIfPresent,
+        logger: Logger
+    ) -> ResolvingCredentialProvider {
+        let context = AWSCredentialChainContext(
+            environment: environment,
+            profile: configuration.profile,
+            region: configuration.endpoint.region,
+            awsTransport: transport,
+            localTransport: transport,
+            userAgent: BuildInfo.userAgent,
+            clock: clock,
+            wallClock: wallClock,
+            credentialsObserver: metrics,
+            requestObserver: metrics,
+            readFile: readFile,
+            logger: logger
+        )
+        let assumeRole = configuration.assumeRole
+        return ResolvingCredentialProvider(
+            resolve: {
+                var resolved = try AWSCredentialChain.resolve(context)
+                if let assumeRole {
+                    resolved = try AWSCredentialChain.assumingRole(
+                        AssumeRoleRequest(
+                            roleARN: assumeRole.roleARN,
+                            roleSessionName: assumeRole.roleSessionName
+                                ?? AWSCredentialChain.defaultSessionName(context),
+                            externalID: assumeRole.externalID),
+                        from: resolved, context: context)
+                }
+                return resolved
+            },
+            onResolved: { resolved in
+                metrics.registerCredentialProvider(resolved.provider.name)
+                logger.info(
+                    "AWS credentials source chosen",
+                    metadata: ["provider": "\(resolved.provider.name)", "source": "\(resolved.source)"])
+            },
+            onFailure: { error in
+                metrics.credentialsRefreshFailed(provider: error.provider, error: error)
+                logger.error("AWS credentials unavailable", metadata: ["error": "\(error)"])
+            }
+        )
     }
 
     /// The metrics page for a configuration, over any transport (tests pass a loopback one).
@@ -31,14 +93,11 @@ public struct ExporterApplication: Sendable {
         transport: any AWSHTTPTransport,
         clock: MonotonicClock = .continuous,
         wallClock: @escaping @Sendable () -> Date = { Date() },
+        selfMetrics: ExporterSelfMetrics? = nil,
         logger: Logger
     ) -> MetricsPage {
         let target = configuration.target
-        let selfMetrics = ExporterSelfMetrics(
-            registry: PrometheusCollectorRegistry(),
-            target: target,
-            operations: [SSOAdminClient.listInstances]
-        )
+        let selfMetrics = selfMetrics ?? makeSelfMetrics(configuration: configuration)
         let client = AWSJSONClient(
             endpoint: configuration.endpoint,
             targetPrefix: SSOAdminClient.targetPrefix,
@@ -65,6 +124,15 @@ public struct ExporterApplication: Sendable {
         return MetricsPage(collector: collector, selfMetrics: selfMetrics, processMetrics: ProcessMetrics())
     }
 
+    /// The exporter's long-lived counters for a configuration.
+    public static func makeSelfMetrics(configuration: ExporterConfiguration) -> ExporterSelfMetrics {
+        ExporterSelfMetrics(
+            registry: PrometheusCollectorRegistry(),
+            target: configuration.target,
+            operations: [SSOAdminClient.listInstances]
+        )
+    }
+
     /// The Hummingbird application serving the exporter's routes.
     public static func makeHTTPApplication(
         configuration: ExporterConfiguration,
@@ -84,10 +152,25 @@ public struct ExporterApplication: Sendable {
     /// Serves until a termination signal, then shuts down gracefully.
     public func run() async throws {
         let httpClient = AsyncHTTPClientTransport.makeHTTPClient(connectTimeout: configuration.connectTimeout)
+        let transport = AsyncHTTPClientTransport(client: httpClient)
+        let metrics = Self.makeSelfMetrics(configuration: configuration)
+        let provider: any AWSCredentialProvider
+        switch credentials {
+        case .provider(let given):
+            provider = given
+        case .defaultChain(let environment):
+            let chain = Self.makeChainProvider(
+                configuration: configuration, environment: environment, transport: transport, metrics: metrics,
+                logger: logger)
+            // Resolved now so the source is logged at startup; a failure is logged and retried on each scrape.
+            _ = try? await chain.current()
+            provider = chain
+        }
         let page = Self.makeMetricsPage(
             configuration: configuration,
-            credentialProvider: credentialProvider,
-            transport: AsyncHTTPClientTransport(client: httpClient),
+            credentialProvider: provider,
+            transport: transport,
+            selfMetrics: metrics,
             logger: logger
         )
         let app = Self.makeHTTPApplication(configuration: configuration, page: page, logger: logger)

@@ -44,7 +44,6 @@ public struct ExporterCommand: AsyncParsableCommand {
         let format = configuration.logFormat
         LoggingSystem.bootstrap { label in ExporterLogHandler(label: label, level: level, format: format) }
         let logger = Logger(label: "sso-admin-exporter")
-        let credentials = EnvironmentCredentialProvider(environment: environment)
         logger.info(
             "starting sso-admin-exporter",
             metadata: [
@@ -52,11 +51,13 @@ public struct ExporterCommand: AsyncParsableCommand {
                 "listen_address": "\(configuration.listenAddress)",
                 "region": "\(configuration.endpoint.region)",
                 "endpoint": "\(configuration.endpoint.url.absoluteString)",
-                "credentials": "\(credentials.isConfigured ? credentials.name : "none (set AWS_ACCESS_KEY_ID)")",
+                "profile": "\(configuration.profile ?? environment["AWS_PROFILE"] ?? "default")",
+                "role_arn": "\(configuration.assumeRole?.roleARN ?? "none")",
             ]
         )
-        try await ExporterApplication(configuration: configuration, credentialProvider: credentials, logger: logger)
-            .run()
+        try await ExporterApplication(
+            configuration: configuration, credentials: .defaultChain(environment: environment), logger: logger
+        ).run()
     }
 
     /// Parses, runs and exits; usage and configuration errors exit with status 2 as Prometheus exporters do.

@@ -1,0 +1,334 @@
+import Logging
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+/// What the chain needs besides the environment and the files.
+public struct AWSCredentialChainContext: Sendable {
+    public var environment: [String: String]
+    /// `--aws.profile`.
+    public var profile: String?
+    /// The region STS calls go to.
+    public var region: String
+    /// The transport for AWS calls (STS).
+    public var awsTransport: any AWSHTTPTransport
+    /// The transport for the link-local metadata and container endpoints, which must not go through a proxy.
+    public var localTransport: any AWSHTTPTransport
+    public var userAgent: String
+    public var clock: MonotonicClock
+    public var wallClock: @Sendable () -> Date
+    public var credentialsObserver: (any AWSCredentialsObserver)?
+    public var requestObserver: (any AWSRequestObserver)?
+    public var readFile: @Sendable (String) throws -> String?
+    public var logger: Logger
+
+    public init(
+        environment: [String: String],
+        profile: String? = nil,
+        region: String,
+        awsTransport: any AWSHTTPTransport,
+        localTransport: any AWSHTTPTransport,
+        userAgent: String,
+        clock: MonotonicClock = .continuous,
+        wallClock: @escaping @Sendable () -> Date = { Date() },
+        credentialsObserver: (any AWSCredentialsObserver)? = nil,
+        requestObserver: (any AWSRequestObserver)? = nil,
+        readFile: @escaping @Sendable (String) throws -> String? = AWSSharedConfiguration.readFileIfPresent,
+        logger: Logger = Logger(label: "aws-credentials")
+    ) {
+        self.environment = environment
+        self.profile = profile
+        self.region = region
+        self.awsTransport = awsTransport
+        self.localTransport = localTransport
+        self.userAgent = userAgent
+        self.clock = clock
+        self.wallClock = wallClock
+        self.credentialsObserver = credentialsObserver
+        self.requestObserver = requestObserver
+        self.readFile = readFile
+        self.logger = logger
+    }
+}
+
+/// A provider the chain chose, with a secret-free account of why, for the startup log.
+public struct ResolvedCredentialProvider: Sendable {
+    public let provider: any AWSCredentialProvider
+    public let source: String
+}
+
+/// The default credential chain in botocore's order; the first source that is configured wins:
+/// environment keys, assume-role from the profile, web identity, the credentials file, `credential_process`,
+/// keys in the config file, container credentials, then EC2 instance metadata.
+public enum AWSCredentialChain {
+    public static func resolve(_ context: AWSCredentialChainContext) throws -> ResolvedCredentialProvider {
+        let environment = context.environment
+        if EnvironmentCredentialProvider(environment: environment).isConfigured {
+            let provider = EnvironmentCredentialProvider(environment: environment)
+            return ResolvedCredentialProvider(
+                provider: refreshing("environment", context) { try await provider.credentials() },
+                source: "environment (AWS_ACCESS_KEY_ID)")
+        }
+        let shared = try AWSSharedConfiguration(
+            environment: environment, profile: context.profile, readFile: context.readFile)
+        let profile = try shared.activeProfile()
+        if let profile, profile["role_arn"] != nil {
+            return try assumeRole(profile: profile, shared: shared, context: context, visited: [])
+        }
+        if let tokenFile = environment["AWS_WEB_IDENTITY_TOKEN_FILE"], !tokenFile.isEmpty,
+            let roleARN = environment["AWS_ROLE_ARN"], !roleARN.isEmpty
+        {
+            return try webIdentity(
+                tokenFile: tokenFile, roleARN: roleARN, sessionName: environment["AWS_ROLE_SESSION_NAME"],
+                profile: profile, context: context, origin: "AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN")
+        }
+        if let profile {
+            if let credentials = try ProfileKeysCredentialSource.credentials(in: profile, provider: "profile") {
+                return ResolvedCredentialProvider(
+                    provider: refreshing("profile", context) { credentials },
+                    source: "profile \(profile.name) keys (\(profile.origin))")
+            }
+            if let command = profile["credential_process"] {
+                let source = ProcessCredentialSource(commandLine: command, profileName: profile.name)
+                _ = try ProcessCredentialSource.split(command).get()
+                return ResolvedCredentialProvider(
+                    provider: refreshing("process", context) { try await source.fetch() },
+                    source: "credential_process of profile \(profile.name)")
+            }
+        }
+        if let container = try ContainerCredentialSource.fromEnvironment(environment, transport: context.localTransport)
+        {
+            return ResolvedCredentialProvider(
+                provider: refreshing("container", context) { try await container.fetch() },
+                source: "container endpoint \(ContainerCredentialSource.redacted(container.url))")
+        }
+        if let imds = try InstanceMetadataCredentialSource.fromEnvironment(
+            environment, transport: context.localTransport)
+        {
+            return ResolvedCredentialProvider(
+                provider: refreshing("imds", context) { try await imds.fetch() },
+                source: "EC2 instance metadata at \(imds.endpoint.absoluteString) (nothing else configured)")
+        }
+        throw AWSCredentialsError(
+            provider: "chain",
+            message: "no credentials: no AWS_ACCESS_KEY_ID, no usable profile \(shared.profileName) in "
+                + "\(shared.configPath) or \(shared.credentialsPath), no web identity, no container endpoint, "
+                + "and AWS_EC2_METADATA_DISABLED is set")
+    }
+
+    /// `role` assumed with credentials from `source` (`--aws.role-arn` on top of the chain).
+    public static func assumingRole(
+        _ request: AssumeRoleRequest,
+        from source: ResolvedCredentialProvider,
+        context: AWSCredentialChainContext
+    ) throws -> ResolvedCredentialProvider {
+        let sts = try stsClient(credentials: source.provider, profile: nil, context: context)
+        let assume = AssumeRoleCredentialSource(request: request, sts: sts, clock: context.clock)
+        return ResolvedCredentialProvider(
+            provider: refreshing("assume-role", context) { try await assume.fetch() },
+            source: "role \(request.roleARN) assumed with \(source.source)")
+    }
+
+    /// The default session name: botocore's shape, with the exporter's name.
+    public static func defaultSessionName(_ context: AWSCredentialChainContext) -> String {
+        "sso-admin-exporter-\(Int(context.wallClock().timeIntervalSince1970))"
+    }
+
+    static func assumeRole(
+        profile: AWSProfile,
+        shared: AWSSharedConfiguration,
+        context: AWSCredentialChainContext,
+        visited: [String]
+    ) throws -> ResolvedCredentialProvider {
+        guard let roleARN = profile["role_arn"] else {
+            throw AWSProfileError("profile \(profile.name) (\(profile.origin)) has no role_arn")
+        }
+        let sourceProfile = profile["source_profile"]
+        let credentialSource = profile["credential_source"]
+        if let tokenFile = profile["web_identity_token_file"], sourceProfile == nil, credentialSource == nil {
+            return try webIdentity(
+                tokenFile: tokenFile, roleARN: roleARN, sessionName: profile["role_session_name"], profile: profile,
+                context: context, origin: "profile \(profile.name) (\(profile.origin))")
+        }
+        guard (sourceProfile == nil) != (credentialSource == nil) else {
+            throw AWSProfileError(
+                "profile \(profile.name) (\(profile.origin)) has role_arn and must have exactly one of "
+                    + "source_profile and credential_source")
+        }
+        var durationSeconds: Int?
+        if let text = profile["duration_seconds"] {
+            guard let value = Int(text), (900...43_200).contains(value) else {
+                throw AWSProfileError(
+                    "profile \(profile.name) (\(profile.origin)): duration_seconds must be 900 to 43200")
+            }
+            durationSeconds = value
+        }
+        let source: ResolvedCredentialProvider
+        if let sourceProfile {
+            let chain = visited + [profile.name]
+            if sourceProfile == profile.name,
+                let keys = try ProfileKeysCredentialSource.credentials(in: profile, provider: "profile")
+            {
+                // A profile may name itself as source when it also holds keys, as botocore allows.
+                source = ResolvedCredentialProvider(
+                    provider: StaticCredentialProvider(keys, name: "profile"), source: "profile \(profile.name) keys")
+            } else {
+                guard !chain.contains(sourceProfile) else {
+                    throw AWSProfileError(
+                        "source_profile loop: " + (chain + [sourceProfile]).joined(separator: " -> "))
+                }
+                let next = try shared.profile(sourceProfile)
+                if next["role_arn"] != nil {
+                    source = try assumeRole(profile: next, shared: shared, context: context, visited: chain)
+                } else if let keys = try ProfileKeysCredentialSource.credentials(in: next, provider: "profile") {
+                    source = ResolvedCredentialProvider(
+                        provider: StaticCredentialProvider(keys, name: "profile"),
+                        source: "profile \(next.name) keys")
+                } else if let command = next["credential_process"] {
+                    let process = ProcessCredentialSource(commandLine: command, profileName: next.name)
+                    source = ResolvedCredentialProvider(
+                        provider: refreshing("process", context) { try await process.fetch() },
+                        source: "credential_process of profile \(next.name)")
+                } else {
+                    throw AWSProfileError(
+                        "source_profile \(sourceProfile) of profile \(profile.name) has no credentials")
+                }
+            }
+        } else {
+            source = try credentialSourceProvider(credentialSource!, profile: profile, context: context)
+        }
+        let request = AssumeRoleRequest(
+            roleARN: roleARN,
+            roleSessionName: profile["role_session_name"] ?? defaultSessionName(context),
+            externalID: profile["external_id"],
+            durationSeconds: durationSeconds)
+        let sts = try stsClient(credentials: source.provider, profile: profile, context: context)
+        let assume = AssumeRoleCredentialSource(request: request, sts: sts, clock: context.clock)
+        return ResolvedCredentialProvider(
+            provider: refreshing("assume-role", context) { try await assume.fetch() },
+            source: "role \(roleARN) of profile \(profile.name), assumed with \(source.source)")
+    }
+
+    static func credentialSourceProvider(
+        _ name: String,
+        profile: AWSProfile,
+        context: AWSCredentialChainContext
+    ) throws -> ResolvedCredentialProvider {
+        switch name {
+        case "Environment":
+            let environment = EnvironmentCredentialProvider(environment: context.environment)
+            return ResolvedCredentialProvider(provider: environment, source: "credential_source Environment")
+        case "Ec2InstanceMetadata":
+            guard
+                let imds = try InstanceMetadataCredentialSource.fromEnvironment(
+                    context.environment, transport: context.localTransport)
+            else {
+                throw AWSProfileError(
+                    "profile \(profile.name) uses credential_source Ec2InstanceMetadata but "
+                        + "AWS_EC2_METADATA_DISABLED is true")
+            }
+            return ResolvedCredentialProvider(
+                provider: refreshing("imds", context) { try await imds.fetch() },
+                source: "credential_source Ec2InstanceMetadata")
+        case "EcsContainer":
+            guard
+                let container = try ContainerCredentialSource.fromEnvironment(
+                    context.environment, transport: context.localTransport)
+            else {
+                throw AWSProfileError(
+                    "profile \(profile.name) uses credential_source EcsContainer but neither "
+                        + "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI nor AWS_CONTAINER_CREDENTIALS_FULL_URI is set")
+            }
+            return ResolvedCredentialProvider(
+                provider: refreshing("container", context) { try await container.fetch() },
+                source: "credential_source EcsContainer")
+        default:
+            throw AWSProfileError(
+                "profile \(profile.name) (\(profile.origin)): credential_source \(name) is not one of Environment, "
+                    + "Ec2InstanceMetadata, EcsContainer")
+        }
+    }
+
+    static func webIdentity(
+        tokenFile: String,
+        roleARN: String,
+        sessionName: String?,
+        profile: AWSProfile?,
+        context: AWSCredentialChainContext,
+        origin: String
+    ) throws -> ResolvedCredentialProvider {
+        let sts = try stsClient(credentials: nil, profile: profile, context: context)
+        let source = WebIdentityCredentialSource(
+            tokenFile: tokenFile, roleARN: roleARN, roleSessionName: sessionName ?? defaultSessionName(context),
+            sts: sts, clock: context.clock)
+        return ResolvedCredentialProvider(
+            provider: refreshing("web-identity", context) { try await source.fetch() },
+            source: "web identity for \(roleARN) from \(origin), token file \(tokenFile)")
+    }
+
+    static func stsClient(
+        credentials: (any AWSCredentialProvider)?,
+        profile: AWSProfile?,
+        context: AWSCredentialChainContext
+    ) throws -> STSClient {
+        let endpoint = try STSClient.endpoint(
+            region: context.region, environment: context.environment, profileEndpointURL: profile?["endpoint_url"])
+        return STSClient(
+            sender: AWSRequestSender(
+                endpoint: endpoint, credentialProvider: credentials, transport: context.awsTransport,
+                requestTimeout: .seconds(5), userAgent: context.userAgent, clock: context.clock,
+                wallClock: context.wallClock, observer: context.requestObserver, logger: context.logger))
+    }
+
+    static func refreshing(
+        _ name: String,
+        _ context: AWSCredentialChainContext,
+        fetch: @escaping @Sendable () async throws -> AWSCredentials
+    ) -> RefreshingCredentialProvider {
+        RefreshingCredentialProvider(
+            name: name, wallClock: context.wallClock, observer: context.credentialsObserver, fetch: fetch)
+    }
+}
+
+/// Resolves the chain on first use and again after a failure, so that a configuration fixed while the exporter
+/// runs is picked up without a restart, and a broken one costs a collection, never the process.
+public actor ResolvingCredentialProvider: AWSCredentialProvider {
+    public nonisolated let name = "chain"
+    private let resolve: @Sendable () throws -> ResolvedCredentialProvider
+    private let onResolved: @Sendable (ResolvedCredentialProvider) -> Void
+    private let onFailure: @Sendable (AWSCredentialsError) -> Void
+    private var resolved: ResolvedCredentialProvider?
+
+    public init(
+        resolve: @escaping @Sendable () throws -> ResolvedCredentialProvider,
+        onResolved: @escaping @Sendable (ResolvedCredentialProvider) -> Void = { _ in },
+        onFailure: @escaping @Sendable (AWSCredentialsError) -> Void = { _ in }
+    ) {
+        self.resolve = resolve
+        self.onResolved = onResolved
+        self.onFailure = onFailure
+    }
+
+    /// The chosen provider, resolving it if that has not happened yet.
+    public func current() throws -> ResolvedCredentialProvider {
+        if let resolved { return resolved }
+        do {
+            let fresh = try resolve()
+            resolved = fresh
+            onResolved(fresh)
+            return fresh
+        } catch {
+            // Whatever the cause (a config file, a profile, an environment variable), it is the chain's failure.
+            let failure = AWSCredentialsError(provider: "chain", message: String(describing: error))
+            onFailure(failure)
+            throw failure
+        }
+    }
+
+    public func credentials() async throws -> AWSCredentials {
+        try await current().provider.credentials()
+    }
+}
