@@ -226,6 +226,10 @@ struct QueryProtocolTests {
         #expect(error.code == "AccessDenied")
         #expect(error.message == "not allowed")
         #expect(error.requestID == "req-1")
+        let nested = "<Response><Errors><Error><Code>SignatureDoesNotMatch</Code></Error></Errors></Response>"
+        #expect(
+            AWSQueryProtocol.parseError(AWSHTTPResponse(status: 403, headers: [], body: Array(nested.utf8))).code
+                == "SignatureDoesNotMatch")
         let other = AWSQueryProtocol.parseError(AWSHTTPResponse(status: 503, headers: [], body: Array("oops".utf8)))
         #expect(other.code == "ServiceUnavailable")
     }

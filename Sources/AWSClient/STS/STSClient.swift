@@ -160,16 +160,27 @@ public enum AWSQueryProtocol {
         return Array(text.utf8)
     }
 
-    /// The code of an `<ErrorResponse><Error><Code>` body, else a name for the HTTP status.
+    /// The code of an `<ErrorResponse><Error><Code>` body (or the `<Errors><Error>` shape that EC2-style front
+    /// ends and emulators send), else a name for the HTTP status.
     public static func parseError(_ response: AWSHTTPResponse) -> AWSServiceError {
         let root = try? XMLDocumentParser.parse(response.body)
-        let error = root?.child("Error") ?? (root?.name == "Error" ? root : nil)
+        let error = root.flatMap { firstError(in: $0) }
         let code = error?.text(of: "Code").map(AWSJSONProtocol.normalizeErrorCode)
         return AWSServiceError(
             code: code ?? AWSJSONProtocol.statusCodeName(response.status),
             statusCode: response.status,
             message: error?.text(of: "Message"),
-            requestID: root?.text(of: "RequestId") ?? response.header("x-amzn-requestid")
+            requestID: root?.text(of: "RequestId") ?? root?.text(of: "RequestID")
+                ?? response.header("x-amzn-requestid")
         )
+    }
+
+    private static func firstError(in element: XMLElement, depth: Int = 0) -> XMLElement? {
+        if element.name == "Error", element.child("Code") != nil { return element }
+        guard depth < 4 else { return nil }
+        for child in element.children {
+            if let found = firstError(in: child, depth: depth + 1) { return found }
+        }
+        return nil
     }
 }

@@ -13,12 +13,18 @@ import NIOPosix
 public final class MotoServer: @unchecked Sendable {
     public let port: Int
     public let credentials: AWSCredentials
+    /// A role that `credentials` may assume and whose sessions may call `sso:ListInstances`.
+    public let roleARN: String
+    /// Setup calls moto lets through before it starts checking signatures.
+    static let setupActions = 5
     private let process: Process
     public static let region = "us-east-1"
 
     public var endpoint: String { "http://127.0.0.1:\(port)" }
 
-    public static func start() async throws -> MotoServer {
+    /// Starts moto; `unauthenticatedActions` more calls after setup go unchecked (moto cannot take an unsigned
+    /// `AssumeRoleWithWebIdentity` once checking is on).
+    public static func start(unauthenticatedActions: Int = 0) async throws -> MotoServer {
         guard let executable = ExternalTools.path("moto_server") else {
             throw MotoError("moto_server is not on PATH (pip install 'moto[server]')")
         }
@@ -27,7 +33,7 @@ public final class MotoServer: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["-H", "127.0.0.1", "-p", String(port)]
         var environment = ProcessInfo.processInfo.environment
-        environment["INITIAL_NO_AUTH_ACTION_COUNT"] = "3"
+        environment["INITIAL_NO_AUTH_ACTION_COUNT"] = String(setupActions + unauthenticatedActions)
         process.environment = environment
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
@@ -35,9 +41,9 @@ public final class MotoServer: @unchecked Sendable {
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         do {
             try await waitUntilReady(client: client, port: port)
-            let credentials = try await createListInstancesUser(client: client, port: port)
+            let (credentials, roleARN) = try await createListInstancesPrincipals(client: client, port: port)
             try await client.shutdown()
-            return MotoServer(port: port, credentials: credentials, process: process)
+            return MotoServer(port: port, credentials: credentials, roleARN: roleARN, process: process)
         } catch {
             kill(process.processIdentifier, SIGKILL)
             try? await client.shutdown()
@@ -45,9 +51,10 @@ public final class MotoServer: @unchecked Sendable {
         }
     }
 
-    private init(port: Int, credentials: AWSCredentials, process: Process) {
+    private init(port: Int, credentials: AWSCredentials, roleARN: String, process: Process) {
         self.port = port
         self.credentials = credentials
+        self.roleARN = roleARN
         self.process = process
     }
 
@@ -73,20 +80,41 @@ public final class MotoServer: @unchecked Sendable {
         throw MotoError("moto_server did not answer on port \(port) within 15 s")
     }
 
-    /// The three unchecked IAM calls, signed with throwaway keys (moto reads the service from the scope).
-    static func createListInstancesUser(client: HTTPClient, port: Int) async throws -> AWSCredentials {
+    /// The five unchecked IAM calls, signed with throwaway keys (moto reads the service from the scope): a user
+    /// with a key that may list instances and assume the role, and the role, which may list instances.
+    static func createListInstancesPrincipals(
+        client: HTTPClient,
+        port: Int
+    ) async throws -> (AWSCredentials, String) {
         let user = "sso-admin-exporter"
-        let policy =
+        let role = "sso-admin-exporter-role"
+        let userPolicy =
+            #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","#
+            + #""Action":["sso:ListInstances","sts:AssumeRole"],"Resource":"*"}]}"#
+        let rolePolicy =
             #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sso:ListInstances","Resource":"*"}]}"#
+        let trust =
+            #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","#
+            + #""Principal":{"AWS":"*"},"Action":["sts:AssumeRole","sts:AssumeRoleWithWebIdentity"]}]}"#
         _ = try await iam(client: client, port: port, ["Action": "CreateUser", "UserName": user])
         let keyXML = try await iam(client: client, port: port, ["Action": "CreateAccessKey", "UserName": user])
         _ = try await iam(
             client: client, port: port,
-            ["Action": "PutUserPolicy", "UserName": user, "PolicyName": "list-instances", "PolicyDocument": policy]
+            ["Action": "PutUserPolicy", "UserName": user, "PolicyName": "list-instances", "PolicyDocument": userPolicy]
+        )
+        let roleXML = try await iam(
+            client: client, port: port,
+            ["Action": "CreateRole", "RoleName": role, "AssumeRolePolicyDocument": trust])
+        _ = try await iam(
+            client: client, port: port,
+            ["Action": "PutRolePolicy", "RoleName": role, "PolicyName": "list-instances", "PolicyDocument": rolePolicy]
         )
         guard let keyID = element("AccessKeyId", in: keyXML), let secret = element("SecretAccessKey", in: keyXML)
         else { throw MotoError("CreateAccessKey answer had no key: \(keyXML.prefix(200))") }
-        return AWSCredentials(accessKeyID: keyID, secretAccessKey: secret)
+        guard let roleARN = element("Arn", in: roleXML) else {
+            throw MotoError("CreateRole answer had no Arn: \(roleXML.prefix(200))")
+        }
+        return (AWSCredentials(accessKeyID: keyID, secretAccessKey: secret), roleARN)
     }
 
     static func iam(client: HTTPClient, port: Int, _ parameters: [String: String]) async throws -> String {
