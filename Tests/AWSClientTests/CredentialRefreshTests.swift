@@ -105,7 +105,8 @@ struct CredentialRefreshTests {
         let clock = ManualWallClock()
         let fetches = Mutex(0)
         let (gate, opener) = AsyncStream<Void>.makeStream()
-        let provider = RefreshingCredentialProvider(name: "slow", wallClock: { clock.now }) {
+        let now: @Sendable () -> Date = { clock.now }
+        let provider = RefreshingCredentialProvider(name: "slow", wallClock: now) {
             fetches.withLock { $0 += 1 }
             // Held until every caller is waiting: without single flight each would start its own fetch here.
             for await _ in gate { break }

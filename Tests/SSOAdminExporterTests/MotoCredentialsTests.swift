@@ -14,7 +14,7 @@ struct MotoCredentialsTests {
         unauthenticatedActions: Int = 0,
         arguments: (MotoServer) -> [String] = { _ in [] },
         environment: (MotoServer, URL) throws -> [String: String],
-        _ body: (MotoServer, MetricsPage) async throws -> Void
+        body: (MotoServer, MetricsPage) async throws -> Void
     ) async throws {
         let moto = try await MotoServer.start(unauthenticatedActions: unauthenticatedActions)
         defer { moto.stop() }
@@ -66,14 +66,15 @@ struct MotoCredentialsTests {
                     "AWS_ACCESS_KEY_ID": moto.credentials.accessKeyID,
                     "AWS_SECRET_ACCESS_KEY": moto.credentials.secretAccessKey,
                 ]
+            },
+            body: { _, page in
+                let metrics = try await scrape(page)
+                expectServed(metrics, provider: "assume-role", stsOperation: "AssumeRole")
+                // Cached: a second scrape does not call STS again.
+                let again = try await scrape(page)
+                #expect(again.value("aws_sso_admin_api_requests_total", ["operation": "AssumeRole"]) == 1)
             }
-        ) { _, page in
-            let metrics = try await scrape(page)
-            expectServed(metrics, provider: "assume-role", stsOperation: "AssumeRole")
-            // Cached: a second scrape does not call STS again.
-            let again = try await scrape(page)
-            #expect(again.value("aws_sso_admin_api_requests_total", ["operation": "AssumeRole"]) == 1)
-        }
+        )
     }
 
     @Test("a profile with role_arn and source_profile, keys in the credentials file")
@@ -91,10 +92,11 @@ struct MotoCredentialsTests {
                     "AWS_PROFILE": "exporter", "AWS_CONFIG_FILE": config.path,
                     "AWS_SHARED_CREDENTIALS_FILE": credentials.path,
                 ]
+            },
+            body: { _, page in
+                expectServed(try await scrape(page), provider: "assume-role", stsOperation: "AssumeRole")
             }
-        ) { _, page in
-            expectServed(try await scrape(page), provider: "assume-role", stsOperation: "AssumeRole")
-        }
+        )
     }
 
     @Test("web identity from AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN, sent unsigned")
@@ -108,10 +110,12 @@ struct MotoCredentialsTests {
                 try "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.c2ln\n".write(
                     to: token, atomically: true, encoding: .utf8)
                 return ["AWS_WEB_IDENTITY_TOKEN_FILE": token.path, "AWS_ROLE_ARN": moto.roleARN]
+            },
+            body: { _, page in
+                expectServed(
+                    try await scrape(page), provider: "web-identity", stsOperation: "AssumeRoleWithWebIdentity")
             }
-        ) { _, page in
-            expectServed(try await scrape(page), provider: "web-identity", stsOperation: "AssumeRoleWithWebIdentity")
-        }
+        )
     }
 
     @Test("AssumeRole refused (a role the keys may not assume): counted, logged, collect_success 0, still serving")
@@ -120,20 +124,22 @@ struct MotoCredentialsTests {
             arguments: { _ in ["--aws.role-arn", "arn:aws:iam::123456789012:role/does-not-exist"] },
             environment: { moto, _ in
                 ["AWS_ACCESS_KEY_ID": moto.credentials.accessKeyID, "AWS_SECRET_ACCESS_KEY": "wrong-secret"]
-            }
-        ) { _, page in
-            for _ in 1...2 {
+            },
+            body: { _, page in
+                for _ in 1...2 {
+                    let metrics = try await scrape(page)
+                    #expect(metrics.success == 0)
+                    #expect(metrics.samples("aws_sso_admin_instance_info").isEmpty)
+                }
                 let metrics = try await scrape(page)
-                #expect(metrics.success == 0)
-                #expect(metrics.samples("aws_sso_admin_instance_info").isEmpty)
+                #expect(metrics.value("aws_sso_admin_credentials_errors_total", ["provider": "assume-role"]) == 3)
+                #expect(metrics.errors("CredentialsError") == 3)
+                #expect(
+                    metrics.value(
+                        "aws_sso_admin_api_errors_total",
+                        ["operation": "AssumeRole", "exception": "SignatureDoesNotMatch"])
+                        == 3, "\(metrics.samples("aws_sso_admin_api_errors_total").map(\.labels))")
             }
-            let metrics = try await scrape(page)
-            #expect(metrics.value("aws_sso_admin_credentials_errors_total", ["provider": "assume-role"]) == 3)
-            #expect(metrics.errors("CredentialsError") == 3)
-            #expect(
-                metrics.value(
-                    "aws_sso_admin_api_errors_total", ["operation": "AssumeRole", "exception": "SignatureDoesNotMatch"])
-                    == 3, "\(metrics.samples("aws_sso_admin_api_errors_total").map(\.labels))")
-        }
+        )
     }
 }
