@@ -100,6 +100,19 @@ public struct AWSSharedConfiguration: Sendable {
         return AWSProfile(name: name, values: values, origin: origins.joined(separator: " and "))
     }
 
+    /// The profile as one file alone has it, `nil` when that file has no such profile.
+    public func profile(_ name: String, in file: File) -> AWSProfile? {
+        let (sections, path) =
+            file == .config ? (configProfiles, configPath) : (credentialProfiles, credentialsPath)
+        guard let section = sections[name] else { return nil }
+        return AWSProfile(name: name, values: section.values, origin: "\(path) line \(section.line)")
+    }
+
+    /// The two shared files.
+    public enum File: Sendable {
+        case config, credentials
+    }
+
     /// The active profile, or `nil` when it is `default` by default and neither file has it.
     public func activeProfile() throws -> AWSProfile? {
         if !profileIsExplicit && !hasProfile(profileName) { return nil }

@@ -86,10 +86,13 @@ public enum AWSCredentialChain {
                 profile: profile, context: context, origin: "AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN")
         }
         if let profile {
-            if let credentials = try ProfileKeysCredentialSource.credentials(in: profile, provider: "profile") {
+            // botocore's order: keys in the credentials file, then credential_process, then keys in the config file.
+            if let fromFile = shared.profile(profile.name, in: .credentials),
+                let credentials = try ProfileKeysCredentialSource.credentials(in: fromFile, provider: "profile")
+            {
                 return ResolvedCredentialProvider(
                     provider: refreshing("profile", context) { credentials },
-                    source: "profile \(profile.name) keys (\(profile.origin))")
+                    source: "profile \(profile.name) keys (\(fromFile.origin))")
             }
             if let command = profile["credential_process"] {
                 let source = ProcessCredentialSource(commandLine: command, profileName: profile.name)
@@ -97,6 +100,11 @@ public enum AWSCredentialChain {
                 return ResolvedCredentialProvider(
                     provider: refreshing("process", context) { try await source.fetch() },
                     source: "credential_process of profile \(profile.name)")
+            }
+            if let credentials = try ProfileKeysCredentialSource.credentials(in: profile, provider: "profile") {
+                return ResolvedCredentialProvider(
+                    provider: refreshing("profile", context) { credentials },
+                    source: "profile \(profile.name) keys (\(profile.origin))")
             }
         }
         if let container = try ContainerCredentialSource.fromEnvironment(environment, transport: context.localTransport)
