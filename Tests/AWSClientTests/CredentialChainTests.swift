@@ -271,7 +271,8 @@ struct MetadataCredentialTests {
         let files = try TemporaryFiles()
         defer { files.remove() }
         let tokenFile = try files.write("token", "first-token\n")
-        try await withServer({ _ in Self.ok(Self.document) }) { server, transport, log in
+        let handler: @Sendable (FakeHTTPRequest) -> FakeHTTPAction = { _ in Self.ok(Self.document) }
+        try await withServer(handler) { server, transport, log in
             let source = try #require(
                 try ContainerCredentialSource.fromEnvironment(
                     [
@@ -323,7 +324,8 @@ struct MetadataCredentialTests {
             (Self.ok(#"{"AccessKeyId": "A", "SecretAccessKey": "B", "Expiration": "soon"}"#), "unreadable Expiration"),
             (Self.status(500), "HTTP 500"),
         ] {
-            try await withServer({ _ in answer }) { server, transport, _ in
+            let handler: @Sendable (FakeHTTPRequest) -> FakeHTTPAction = { _ in answer }
+            try await withServer(handler) { server, transport, _ in
                 let source = try #require(
                     try ContainerCredentialSource.fromEnvironment(
                         ["AWS_CONTAINER_CREDENTIALS_FULL_URI": "\(server.endpoint)/creds"], transport: transport))
@@ -386,7 +388,8 @@ struct MetadataCredentialTests {
             try InstanceMetadataCredentialSource.fromEnvironment(
                 ["AWS_EC2_METADATA_DISABLED": "true"], transport: StaticTransport()) == nil)
         let port = try ExternalTools.freeLoopbackPort()
-        try await withServer({ _ in Self.status(404) }) { _, transport, _ in
+        let handler: @Sendable (FakeHTTPRequest) -> FakeHTTPAction = { _ in Self.status(404) }
+        try await withServer(handler) { _, transport, _ in
             let source = try #require(
                 try InstanceMetadataCredentialSource.fromEnvironment(
                     ["AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:\(port)"], transport: transport))
@@ -397,9 +400,10 @@ struct MetadataCredentialTests {
 
     @Test("a role name that is not a role name is refused")
     func imdsGarbageRole() async throws {
-        try await withServer({ request in
+        let handler: @Sendable (FakeHTTPRequest) -> FakeHTTPAction = { request in
             request.method == "PUT" ? Self.ok("t") : Self.ok("<html>\n")
-        }) { server, transport, _ in
+        }
+        try await withServer(handler) { server, transport, _ in
             let source = try #require(
                 try InstanceMetadataCredentialSource.fromEnvironment(
                     ["AWS_EC2_METADATA_SERVICE_ENDPOINT": server.endpoint], transport: transport))
