@@ -54,6 +54,65 @@ struct ConfigurationTests {
         #expect(configuration.maxAttempts == 5)
     }
 
+    @Test("FIPS and dual-stack from flags or variables, for sso-admin's rules; with a custom endpoint an error")
+    func endpointVariants() throws {
+        let fips = try resolve(["--aws.use-fips-endpoint"], ["AWS_REGION": "us-west-2"])
+        #expect(fips.endpoint.url.absoluteString == "https://sso-fips.us-west-2.amazonaws.com")
+        let govFIPS = try resolve([], ["AWS_REGION": "us-gov-west-1", "AWS_USE_FIPS_ENDPOINT": "true"])
+        #expect(govFIPS.endpoint.url.absoluteString == "https://sso.us-gov-west-1.amazonaws.com")
+        let dualStack = try resolve(["--aws.use-dualstack-endpoint"], ["AWS_REGION": "cn-north-1"])
+        #expect(dualStack.endpoint.url.absoluteString == "https://sso.cn-north-1.api.amazonwebservices.com.cn")
+        let both = try resolve(
+            [],
+            [
+                "AWS_REGION": "eu-west-1", "AWS_USE_FIPS_ENDPOINT": "TRUE",
+                "AWS_USE_DUALSTACK_ENDPOINT": "true",
+            ])
+        #expect(both.endpoint.url.absoluteString == "https://sso-fips.eu-west-1.api.aws")
+        let off = try resolve([], ["AWS_REGION": "eu-west-1", "AWS_USE_FIPS_ENDPOINT": "false"])
+        #expect(off.endpoint.url.absoluteString == "https://sso.eu-west-1.amazonaws.com")
+        for (arguments, environment, named) in [
+            (
+                ["--aws.use-fips-endpoint", "--aws.endpoint-url", "http://127.0.0.1:1"], ["AWS_REGION": "eu-west-1"],
+                "--aws.endpoint-url and --aws.use-fips-endpoint"
+            ),
+            (
+                [], ["AWS_REGION": "eu-west-1", "AWS_ENDPOINT_URL": "http://x", "AWS_USE_DUALSTACK_ENDPOINT": "true"],
+                "AWS_ENDPOINT_URL and AWS_USE_DUALSTACK_ENDPOINT"
+            ),
+            ([], ["AWS_REGION": "eu-west-1", "AWS_USE_FIPS_ENDPOINT": "yes"], "AWS_USE_FIPS_ENDPOINT"),
+        ] {
+            let error = try #require(throws: ExporterConfigurationError.self) { try resolve(arguments, environment) }
+            #expect(error.message.contains(named), "\(error)")
+        }
+    }
+
+    @Test("--aws.profile and the role flags; the role flags are checked")
+    func credentialFlags() throws {
+        let configuration = try resolve([
+            "--aws.profile", "prod", "--aws.role-arn", "arn:aws:iam::123456789012:role/exporter",
+            "--aws.external-id", "ext-1", "--aws.role-session-name", "scrape",
+        ])
+        #expect(configuration.profile == "prod")
+        #expect(
+            configuration.assumeRole
+                == .init(
+                    roleARN: "arn:aws:iam::123456789012:role/exporter", externalID: "ext-1", roleSessionName: "scrape"))
+        for (arguments, named) in [
+            (["--aws.role-arn", "arn:aws:iam::12345:role/x"], "--aws.role-arn"),
+            (["--aws.role-arn", "arn:aws-us-gov:iam::123456789012:user/x"], "--aws.role-arn"),
+            (["--aws.external-id", "x1"], "--aws.external-id needs --aws.role-arn"),
+            (
+                ["--aws.role-arn", "arn:aws:iam::123456789012:role/x", "--aws.role-session-name", "a b"],
+                "--aws.role-session-name"
+            ),
+        ] {
+            let error = try #require(throws: ExporterConfigurationError.self) { try resolve(arguments) }
+            #expect(error.message.contains(named), "\(error)")
+        }
+        #expect(try resolve(["--aws.role-arn", "arn:aws-cn:iam::123456789012:role/path/x"]).assumeRole != nil)
+    }
+
     @Test(
         "bad values are errors that name the flag or variable",
         arguments: [

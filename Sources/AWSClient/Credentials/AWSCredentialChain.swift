@@ -13,6 +13,8 @@ public struct AWSCredentialChainContext: Sendable {
     public var profile: String?
     /// The region STS calls go to.
     public var region: String
+    /// FIPS and dual-stack, which apply to STS as to every other AWS call.
+    public var endpointVariants: AWSEndpointVariants
     /// The transport for AWS calls (STS).
     public var awsTransport: any AWSHTTPTransport
     /// The transport for the link-local metadata and container endpoints, which must not go through a proxy.
@@ -29,6 +31,7 @@ public struct AWSCredentialChainContext: Sendable {
         environment: [String: String],
         profile: String? = nil,
         region: String,
+        endpointVariants: AWSEndpointVariants = AWSEndpointVariants(),
         awsTransport: any AWSHTTPTransport,
         localTransport: any AWSHTTPTransport,
         userAgent: String,
@@ -42,6 +45,7 @@ public struct AWSCredentialChainContext: Sendable {
         self.environment = environment
         self.profile = profile
         self.region = region
+        self.endpointVariants = endpointVariants
         self.awsTransport = awsTransport
         self.localTransport = localTransport
         self.userAgent = userAgent
@@ -283,7 +287,8 @@ public enum AWSCredentialChain {
         context: AWSCredentialChainContext
     ) throws -> STSClient {
         let endpoint = try STSClient.endpoint(
-            region: context.region, environment: context.environment, profileEndpointURL: profile?["endpoint_url"])
+            region: context.region, environment: context.environment, profileEndpointURL: profile?["endpoint_url"],
+            variants: context.endpointVariants)
         return STSClient(
             sender: AWSRequestSender(
                 endpoint: endpoint, credentialProvider: credentials, transport: context.awsTransport,

@@ -59,13 +59,17 @@ public enum AWSEndpointResolver {
 
     /// An explicit URL (flag, then `AWS_ENDPOINT_URL_<SERVICE>`, then `AWS_ENDPOINT_URL`), else the service's
     /// regional endpoint in the region's partition.
+    /// The endpoint for a service: an explicit URL (flag, `AWS_ENDPOINT_URL_<SERVICE>`, `AWS_ENDPOINT_URL`),
+    /// else the one the service's endpoint rules give for the region's partition, FIPS and dual-stack.
     public static func resolveEndpoint(
         endpointPrefix: String,
         serviceEnvironmentName: String,
         signingName: String,
         region: String,
         explicit: String?,
-        environment: [String: String]
+        environment: [String: String],
+        variants: AWSEndpointVariants = AWSEndpointVariants(),
+        rules: AWSEndpointRules? = nil
     ) throws -> AWSServiceEndpoint {
         let serviceVariable = "AWS_ENDPOINT_URL_\(serviceEnvironmentName)"
         let candidates: [(String, String?)] = [
@@ -74,16 +78,25 @@ public enum AWSEndpointResolver {
             ("AWS_ENDPOINT_URL", environment["AWS_ENDPOINT_URL"]),
         ]
         if let (source, value) = candidates.first(where: { !($0.1 ?? "").isEmpty }), let text = value {
+            // As the endpoint rules say: a custom endpoint is used as given, so FIPS or dual-stack cannot apply.
+            if variants.useFIPS {
+                throw AWSConfigurationError(
+                    "\(source) and \(variants.fipsSource) together: FIPS and custom endpoint are not supported")
+            }
+            if variants.useDualStack {
+                throw AWSConfigurationError(
+                    "\(source) and \(variants.dualStackSource) together: dual-stack and custom endpoint are not "
+                        + "supported")
+            }
             return AWSServiceEndpoint(
                 url: try parseEndpointURL(text, source: source), region: region, signingName: signingName)
         }
-        let url = URL(string: "https://\(endpointPrefix).\(region).\(dnsSuffix(forRegion: region))")!
-        return AWSServiceEndpoint(url: url, region: region, signingName: signingName)
+        let host = try (rules ?? AWSEndpointRules(prefix: endpointPrefix)).host(region: region, variants: variants)
+        return AWSServiceEndpoint(url: URL(string: "https://\(host)")!, region: region, signingName: signingName)
     }
 
-    /// The partition's DNS suffix; the full partition table arrives with the endpoint-rules work.
     static func dnsSuffix(forRegion region: String) -> String {
-        region.hasPrefix("cn-") ? "amazonaws.com.cn" : "amazonaws.com"
+        AWSPartition.of(region).dnsSuffix
     }
 
     static func parseEndpointURL(_ text: String, source: String) throws -> URL {
@@ -96,5 +109,66 @@ public enum AWSEndpointResolver {
             throw AWSConfigurationError("\(source): \"\(text)\" must not carry a query, fragment or user info")
         }
         return url
+    }
+}
+
+/// `--aws.use-fips-endpoint` / `AWS_USE_FIPS_ENDPOINT` and `--aws.use-dualstack-endpoint` /
+/// `AWS_USE_DUALSTACK_ENDPOINT`, with where each came from for error messages.
+public struct AWSEndpointVariants: Sendable, Equatable {
+    public var useFIPS: Bool
+    public var useDualStack: Bool
+    public var fipsSource: String
+    public var dualStackSource: String
+
+    public init(
+        useFIPS: Bool = false,
+        useDualStack: Bool = false,
+        fipsSource: String = "AWS_USE_FIPS_ENDPOINT",
+        dualStackSource: String = "AWS_USE_DUALSTACK_ENDPOINT"
+    ) {
+        self.useFIPS = useFIPS
+        self.useDualStack = useDualStack
+        self.fipsSource = fipsSource
+        self.dualStackSource = dualStackSource
+    }
+}
+
+/// The shape of the standard endpoint rule set that sso-admin's `endpoint-rule-set-1.json` follows: `prefix`,
+/// `prefix-fips`, the partition's DNS suffix or dual-stack suffix, and partitions whose FIPS endpoint keeps the
+/// standard host on `amazonaws.com` (sso-admin in aws-us-gov).
+public struct AWSEndpointRules: Sendable, Equatable {
+    public var prefix: String
+    public var fipsStandardHostPartitions: Set<String>
+
+    public init(prefix: String, fipsStandardHostPartitions: Set<String> = []) {
+        self.prefix = prefix
+        self.fipsStandardHostPartitions = fipsStandardHostPartitions
+    }
+
+    /// The host name, or the rule set's error for a variant the partition does not support.
+    public func host(region: String, variants: AWSEndpointVariants) throws -> String {
+        let partition = AWSPartition.of(region)
+        switch (variants.useFIPS, variants.useDualStack) {
+        case (true, true):
+            guard partition.supportsFIPS && partition.supportsDualStack else {
+                throw AWSConfigurationError(
+                    "FIPS and DualStack are enabled, but partition \(partition.id) does not support one or both")
+            }
+            return "\(prefix)-fips.\(region).\(partition.dualStackDNSSuffix)"
+        case (true, false):
+            guard partition.supportsFIPS else {
+                throw AWSConfigurationError("FIPS is enabled but partition \(partition.id) does not support FIPS")
+            }
+            if fipsStandardHostPartitions.contains(partition.id) { return "\(prefix).\(region).amazonaws.com" }
+            return "\(prefix)-fips.\(region).\(partition.dnsSuffix)"
+        case (false, true):
+            guard partition.supportsDualStack else {
+                throw AWSConfigurationError(
+                    "DualStack is enabled but partition \(partition.id) does not support DualStack")
+            }
+            return "\(prefix).\(region).\(partition.dualStackDNSSuffix)"
+        case (false, false):
+            return "\(prefix).\(region).\(partition.dnsSuffix)"
+        }
     }
 }

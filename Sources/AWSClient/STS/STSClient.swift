@@ -26,7 +26,8 @@ public struct STSClient: Sendable {
     public static func endpoint(
         region: String,
         environment: [String: String],
-        profileEndpointURL: String? = nil
+        profileEndpointURL: String? = nil,
+        variants: AWSEndpointVariants = AWSEndpointVariants()
     ) throws -> AWSServiceEndpoint {
         let candidates: [(String, String?)] = [
             ("AWS_ENDPOINT_URL_STS", environment["AWS_ENDPOINT_URL_STS"]),
@@ -41,6 +42,11 @@ public struct STSClient: Sendable {
         let mode = environment["AWS_STS_REGIONAL_ENDPOINTS"]?.lowercased() ?? "regional"
         guard mode == "regional" || mode == "legacy" else {
             throw AWSConfigurationError("AWS_STS_REGIONAL_ENDPOINTS: \"\(mode)\" is neither regional nor legacy")
+        }
+        if variants.useFIPS || variants.useDualStack {
+            let rules = AWSEndpointRules(prefix: "sts", fipsStandardHostPartitions: ["aws-us-gov"])
+            let host = try rules.host(region: region, variants: variants)
+            return AWSServiceEndpoint(url: URL(string: "https://\(host)")!, region: region, signingName: signingName)
         }
         if mode == "legacy" && legacyGlobalRegions.contains(region) {
             return AWSServiceEndpoint(

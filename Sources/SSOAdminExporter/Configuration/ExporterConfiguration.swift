@@ -29,6 +29,8 @@ public struct ExporterConfiguration: Sendable {
     public var logFormat: LogFormat
     /// `--aws.profile`; `nil` leaves the choice to `AWS_PROFILE` and `AWS_DEFAULT_PROFILE`.
     public var profile: String?
+    /// FIPS and dual-stack endpoints, for sso-admin and STS alike.
+    public var endpointVariants: AWSEndpointVariants
     /// `--aws.role-arn` with its external ID and session name; assumed on top of the default chain.
     public var assumeRole: AssumeRoleOptions?
 
@@ -37,6 +39,12 @@ public struct ExporterConfiguration: Sendable {
         public var roleARN: String
         public var externalID: String?
         public var roleSessionName: String?
+
+        public init(roleARN: String, externalID: String? = nil, roleSessionName: String? = nil) {
+            self.roleARN = roleARN
+            self.externalID = externalID
+            self.roleSessionName = roleSessionName
+        }
     }
 
     /// Kept back from the scrape timeout Prometheus announces, so the answer arrives before it gives up.
@@ -63,6 +71,7 @@ public struct ExporterConfiguration: Sendable {
         }
         let region: String
         let endpoint: AWSServiceEndpoint
+        let variants = try resolveVariants(options, environment: environment)
         do {
             region = try AWSEndpointResolver.resolveRegion(explicit: options.region, environment: environment)
             endpoint = try AWSEndpointResolver.resolveEndpoint(
@@ -71,7 +80,9 @@ public struct ExporterConfiguration: Sendable {
                 signingName: SSOAdminClient.signingName,
                 region: region,
                 explicit: options.endpointURL,
-                environment: environment
+                environment: environment,
+                variants: variants,
+                rules: SSOAdminClient.endpointRules
             )
         } catch let error as AWSConfigurationError {
             throw ExporterConfigurationError(error.message)
@@ -109,8 +120,31 @@ public struct ExporterConfiguration: Sendable {
             logLevel: options.logLevel.level,
             logFormat: options.logFormat,
             profile: options.profile,
+            endpointVariants: variants,
             assumeRole: assumeRole
         )
+    }
+
+    /// The flag when given, else the variable (`true` or `false`, as the SDKs accept), else off.
+    static func resolveVariants(_ options: ExporterOptions, environment: [String: String]) throws
+        -> AWSEndpointVariants
+    {
+        func setting(flag: Bool, flagName: String, variable: String) throws -> (Bool, String) {
+            if flag { return (true, flagName) }
+            guard let text = environment[variable], !text.isEmpty else { return (false, variable) }
+            switch text.lowercased() {
+            case "true": return (true, variable)
+            case "false": return (false, variable)
+            default: throw ExporterConfigurationError("\(variable): \"\(text)\" is neither true nor false")
+            }
+        }
+        let fips = try setting(
+            flag: options.useFIPSEndpoint, flagName: "--aws.use-fips-endpoint", variable: "AWS_USE_FIPS_ENDPOINT")
+        let dualStack = try setting(
+            flag: options.useDualStackEndpoint, flagName: "--aws.use-dualstack-endpoint",
+            variable: "AWS_USE_DUALSTACK_ENDPOINT")
+        return AWSEndpointVariants(
+            useFIPS: fips.0, useDualStack: dualStack.0, fipsSource: fips.1, dualStackSource: dualStack.1)
     }
 
     static func resolveAssumeRole(_ options: ExporterOptions) throws -> AssumeRoleOptions? {

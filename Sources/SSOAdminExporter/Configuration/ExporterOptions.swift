@@ -35,6 +35,16 @@ public struct ExporterOptions: ParsableArguments, Sendable {
         help: "sso-admin endpoint URL (default: AWS_ENDPOINT_URL_SSO_ADMIN, AWS_ENDPOINT_URL, then the regional one).")
     public var endpointURL: String?
 
+    @Flag(
+        name: .customLong("aws.use-fips-endpoint"),
+        help: "Use the FIPS endpoints of sso-admin and STS (default: AWS_USE_FIPS_ENDPOINT).")
+    public var useFIPSEndpoint: Bool = false
+
+    @Flag(
+        name: .customLong("aws.use-dualstack-endpoint"),
+        help: "Use the dual-stack (IPv4 and IPv6) endpoints (default: AWS_USE_DUALSTACK_ENDPOINT).")
+    public var useDualStackEndpoint: Bool = false
+
     @Option(
         name: .customLong("aws.profile"),
         help: "Profile in the shared config and credentials files (default: AWS_PROFILE, then default).")

@@ -14,6 +14,10 @@ public struct SSOAdminClient: Sendable {
     public static let endpointPrefix = "sso"
     /// The suffix of `AWS_ENDPOINT_URL_<SERVICE>`: the service id `SSO Admin`, upper-cased with `_`.
     public static let endpointEnvironmentName = "SSO_ADMIN"
+    /// sso-admin's endpoint rules (botocore's `endpoint-rule-set-1.json`): in aws-us-gov the FIPS endpoint is the
+    /// standard host.
+    public static let endpointRules = AWSEndpointRules(
+        prefix: endpointPrefix, fipsStandardHostPartitions: ["aws-us-gov"])
     public static let listInstances = "ListInstances"
     /// `MaxResults` bounds in the model.
     public static let maxResultsRange = 1...100

@@ -48,6 +48,7 @@ public struct ExporterApplication: Sendable {
             environment: environment,
             profile: configuration.profile,
             region: configuration.endpoint.region,
+            endpointVariants: configuration.endpointVariants,
             awsTransport: transport,
             localTransport: transport,
             userAgent: BuildInfo.userAgent,
