@@ -19,8 +19,12 @@ public struct AsyncHTTPClientTransport: AWSHTTPTransport {
     }
 
     /// An HTTP client with the timeouts the AWS calls need; the caller shuts it down.
-    public static func makeHTTPClient(connectTimeout: Duration) -> HTTPClient {
+    public static func makeHTTPClient(
+        connectTimeout: Duration,
+        proxy: HTTPClient.Configuration.Proxy? = nil
+    ) -> HTTPClient {
         var configuration = HTTPClient.Configuration()
+        configuration.proxy = proxy
         configuration.timeout.connect = .nanoseconds(connectTimeout.clampedNanoseconds)
         configuration.redirectConfiguration = .disallow
         configuration.decompression = .disabled

@@ -31,6 +31,8 @@ public struct ExporterConfiguration: Sendable {
     public var profile: String?
     /// FIPS and dual-stack endpoints, for sso-admin and STS alike.
     public var endpointVariants: AWSEndpointVariants
+    /// `HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY` for AWS calls.
+    public var proxy: ProxySettings = ProxySettings()
     /// `--aws.role-arn` with its external ID and session name; assumed on top of the default chain.
     public var assumeRole: AssumeRoleOptions?
 
@@ -104,6 +106,12 @@ public struct ExporterConfiguration: Sendable {
             throw ExporterConfigurationError("\(flag): must be greater than 0, not \(value)")
         }
         let assumeRole = try resolveAssumeRole(options)
+        let proxy: ProxySettings
+        do {
+            proxy = try ProxySettings.fromEnvironment(environment)
+        } catch let error as AWSConfigurationError {
+            throw ExporterConfigurationError(error.message)
+        }
         if let profile = options.profile, profile.isEmpty || profile.contains(where: { $0.isNewline || $0 == "]" }) {
             throw ExporterConfigurationError("--aws.profile: \"\(profile)\" is not a profile name")
         }
@@ -121,6 +129,7 @@ public struct ExporterConfiguration: Sendable {
             logFormat: options.logFormat,
             profile: options.profile,
             endpointVariants: variants,
+            proxy: proxy,
             assumeRole: assumeRole
         )
     }

@@ -38,6 +38,7 @@ public struct ExporterApplication: Sendable {
         configuration: ExporterConfiguration,
         environment: [String: String],
         transport: any AWSHTTPTransport,
+        localTransport: (any AWSHTTPTransport)? = nil,
         metrics: ExporterSelfMetrics,
         clock: MonotonicClock = .continuous,
         wallClock: @escaping @Sendable () -> Date = { Date() },
@@ -50,7 +51,7 @@ public struct ExporterApplication: Sendable {
             region: configuration.endpoint.region,
             endpointVariants: configuration.endpointVariants,
             awsTransport: transport,
-            localTransport: transport,
+            localTransport: localTransport ?? transport,
             userAgent: BuildInfo.userAgent,
             clock: clock,
             wallClock: wallClock,
@@ -152,8 +153,8 @@ public struct ExporterApplication: Sendable {
 
     /// Serves until a termination signal, then shuts down gracefully.
     public func run() async throws {
-        let httpClient = AsyncHTTPClientTransport.makeHTTPClient(connectTimeout: configuration.connectTimeout)
-        let transport = AsyncHTTPClientTransport(client: httpClient)
+        let (transport, httpClients) = ProxyRoutingTransport.make(
+            settings: configuration.proxy, connectTimeout: configuration.connectTimeout)
         let metrics = Self.makeSelfMetrics(configuration: configuration)
         let provider: any AWSCredentialProvider
         switch credentials {
@@ -161,8 +162,8 @@ public struct ExporterApplication: Sendable {
             provider = given
         case .defaultChain(let environment):
             let chain = Self.makeChainProvider(
-                configuration: configuration, environment: environment, transport: transport, metrics: metrics,
-                logger: logger)
+                configuration: configuration, environment: environment, transport: transport,
+                localTransport: transport.direct, metrics: metrics, logger: logger)
             // Resolved now so the source is logged at startup; a failure is logged and retried on each scrape.
             _ = try? await chain.current()
             provider = chain
@@ -178,7 +179,7 @@ public struct ExporterApplication: Sendable {
         // Listed first so it is shut down last, after the server has stopped taking scrapes.
         let group = ServiceGroup(
             configuration: .init(
-                services: [HTTPClientService(client: httpClient), app],
+                services: [HTTPClientService(clients: httpClients), app],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
@@ -187,12 +188,14 @@ public struct ExporterApplication: Sendable {
     }
 }
 
-/// Keeps the AWS HTTP client alive for the service group's lifetime and shuts it down cleanly.
+/// Keeps the AWS HTTP clients alive for the service group's lifetime and shuts them down cleanly.
 struct HTTPClientService: Service {
-    let client: HTTPClient
+    let clients: [HTTPClient]
 
     func run() async throws {
         try? await gracefulShutdown()
-        try await client.shutdown()
+        for client in clients {
+            try await client.shutdown()
+        }
     }
 }

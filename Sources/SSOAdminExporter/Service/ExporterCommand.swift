@@ -53,6 +53,7 @@ public struct ExporterCommand: AsyncParsableCommand {
                 "endpoint": "\(configuration.endpoint.url.absoluteString)",
                 "profile": "\(configuration.profile ?? environment["AWS_PROFILE"] ?? "default")",
                 "role_arn": "\(configuration.assumeRole?.roleARN ?? "none")",
+                "proxy": "\(configuration.proxy)",
             ]
         )
         try await ExporterApplication(
