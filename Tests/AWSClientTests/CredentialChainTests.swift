@@ -201,6 +201,30 @@ struct CredentialChainTests {
         }
     }
 
+    @Test("web identity: an unreadable or empty token file is an error naming the file, before any STS call")
+    func webIdentityTokenFile() async throws {
+        let files = try TemporaryFiles()
+        defer { files.remove() }
+        let empty = try files.write("empty-token", "\n")
+        for (tokenFile, expected) in [
+            (files.directory.path + "/missing-token", "cannot read token file"), (empty, "is empty"),
+        ] {
+            try await withChain(
+                [
+                    "AWS_WEB_IDENTITY_TOKEN_FILE": tokenFile, "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/x",
+                ],
+                files: files, transport: StaticTransport()
+            ) { result in
+                let resolved = try result.get()
+                #expect(resolved.provider.name == "web-identity")
+                let error = try await #require(throws: AWSCredentialsError.self) {
+                    _ = try await resolved.provider.credentials()
+                }
+                #expect(error.description.contains(expected) && error.description.contains(tokenFile), "\(error)")
+            }
+        }
+    }
+
     @Test("a malformed config file: the chain fails with file and line, then recovers once the file is fixed")
     func malformedThenFixed() async throws {
         let files = try TemporaryFiles()

@@ -24,8 +24,8 @@ struct EndpointTableTests {
 
     static let rules = AWSEndpointRules(prefix: "sso", fipsStandardHostPartitions: ["aws-us-gov"])
 
-    func loadTable() throws -> Table {
-        let url = ExternalTools.repositoryRoot.appendingPathComponent("Tests/Data/sso-admin-endpoints.json")
+    func loadTable(_ name: String = "sso-admin-endpoints.json") throws -> Table {
+        let url = ExternalTools.repositoryRoot.appendingPathComponent("Tests/Data/\(name)")
         return try JSONDecoder().decode(Table.self, from: Data(contentsOf: url))
     }
 
@@ -49,6 +49,27 @@ struct EndpointTableTests {
             switch resolve(testCase) {
             case .success(let url):
                 #expect(url == testCase.url, "\(label): botocore says \(testCase.url ?? testCase.error ?? "?")")
+            case .failure(let error):
+                #expect(testCase.error != nil, "\(label): \(error), botocore says \(testCase.url ?? "?")")
+            }
+        }
+    }
+
+    @Test("every case of botocore's STS table (regional endpoints)")
+    func everySTSCase() throws {
+        let table = try loadTable("sts-endpoints.json")
+        #expect(table.cases.count > 200)
+        for testCase in table.cases {
+            let label = "\(testCase.region) fips=\(testCase.fips) dualstack=\(testCase.dualstack)"
+            let variants = AWSEndpointVariants(useFIPS: testCase.fips, useDualStack: testCase.dualstack)
+            let environment = testCase.endpoint.map { ["AWS_ENDPOINT_URL_STS": $0] } ?? [:]
+            switch Result(catching: {
+                try STSClient.endpoint(region: testCase.region, environment: environment, variants: variants)
+            }) {
+            case .success(let endpoint):
+                #expect(
+                    endpoint.url.absoluteString == testCase.url,
+                    "\(label): botocore says \(testCase.url ?? testCase.error ?? "?")")
             case .failure(let error):
                 #expect(testCase.error != nil, "\(label): \(error), botocore says \(testCase.url ?? "?")")
             }

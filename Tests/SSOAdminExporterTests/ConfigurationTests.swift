@@ -87,6 +87,29 @@ struct ConfigurationTests {
         }
     }
 
+    @Test("the region may come from the active profile, read only when no flag or variable gives one")
+    func regionFromProfile() throws {
+        let files: (String) throws -> String? = { path in
+            path == "/home/u/.aws/config"
+                ? "[default]\nregion = ap-southeast-2\n[profile other]\nregion = sa-east-1\n" : nil
+        }
+        let home = ["HOME": "/home/u"]
+        let fromDefault = try ExporterConfiguration.resolve(
+            ExporterOptions.parse([]), environment: home, readFile: files)
+        #expect(fromDefault.endpoint.region == "ap-southeast-2")
+        let fromOther = try ExporterConfiguration.resolve(
+            ExporterOptions.parse(["--aws.profile", "other"]), environment: home, readFile: files)
+        #expect(fromOther.endpoint.region == "sa-east-1")
+        let broken: (String) throws -> String? = { _ in "not an ini file" }
+        let given = try ExporterConfiguration.resolve(
+            ExporterOptions.parse([]), environment: home.merging(["AWS_REGION": "eu-west-3"]) { $1 }, readFile: broken)
+        #expect(given.endpoint.region == "eu-west-3")
+        let error = try #require(throws: ExporterConfigurationError.self) {
+            try ExporterConfiguration.resolve(ExporterOptions.parse([]), environment: home, readFile: broken)
+        }
+        #expect(error.message.contains("/home/u/.aws/config line 1"))
+    }
+
     @Test("--aws.profile and the role flags; the role flags are checked")
     func credentialFlags() throws {
         let configuration = try resolve([

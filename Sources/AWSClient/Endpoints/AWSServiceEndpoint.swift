@@ -36,15 +36,24 @@ public struct AWSConfigurationError: Error, Sendable, CustomStringConvertible {
 
 /// Region and endpoint resolution in the precedence the AWS SDKs use.
 public enum AWSEndpointResolver {
-    /// `--aws.region`, then `AWS_REGION`, then `AWS_DEFAULT_REGION`.
-    public static func resolveRegion(explicit: String?, environment: [String: String]) throws -> String {
-        let candidates: [(String, String?)] = [
+    /// `--aws.region`, then `AWS_REGION`, then `AWS_DEFAULT_REGION`, then `region` in the active profile (read only
+    /// when nothing before it is set, so a broken config file cannot stop an exporter whose region is given).
+    public static func resolveRegion(
+        explicit: String?,
+        environment: [String: String],
+        profileRegion: () throws -> (region: String, origin: String)? = { nil }
+    ) throws -> String {
+        var candidates: [(String, String?)] = [
             ("--aws.region", explicit),
             ("AWS_REGION", environment["AWS_REGION"]),
             ("AWS_DEFAULT_REGION", environment["AWS_DEFAULT_REGION"]),
         ]
+        if !candidates.contains(where: { !($0.1 ?? "").isEmpty }), let fromProfile = try profileRegion() {
+            candidates.append(("region in \(fromProfile.origin)", fromProfile.region))
+        }
         guard let (source, value) = candidates.first(where: { !($0.1 ?? "").isEmpty }), let region = value else {
-            throw AWSConfigurationError("no AWS region: set --aws.region or AWS_REGION")
+            throw AWSConfigurationError(
+                "no AWS region: set --aws.region, AWS_REGION or region in the profile's section of the config file")
         }
         guard isValidRegion(region) else {
             throw AWSConfigurationError("\(source): \"\(region)\" is not a valid AWS region name")

@@ -35,6 +35,11 @@ public struct STSClient: Sendable {
             ("endpoint_url in the profile", profileEndpointURL),
         ]
         if let (source, value) = candidates.first(where: { !($0.1 ?? "").isEmpty }), let text = value {
+            if variants.useFIPS || variants.useDualStack {
+                throw AWSConfigurationError(
+                    "\(source) with \(variants.useFIPS ? variants.fipsSource : variants.dualStackSource): FIPS and "
+                        + "dual-stack cannot apply to a custom STS endpoint")
+            }
             return AWSServiceEndpoint(
                 url: try AWSEndpointResolver.parseEndpointURL(text, source: source), region: region,
                 signingName: signingName)
@@ -42,6 +47,11 @@ public struct STSClient: Sendable {
         let mode = environment["AWS_STS_REGIONAL_ENDPOINTS"]?.lowercased() ?? "regional"
         guard mode == "regional" || mode == "legacy" else {
             throw AWSConfigurationError("AWS_STS_REGIONAL_ENDPOINTS: \"\(mode)\" is neither regional nor legacy")
+        }
+        // The `aws-global` pseudo-region names the global endpoint, which signs for us-east-1.
+        if region == "aws-global" && !variants.useFIPS && !variants.useDualStack {
+            return AWSServiceEndpoint(
+                url: URL(string: "https://sts.amazonaws.com")!, region: "us-east-1", signingName: signingName)
         }
         if variants.useFIPS || variants.useDualStack {
             let rules = AWSEndpointRules(prefix: "sts", fipsStandardHostPartitions: ["aws-us-gov"])

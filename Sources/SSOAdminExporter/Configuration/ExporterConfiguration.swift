@@ -58,7 +58,8 @@ public struct ExporterConfiguration: Sendable {
     /// Resolves and validates; every error names the flag or variable at fault.
     public static func resolve(
         _ options: ExporterOptions,
-        environment: [String: String]
+        environment: [String: String],
+        readFile: (String) throws -> String? = AWSSharedConfiguration.readFileIfPresent
     ) throws -> ExporterConfiguration {
         let listenAddress = try ListenAddress(parsing: options.listenAddress)
         let path = options.telemetryPath
@@ -75,7 +76,18 @@ public struct ExporterConfiguration: Sendable {
         let endpoint: AWSServiceEndpoint
         let variants = try resolveVariants(options, environment: environment)
         do {
-            region = try AWSEndpointResolver.resolveRegion(explicit: options.region, environment: environment)
+            region = try AWSEndpointResolver.resolveRegion(explicit: options.region, environment: environment) {
+                do {
+                    let shared = try AWSSharedConfiguration(
+                        environment: environment, profile: options.profile, readFile: readFile)
+                    guard let profile = try shared.activeProfile(), let region = profile["region"] else { return nil }
+                    return (region, "profile \(profile.name) (\(profile.origin))")
+                } catch let error as AWSConfigFileError {
+                    throw AWSConfigurationError("no AWS region given, and the config file is unusable: \(error)")
+                } catch let error as AWSProfileError {
+                    throw AWSConfigurationError("no AWS region given, and \(error)")
+                }
+            }
             endpoint = try AWSEndpointResolver.resolveEndpoint(
                 endpointPrefix: SSOAdminClient.endpointPrefix,
                 serviceEnvironmentName: SSOAdminClient.endpointEnvironmentName,
