@@ -110,6 +110,26 @@ struct ConfigurationTests {
         #expect(error.message.contains("/home/u/.aws/config line 1"))
     }
 
+    @Test("endpoint_url in the active profile comes after the flag and both variables")
+    func endpointFromProfile() throws {
+        let files: (String) throws -> String? = { path in
+            path == "/home/u/.aws/config" ? "[default]\nendpoint_url = http://127.0.0.1:4566\n" : nil
+        }
+        let environment = ["HOME": "/home/u", "AWS_REGION": "us-east-1"]
+        let fromProfile = try ExporterConfiguration.resolve(
+            ExporterOptions.parse([]), environment: environment, readFile: files)
+        #expect(fromProfile.endpoint.url.absoluteString == "http://127.0.0.1:4566")
+        let fromVariable = try ExporterConfiguration.resolve(
+            ExporterOptions.parse([]), environment: environment.merging(["AWS_ENDPOINT_URL": "http://other:1"]) { $1 },
+            readFile: files)
+        #expect(fromVariable.endpoint.url.absoluteString == "http://other:1")
+        let fips = try #require(throws: ExporterConfigurationError.self) {
+            try ExporterConfiguration.resolve(
+                ExporterOptions.parse(["--aws.use-fips-endpoint"]), environment: environment, readFile: files)
+        }
+        #expect(fips.message.contains("endpoint_url of profile default"))
+    }
+
     @Test("--aws.profile and the role flags; the role flags are checked")
     func credentialFlags() throws {
         let configuration = try resolve([

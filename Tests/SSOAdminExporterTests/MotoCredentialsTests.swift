@@ -118,6 +118,27 @@ struct MotoCredentialsTests {
         )
     }
 
+    @Test("GetCallerIdentity, signed with the user's keys, names the user")
+    func callerIdentity() async throws {
+        let moto = try await MotoServer.start()
+        defer { moto.stop() }
+        let http = AsyncHTTPClientTransport.makeHTTPClient(connectTimeout: .seconds(2))
+        try await withAsyncCleanup {
+            let sts = STSClient(
+                sender: AWSRequestSender(
+                    endpoint: try STSClient.endpoint(
+                        region: MotoServer.region, environment: ["AWS_ENDPOINT_URL_STS": moto.endpoint]),
+                    credentialProvider: StaticCredentialProvider(moto.credentials),
+                    transport: AsyncHTTPClientTransport(client: http), userAgent: "test"))
+            let identity = try await sts.getCallerIdentity(
+                deadline: MonotonicClock.continuous.now().advanced(by: .seconds(10)))
+            #expect(identity.account == "123456789012")
+            #expect(identity.arn.hasSuffix(":user/sso-admin-exporter"))
+        } cleanup: {
+            try await http.shutdown()
+        }
+    }
+
     @Test("AssumeRole refused (a role the keys may not assume): counted, logged, collect_success 0, still serving")
     func assumeRoleRefused() async throws {
         try await withChain(

@@ -77,6 +77,7 @@ public enum AWSEndpointResolver {
         region: String,
         explicit: String?,
         environment: [String: String],
+        profileEndpoint: (url: String, origin: String)? = nil,
         variants: AWSEndpointVariants = AWSEndpointVariants(),
         rules: AWSEndpointRules? = nil
     ) throws -> AWSServiceEndpoint {
@@ -85,6 +86,7 @@ public enum AWSEndpointResolver {
             ("--aws.endpoint-url", explicit),
             (serviceVariable, environment[serviceVariable]),
             ("AWS_ENDPOINT_URL", environment["AWS_ENDPOINT_URL"]),
+            (profileEndpoint?.origin ?? "endpoint_url in the profile", profileEndpoint?.url),
         ]
         if let (source, value) = candidates.first(where: { !($0.1 ?? "").isEmpty }), let text = value {
             // As the endpoint rules say: a custom endpoint is used as given, so FIPS or dual-stack cannot apply.

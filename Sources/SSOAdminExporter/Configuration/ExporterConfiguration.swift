@@ -76,18 +76,34 @@ public struct ExporterConfiguration: Sendable {
         let endpoint: AWSServiceEndpoint
         let variants = try resolveVariants(options, environment: environment)
         do {
-            region = try AWSEndpointResolver.resolveRegion(explicit: options.region, environment: environment) {
+            // The active profile is read only when a setting is not given by flag or variable, so that a broken
+            // config file cannot stop an exporter configured without it.
+            var sharedProfile: AWSProfile??
+            func activeProfile() throws -> AWSProfile? {
+                if let sharedProfile { return sharedProfile }
                 do {
                     let shared = try AWSSharedConfiguration(
                         environment: environment, profile: options.profile, readFile: readFile)
-                    guard let profile = try shared.activeProfile(), let region = profile["region"] else { return nil }
-                    return (region, "profile \(profile.name) (\(profile.origin))")
+                    let profile = try shared.activeProfile()
+                    sharedProfile = .some(profile)
+                    return profile
                 } catch let error as AWSConfigFileError {
-                    throw AWSConfigurationError("no AWS region given, and the config file is unusable: \(error)")
+                    throw AWSConfigurationError("the config file is unusable: \(error)")
                 } catch let error as AWSProfileError {
-                    throw AWSConfigurationError("no AWS region given, and \(error)")
+                    throw AWSConfigurationError("\(error)")
                 }
             }
+            region = try AWSEndpointResolver.resolveRegion(explicit: options.region, environment: environment) {
+                guard let profile = try activeProfile(), let region = profile["region"] else { return nil }
+                return (region, "profile \(profile.name) (\(profile.origin))")
+            }
+            let explicitEndpoint = [
+                options.endpointURL, environment["AWS_ENDPOINT_URL_\(SSOAdminClient.endpointEnvironmentName)"],
+                environment["AWS_ENDPOINT_URL"],
+            ].contains { !($0 ?? "").isEmpty }
+            // A missing or broken profile is not fatal here: the credential chain reports it, with file and line, on
+            // every scrape until it is fixed, and the exporter keeps serving meanwhile.
+            let profileEndpoint = explicitEndpoint ? nil : (try? activeProfile()) ?? nil
             endpoint = try AWSEndpointResolver.resolveEndpoint(
                 endpointPrefix: SSOAdminClient.endpointPrefix,
                 serviceEnvironmentName: SSOAdminClient.endpointEnvironmentName,
@@ -95,6 +111,9 @@ public struct ExporterConfiguration: Sendable {
                 region: region,
                 explicit: options.endpointURL,
                 environment: environment,
+                profileEndpoint: profileEndpoint.flatMap { profile in
+                    profile["endpoint_url"].map { ($0, "endpoint_url of profile \(profile.name) (\(profile.origin))") }
+                },
                 variants: variants,
                 rules: SSOAdminClient.endpointRules
             )
