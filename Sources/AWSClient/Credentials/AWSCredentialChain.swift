@@ -98,31 +98,17 @@ public enum AWSCredentialChain {
                     provider: refreshing("profile", context) { credentials },
                     source: "profile \(profile.name) keys (\(fromFile.origin))")
             }
-            if let command = profile["credential_process"] {
-                let source = ProcessCredentialSource(commandLine: command, profileName: profile.name)
-                _ = try ProcessCredentialSource.split(command).get()
-                return ResolvedCredentialProvider(
-                    provider: refreshing("process", context) { try await source.fetch() },
-                    source: "credential_process of profile \(profile.name)")
-            }
+            if let process = try processProvider(profile, context) { return process }
             if let credentials = try ProfileKeysCredentialSource.credentials(in: profile, provider: "profile") {
                 return ResolvedCredentialProvider(
                     provider: refreshing("profile", context) { credentials },
                     source: "profile \(profile.name) keys (\(profile.origin))")
             }
         }
-        if let container = try ContainerCredentialSource.fromEnvironment(environment, transport: context.localTransport)
-        {
+        if let container = try containerProvider(context) { return container }
+        if let imds = try instanceMetadataProvider(context) {
             return ResolvedCredentialProvider(
-                provider: refreshing("container", context) { try await container.fetch() },
-                source: "container endpoint \(ContainerCredentialSource.redacted(container.url))")
-        }
-        if let imds = try InstanceMetadataCredentialSource.fromEnvironment(
-            environment, transport: context.localTransport)
-        {
-            return ResolvedCredentialProvider(
-                provider: refreshing("imds", context) { try await imds.fetch() },
-                source: "EC2 instance metadata at \(imds.endpoint.absoluteString) (nothing else configured)")
+                provider: imds.provider, source: imds.source + " (nothing else configured)")
         }
         throw AWSCredentialsError(
             provider: "chain",
@@ -199,11 +185,8 @@ public enum AWSCredentialChain {
                     source = ResolvedCredentialProvider(
                         provider: StaticCredentialProvider(keys, name: "profile"),
                         source: "profile \(next.name) keys")
-                } else if let command = next["credential_process"] {
-                    let process = ProcessCredentialSource(commandLine: command, profileName: next.name)
-                    source = ResolvedCredentialProvider(
-                        provider: refreshing("process", context) { try await process.fetch() },
-                        source: "credential_process of profile \(next.name)")
+                } else if let process = try processProvider(next, context) {
+                    source = process
                 } else {
                     throw AWSProfileError(
                         "source_profile \(sourceProfile) of profile \(profile.name) has no credentials")
@@ -234,34 +217,60 @@ public enum AWSCredentialChain {
             let environment = EnvironmentCredentialProvider(environment: context.environment)
             return ResolvedCredentialProvider(provider: environment, source: "credential_source Environment")
         case "Ec2InstanceMetadata":
-            guard
-                let imds = try InstanceMetadataCredentialSource.fromEnvironment(
-                    context.environment, transport: context.localTransport)
-            else {
+            guard let imds = try instanceMetadataProvider(context) else {
                 throw AWSProfileError(
                     "profile \(profile.name) uses credential_source Ec2InstanceMetadata but "
                         + "AWS_EC2_METADATA_DISABLED is true")
             }
-            return ResolvedCredentialProvider(
-                provider: refreshing("imds", context) { try await imds.fetch() },
-                source: "credential_source Ec2InstanceMetadata")
+            return ResolvedCredentialProvider(provider: imds.provider, source: "credential_source \(imds.source)")
         case "EcsContainer":
-            guard
-                let container = try ContainerCredentialSource.fromEnvironment(
-                    context.environment, transport: context.localTransport)
-            else {
+            guard let container = try containerProvider(context) else {
                 throw AWSProfileError(
                     "profile \(profile.name) uses credential_source EcsContainer but neither "
                         + "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI nor AWS_CONTAINER_CREDENTIALS_FULL_URI is set")
             }
             return ResolvedCredentialProvider(
-                provider: refreshing("container", context) { try await container.fetch() },
-                source: "credential_source EcsContainer")
+                provider: container.provider, source: "credential_source \(container.source)")
         default:
             throw AWSProfileError(
                 "profile \(profile.name) (\(profile.origin)): credential_source \(name) is not one of Environment, "
                     + "Ec2InstanceMetadata, EcsContainer")
         }
+    }
+
+    /// The profile's `credential_process`, `nil` when it has none; a command line that cannot be split is an error
+    /// now rather than on every refresh.
+    static func processProvider(_ profile: AWSProfile, _ context: AWSCredentialChainContext) throws
+        -> ResolvedCredentialProvider?
+    {
+        guard let command = profile["credential_process"] else { return nil }
+        _ = try ProcessCredentialSource.split(command).get()
+        let source = ProcessCredentialSource(commandLine: command, profileName: profile.name)
+        return ResolvedCredentialProvider(
+            provider: refreshing("process", context) { try await source.fetch() },
+            source: "credential_process of profile \(profile.name)")
+    }
+
+    /// Container credentials when the environment names an endpoint.
+    static func containerProvider(_ context: AWSCredentialChainContext) throws -> ResolvedCredentialProvider? {
+        guard
+            let container = try ContainerCredentialSource.fromEnvironment(
+                context.environment, transport: context.localTransport)
+        else { return nil }
+        return ResolvedCredentialProvider(
+            provider: refreshing("container", context) { try await container.fetch() },
+            source: "container endpoint \(ContainerCredentialSource.redacted(container.url))")
+    }
+
+    /// EC2 instance metadata unless the environment turns it off.
+    static func instanceMetadataProvider(_ context: AWSCredentialChainContext) throws -> ResolvedCredentialProvider? {
+        guard
+            let imds = try InstanceMetadataCredentialSource.fromEnvironment(
+                context.environment, transport: context.localTransport)
+        else { return nil }
+        return ResolvedCredentialProvider(
+            provider: refreshing("imds", context) { try await imds.fetch() },
+            source: "EC2 instance metadata at \(imds.endpoint.absoluteString)")
     }
 
     static func webIdentity(
