@@ -14,6 +14,7 @@ extension AWSClientError {
         case .transport(.connection): "ConnectionError"
         case .transport(.timeout), .deadlineExceeded: "Timeout"
         case .transport(.invalidResponse), .invalidResponse: "InvalidResponse"
+        case .transport(.invalidRequest): "InvalidRequest"
         case .credentials: "CredentialsError"
         }
     }

@@ -46,8 +46,7 @@ public struct AWSSharedConfiguration: Sendable {
         profile: String? = nil,
         readFile: (String) throws -> String? = AWSSharedConfiguration.readFileIfPresent
     ) throws {
-        let explicit = [profile, environment["AWS_PROFILE"], environment["AWS_DEFAULT_PROFILE"]]
-            .compactMap { $0 }.first { !$0.isEmpty }
+        let explicit = Self.explicitProfileName(profile, environment: environment)
         profileName = explicit ?? "default"
         profileIsExplicit = explicit != nil
         let home = environment["HOME"] ?? ""
@@ -119,16 +118,33 @@ public struct AWSSharedConfiguration: Sendable {
         return try profile(profileName)
     }
 
-    /// The file's text, `nil` if there is no such file; other failures (permissions, a directory) throw.
+    /// The profile in use: `explicit` (the flag), else `AWS_PROFILE`, else `AWS_DEFAULT_PROFILE`, else `default`.
+    public static func profileName(explicit: String?, environment: [String: String]) -> String {
+        explicitProfileName(explicit, environment: environment) ?? "default"
+    }
+
+    static func explicitProfileName(_ explicit: String?, environment: [String: String]) -> String? {
+        [explicit, environment["AWS_PROFILE"], environment["AWS_DEFAULT_PROFILE"]].compactMap { $0 }.first {
+            !$0.isEmpty
+        }
+    }
+
+    /// The file's text, `nil` if there is no such file; other failures (permissions, a directory, bytes that are
+    /// not UTF-8, named by line) throw.
     @Sendable public static func readFileIfPresent(_ path: String) throws -> String? {
         guard !path.isEmpty else { return nil }
+        let bytes: Data
         do {
-            return try String(contentsOfFile: path, encoding: .utf8)
+            bytes = try Data(contentsOf: URL(filePath: path))
         } catch let error as CocoaError where error.code == .fileReadNoSuchFile {
             return nil
         } catch {
             throw AWSProfileError("cannot read \(path): \(Self.reason(error))")
         }
+        if let text = String(validating: bytes, as: UTF8.self) { return text }
+        let line = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+            .firstIndex { String(validating: $0, as: UTF8.self) == nil }.map { $0 + 1 } ?? 1
+        throw AWSProfileError("cannot read \(path): line \(line) is not UTF-8 text")
     }
 
     static func expandHome(_ path: String, home: String) -> String {

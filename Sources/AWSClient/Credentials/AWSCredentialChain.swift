@@ -318,7 +318,9 @@ public enum AWSCredentialChain {
 /// Resolves the chain on first use and again after a failure, so that a configuration fixed while the exporter
 /// runs is picked up without a restart, and a broken one costs a collection, never the process.
 public actor ResolvingCredentialProvider: AWSCredentialProvider {
-    public nonisolated let name = "chain"
+    /// The name the chain's own failures are reported under.
+    public static let providerName = "chain"
+    public nonisolated let name = ResolvingCredentialProvider.providerName
     private let resolve: @Sendable () throws -> ResolvedCredentialProvider
     private let onResolved: @Sendable (ResolvedCredentialProvider) -> Void
     private let onFailure: @Sendable (AWSCredentialsError) -> Void
@@ -344,7 +346,7 @@ public actor ResolvingCredentialProvider: AWSCredentialProvider {
             return fresh
         } catch {
             // Whatever the cause (a config file, a profile, an environment variable), it is the chain's failure.
-            let failure = AWSCredentialsError(provider: "chain", message: String(describing: error))
+            let failure = AWSCredentialsError(provider: Self.providerName, message: String(describing: error))
             onFailure(failure)
             throw failure
         }
@@ -352,5 +354,23 @@ public actor ResolvingCredentialProvider: AWSCredentialProvider {
 
     public func credentials() async throws -> AWSCredentials {
         try await current().provider.credentials()
+    }
+}
+
+extension AWSCredentialChain {
+    /// Checks every variable the chain reads as a URL or a mode (container and instance metadata endpoints, STS
+    /// endpoint and `AWS_STS_REGIONAL_ENDPOINTS`), so that a bad value fails at startup, naming the variable, rather
+    /// than on each refresh.
+    public static func validateEnvironment(
+        _ environment: [String: String], region: String, variants: AWSEndpointVariants
+    ) throws {
+        struct NotSent: AWSHTTPTransport {
+            func send(_ request: AWSHTTPRequest, timeout: Duration) async throws -> AWSHTTPResponse {
+                throw AWSTransportError.invalidRequest("validation only")
+            }
+        }
+        _ = try ContainerCredentialSource.fromEnvironment(environment, transport: NotSent())
+        _ = try InstanceMetadataCredentialSource.fromEnvironment(environment, transport: NotSent())
+        _ = try STSClient.endpoint(region: region, environment: environment, variants: variants)
     }
 }

@@ -156,13 +156,13 @@ public struct ContainerCredentialSource: Sendable {
     {
         let url: URL
         if let relative = environment["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"], !relative.isEmpty {
-            guard let parsed = URL(string: "http://\(ecsHost)\(relative.hasPrefix("/") ? "" : "/")\(relative)") else {
-                throw AWSConfigurationError("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI is not a URL path")
-            }
-            url = parsed
+            url = try EndpointURL.parse(
+                "http://\(ecsHost)\(relative.hasPrefix("/") ? "" : "/")\(relative)",
+                source: "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
         } else if let full = environment["AWS_CONTAINER_CREDENTIALS_FULL_URI"], !full.isEmpty {
-            guard let parsed = URL(string: full), let scheme = parsed.scheme?.lowercased(), let host = parsed.host
-            else { throw AWSConfigurationError("AWS_CONTAINER_CREDENTIALS_FULL_URI is not a URL") }
+            let parsed = try EndpointURL.parse(full, source: "AWS_CONTAINER_CREDENTIALS_FULL_URI")
+            let scheme = parsed.scheme?.lowercased() ?? ""
+            let host = parsed.host ?? ""
             guard scheme == "https" || (scheme == "http" && allowedHTTPHosts.contains(host.lowercased())) else {
                 throw AWSConfigurationError(
                     "AWS_CONTAINER_CREDENTIALS_FULL_URI: plain http is only allowed to loopback or the ECS and EKS "
@@ -240,9 +240,8 @@ public struct InstanceMetadataCredentialSource: Sendable {
         let text =
             environment["AWS_EC2_METADATA_SERVICE_ENDPOINT"].flatMap { $0.isEmpty ? nil : $0 }
             ?? defaultEndpoint
-        guard let url = URL(string: text.hasSuffix("/") ? String(text.dropLast()) : text), url.host != nil else {
-            throw AWSConfigurationError("AWS_EC2_METADATA_SERVICE_ENDPOINT: \"\(text)\" is not a URL")
-        }
+        let url = try EndpointURL.parse(
+            text.hasSuffix("/") ? String(text.dropLast()) : text, source: "AWS_EC2_METADATA_SERVICE_ENDPOINT")
         return InstanceMetadataCredentialSource(
             endpoint: url,
             allowV1Fallback: environment["AWS_EC2_METADATA_V1_DISABLED"]?.lowercased() != "true",

@@ -64,6 +64,7 @@ public actor RefreshingCredentialProvider: AWSCredentialProvider {
         defer { inFlight = nil }
         do {
             let fresh = try await fetch()
+            SecretRegistry.shared.register(fresh)
             cached = fresh
             observer?.credentialsRefreshed(provider: name, expiration: fresh.expiration)
             return fresh

@@ -111,11 +111,7 @@ public enum AWSEndpointResolver {
     }
 
     static func parseEndpointURL(_ text: String, source: String) throws -> URL {
-        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
-            let host = url.host, !host.isEmpty
-        else {
-            throw AWSConfigurationError("\(source): \"\(text)\" is not an http:// or https:// URL with a host")
-        }
+        let url = try EndpointURL.parse(text, source: source)
         guard url.query == nil, url.fragment == nil, url.user == nil else {
             throw AWSConfigurationError("\(source): \"\(text)\" must not carry a query, fragment or user info")
         }

@@ -6,11 +6,16 @@ public struct AWSServiceError: Error, Sendable, Equatable, CustomStringConvertib
     public let message: String?
     public let requestID: String?
 
+    /// The longest error code kept; codes are identifiers, far shorter than this.
+    public static let maxCodeLength = 128
+
+    /// Every text the service sent is cut and scrubbed here, once, so no log line or label can carry a megabyte of
+    /// error text or an echoed credential.
     public init(code: String, statusCode: Int, message: String? = nil, requestID: String? = nil) {
-        self.code = code
+        self.code = NetworkText.sanitized(code, limit: Self.maxCodeLength)
         self.statusCode = statusCode
-        self.message = message
-        self.requestID = requestID
+        self.message = message.map { NetworkText.sanitized($0) }
+        self.requestID = requestID.map { NetworkText.sanitized($0, limit: Self.maxCodeLength) }
     }
 
     public var description: String {

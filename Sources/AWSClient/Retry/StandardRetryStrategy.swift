@@ -64,7 +64,7 @@ public final class StandardRetryStrategy: Sendable {
             return .timeout
         case .transport(.connection):
             return .transient
-        case .transport(.invalidResponse), .credentials, .deadlineExceeded, .invalidResponse:
+        case .transport(.invalidResponse), .transport(.invalidRequest), .credentials, .deadlineExceeded, .invalidResponse:
             return .notRetryable
         }
     }

@@ -29,6 +29,12 @@ public struct STSClient: Sendable {
         profileEndpointURL: String? = nil,
         variants: AWSEndpointVariants = AWSEndpointVariants()
     ) throws -> AWSServiceEndpoint {
+        let modeText = environment["AWS_STS_REGIONAL_ENDPOINTS"].flatMap { $0.isEmpty ? nil : $0 } ?? "regional"
+        let mode = modeText.lowercased()
+        guard mode == "regional" || mode == "legacy" else {
+            throw AWSConfigurationError(
+                "AWS_STS_REGIONAL_ENDPOINTS: \"\(NetworkText.sanitized(modeText, limit: 64))\" is neither regional nor legacy")
+        }
         let candidates: [(String, String?)] = [
             ("AWS_ENDPOINT_URL_STS", environment["AWS_ENDPOINT_URL_STS"]),
             ("AWS_ENDPOINT_URL", environment["AWS_ENDPOINT_URL"]),
@@ -43,10 +49,6 @@ public struct STSClient: Sendable {
             return AWSServiceEndpoint(
                 url: try AWSEndpointResolver.parseEndpointURL(text, source: source), region: region,
                 signingName: signingName)
-        }
-        let mode = environment["AWS_STS_REGIONAL_ENDPOINTS"]?.lowercased() ?? "regional"
-        guard mode == "regional" || mode == "legacy" else {
-            throw AWSConfigurationError("AWS_STS_REGIONAL_ENDPOINTS: \"\(mode)\" is neither regional nor legacy")
         }
         // The `aws-global` pseudo-region names the global endpoint, which signs for us-east-1.
         if region == "aws-global" && !variants.useFIPS && !variants.useDualStack {

@@ -46,12 +46,15 @@ public enum AWSTransportError: Error, Sendable, Equatable, CustomStringConvertib
     case timeout
     /// The response could not be read (too large, malformed framing).
     case invalidResponse(String)
+    /// The request cannot be sent as it is (a URL no connection can be made to); nothing was sent.
+    case invalidRequest(String)
 
     public var description: String {
         switch self {
         case .connection(let detail): "connection error: \(detail)"
         case .timeout: "timed out"
         case .invalidResponse(let detail): "invalid response: \(detail)"
+        case .invalidRequest(let detail): "invalid request: \(detail)"
         }
     }
 }

@@ -1,6 +1,15 @@
 import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
+import NIOPosix
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 #if canImport(FoundationEssentials)
     import FoundationEssentials
@@ -28,10 +37,18 @@ public struct AsyncHTTPClientTransport: AWSHTTPTransport {
         configuration.timeout.connect = .nanoseconds(connectTimeout.clampedNanoseconds)
         configuration.redirectConfiguration = .disallow
         configuration.decompression = .disabled
+        // Fail an attempt on the first refused connection and leave retrying to the AWS retry rules; otherwise
+        // AsyncHTTPClient keeps reconnecting until the connect timeout, and "nothing listens" costs the whole budget.
+        configuration.connectionPool.retryConnectionEstablishment = false
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
     public func send(_ request: AWSHTTPRequest, timeout: Duration) async throws -> AWSHTTPResponse {
+        // A URL that reached here without the startup checks (a profile read later, a container endpoint) must
+        // fail as an error: AsyncHTTPClient would trap on a port above 65535.
+        if let problem = EndpointURL.problem(with: request.url) {
+            throw AWSTransportError.invalidRequest(problem)
+        }
         var outgoing = HTTPClientRequest(url: request.url.absoluteString)
         outgoing.method = HTTPMethod(rawValue: request.method)
         for (name, value) in request.headers {
@@ -39,25 +56,40 @@ public struct AsyncHTTPClientTransport: AWSHTTPTransport {
         }
         outgoing.body = .bytes(ByteBuffer(bytes: request.body))
         // AsyncHTTPClient rejects a deadline in the past; one millisecond still fails fast with a timeout.
-        let nanoseconds = max(1_000_000, timeout.clampedNanoseconds)
+        let budget = Duration.nanoseconds(max(1_000_000, timeout.clampedNanoseconds))
+        let target = "\(request.url.host ?? ""):\(request.url.port ?? (request.url.scheme == "https" ? 443 : 80))"
         do {
-            let response = try await client.execute(outgoing, timeout: .nanoseconds(nanoseconds))
-            var body = try await response.body.collect(upTo: maxResponseBytes)
-            let bytes = body.readBytes(length: body.readableBytes) ?? []
-            return AWSHTTPResponse(
-                status: Int(response.status.code),
-                headers: response.headers.map { ($0.name, $0.value) },
-                body: bytes
-            )
+            // AsyncHTTPClient's timeout ends when the response head arrives; the race makes the same deadline cover
+            // the whole body, so a peer that stalls mid-body is a timeout, not a hang.
+            return try await withThrowingTaskGroup(of: AWSHTTPResponse.self) { group in
+                group.addTask { [outgoing, client, maxResponseBytes] in
+                    let response = try await client.execute(outgoing, timeout: .nanoseconds(Int64(budget.clampedNanoseconds)))
+                    var body = try await response.body.collect(upTo: maxResponseBytes)
+                    return AWSHTTPResponse(
+                        status: Int(response.status.code),
+                        headers: response.headers.map { ($0.name, $0.value) },
+                        body: body.readBytes(length: body.readableBytes) ?? []
+                    )
+                }
+                group.addTask {
+                    try await Task.sleep(for: budget)
+                    throw AWSTransportError.timeout
+                }
+                defer { group.cancelAll() }
+                return try await group.next()!
+            }
         } catch let error as AWSTransportError {
             throw error
         } catch {
-            throw Self.classify(error)
+            throw Self.classify(error, target: target)
         }
     }
 
     /// Maps the HTTP library's errors onto the three kinds the retry rules care about.
-    static func classify(_ error: any Error) -> AWSTransportError {
+    static func classify(_ error: any Error, target: String = "the endpoint") -> AWSTransportError {
+        if isConnectionRefused(error) {
+            return .connection("connection refused by \(target)")
+        }
         if let error = error as? HTTPClientError {
             switch error {
             case .connectTimeout, .readTimeout, .writeTimeout, .deadlineExceeded, .tlsHandshakeTimeout,
@@ -77,6 +109,16 @@ public struct AsyncHTTPClientTransport: AWSHTTPTransport {
         if error is CancellationError {
             return .timeout
         }
-        return .connection(String(describing: error))
+        return .connection(NetworkText.sanitized(String(describing: error), limit: 200))
+    }
+
+    /// Whether nothing listens where the request went: worth saying plainly, and worth no connect timeout.
+    static func isConnectionRefused(_ error: any Error) -> Bool {
+        if let error = error as? IOError { return error.errnoCode == ECONNREFUSED }
+        if let error = error as? NIOConnectionError {
+            return !error.connectionErrors.isEmpty
+                && error.connectionErrors.allSatisfy { isConnectionRefused($0.error) }
+        }
+        return false
     }
 }

@@ -62,10 +62,15 @@ public struct ProxySettings: Sendable, Equatable, CustomStringConvertible {
     }
 
     static func parseServer(_ text: String, variable: String) throws -> Server {
-        let withScheme = text.contains("://") ? text : "http://\(text)"
-        guard let url = URL(string: withScheme), let host = url.host, !host.isEmpty else {
-            throw AWSConfigurationError("\(variable) is not a proxy URL (http://host:port)")
+        let hasScheme = text.contains("://")
+        // curl's shorthands `host:port` and `proxy.example.com` are accepted; a bare word without a port is more
+        // likely a mistake than a proxy host.
+        guard hasScheme || text.contains(":") || text.contains(".") else {
+            throw AWSConfigurationError("\(variable): \"\(NetworkText.sanitized(text, limit: 100))\" is not a proxy URL (http://host:port)")
         }
+        let url = try EndpointURL.parse(
+            hasScheme ? text : "http://\(text)", source: variable, schemes: ["http", "https", "socks5"], quoting: false)
+        let host = url.host ?? ""
         guard url.scheme?.lowercased() == "http" else {
             throw AWSConfigurationError(
                 "\(variable): only http:// proxies are supported (HTTPS requests are tunnelled through them)")

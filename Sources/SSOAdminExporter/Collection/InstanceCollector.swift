@@ -1,5 +1,6 @@
 import AWSClient
 import Logging
+import ServiceLifecycle
 
 #if canImport(FoundationEssentials)
     import FoundationEssentials
@@ -17,14 +18,15 @@ public actor InstanceCollector {
     private let clock: MonotonicClock
     private let wallClock: @Sendable () -> Date
     private let logger: Logger
-    /// How long a waiting scrape gives a collection past its own deadline, so the timeout it hit is counted
-    /// before the scrape answers.
+    /// How much earlier than the scrape's deadline the collection itself must end, so that a timeout it hits is
+    /// counted and reported in the same scrape, which still answers by its deadline. At most a quarter of the budget.
     static let completionGrace: Duration = .milliseconds(250)
 
     private var latest: CollectionSnapshot?
     private var inFlight: Task<Void, Never>?
     private var waiters: [Int: CheckedContinuation<CollectionSnapshot?, Never>] = [:]
     private var nextWaiterID = 0
+    private var shuttingDown = false
 
     public init(
         target: CollectionTarget,
@@ -68,37 +70,69 @@ public actor InstanceCollector {
         self.logger = logger
     }
 
-    /// A snapshot no older than the minimum interval, answered by `deadline` whatever AWS does.
+    /// A snapshot no older than the minimum interval, answered by `deadline` whatever AWS does, and at once when
+    /// the calling task is cancelled or the exporter shuts down.
     public func snapshot(deadline: MonotonicInstant) async -> CollectionSnapshot {
         let now = clock.now()
         if let latest, minInterval > .zero, latest.finishedAt.advanced(by: minInterval) > now {
             return latest
         }
         let startedAt = wallClock()
-        let waitStarted = now
+        if shuttingDown {
+            return failure("the exporter is shutting down", startedAt: startedAt, waitStarted: now)
+        }
         if inFlight == nil {
+            let remaining = now.duration(to: deadline)
+            let collectionDeadline = deadline.advanced(by: .zero - max(.zero, min(Self.completionGrace, remaining / 4)))
             inFlight = Task {
-                let snapshot = await self.collect(deadline: deadline, startedAt: startedAt)
+                let snapshot = await self.collect(deadline: collectionDeadline, startedAt: startedAt)
                 self.finish(snapshot)
             }
         }
         let id = nextWaiterID
         nextWaiterID += 1
-        // A safety net on real time: the collection is bounded by the same deadline on the injected clock, so
+        // A safety net on real time: the collection is bounded by an earlier deadline on the injected clock, so
         // this only fires for a scrape that joined a collection started with a later deadline than its own.
-        let patience = now.duration(to: deadline.advanced(by: Self.completionGrace))
+        let patience = now.duration(to: deadline)
         let timeout = Task {
             try? await Task.sleep(for: patience)
             self.expireWaiter(id)
         }
-        let result = await withCheckedContinuation { continuation in
-            waiters[id] = continuation
+        let result: CollectionSnapshot? = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<CollectionSnapshot?, Never>) in
+                if Task.isCancelled {
+                    continuation.resume(returning: nil)
+                } else {
+                    waiters[id] = continuation
+                }
+            }
+        } onCancel: {
+            Task { await self.expireWaiter(id) }
         }
         timeout.cancel()
         if let result { return result }
-        return CollectionSnapshot(
+        let reason =
+            Task.isCancelled || shuttingDown
+            ? "the scrape was cancelled while a collection was running"
+            : "scrape deadline passed while a collection was still running"
+        return failure(reason, startedAt: startedAt, waitStarted: now)
+    }
+
+    /// Stops the collection in flight (its AWS calls are cancelled) and answers every later scrape at once.
+    public func shutDown() {
+        shuttingDown = true
+        inFlight?.cancel()
+        let pending = waiters
+        waiters.removeAll()
+        for continuation in pending.values {
+            continuation.resume(returning: nil)
+        }
+    }
+
+    private func failure(_ reason: String, startedAt: Date, waitStarted: MonotonicInstant) -> CollectionSnapshot {
+        CollectionSnapshot(
             target: target,
-            outcome: .failure(reason: "scrape deadline passed while a collection was still running"),
+            outcome: .failure(reason: reason),
             collectedAt: startedAt,
             duration: waitStarted.duration(to: clock.now()),
             finishedAt: clock.now()
@@ -148,5 +182,14 @@ public actor InstanceCollector {
 
     private func expireWaiter(_ id: Int) {
         waiters.removeValue(forKey: id)?.resume(returning: nil)
+    }
+}
+
+/// Runs for the exporter's lifetime so that graceful shutdown reaches the collector first: in-flight AWS calls are
+/// cancelled and waiting scrapes answered, instead of the HTTP server waiting out the AWS timeouts.
+extension InstanceCollector: Service {
+    public func run() async throws {
+        try? await gracefulShutdown()
+        shutDown()
     }
 }

@@ -18,6 +18,10 @@ public struct ExporterConfigurationError: Error, Sendable, CustomStringConvertib
 public struct ExporterConfiguration: Sendable {
     public var listenAddress: ListenAddress
     public var telemetryPath: String
+    /// `--web.max-connections`.
+    public var maxConnections: Int = 64
+    /// `--web.read-timeout`.
+    public var readTimeout: Duration = .seconds(65)
     public var endpoint: AWSServiceEndpoint
     public var pageSize: Int
     public var maxAttempts: Int
@@ -68,6 +72,10 @@ public struct ExporterConfiguration: Sendable {
         }
         guard path != "/", !reservedPaths.contains(path) else {
             throw ExporterConfigurationError("--web.telemetry-path: \"\(path)\" is taken by another endpoint")
+        }
+        guard (1...1_000_000).contains(options.maxConnections) else {
+            throw ExporterConfigurationError(
+                "--web.max-connections: \(options.maxConnections) is outside 1..1000000")
         }
         guard SSOAdminClient.maxResultsRange.contains(options.pageSize) else {
             throw ExporterConfigurationError("--aws.page-size: \(options.pageSize) is outside 1..100")
@@ -132,7 +140,7 @@ public struct ExporterConfiguration: Sendable {
         }
         for (flag, value) in [
             ("--aws.connect-timeout", options.connectTimeout), ("--aws.request-timeout", options.requestTimeout),
-            ("--collect.timeout", options.collectTimeout),
+            ("--collect.timeout", options.collectTimeout), ("--web.read-timeout", options.readTimeout),
         ] where value.duration <= .zero {
             throw ExporterConfigurationError("\(flag): must be greater than 0, not \(value)")
         }
@@ -140,6 +148,9 @@ public struct ExporterConfiguration: Sendable {
         let proxy: ProxySettings
         do {
             proxy = try ProxySettings.fromEnvironment(environment)
+            // Read again when the chain resolves; checked here too so a typo stops the exporter at startup with
+            // exit 2 rather than failing every scrape.
+            try AWSCredentialChain.validateEnvironment(environment, region: region, variants: variants)
         } catch let error as AWSConfigurationError {
             throw ExporterConfigurationError(error.message)
         }
@@ -149,6 +160,8 @@ public struct ExporterConfiguration: Sendable {
         return ExporterConfiguration(
             listenAddress: listenAddress,
             telemetryPath: path,
+            maxConnections: options.maxConnections,
+            readTimeout: options.readTimeout.duration,
             endpoint: endpoint,
             pageSize: options.pageSize,
             maxAttempts: maxAttempts,

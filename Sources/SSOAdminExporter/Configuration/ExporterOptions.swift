@@ -26,13 +26,23 @@ public struct ExporterOptions: ParsableArguments, Sendable {
     public var telemetryPath: String = "/metrics"
 
     @Option(
+        name: .customLong("web.max-connections"),
+        help: "HTTP connections served at once; more are closed as they arrive (each serves one request at a time).")
+    public var maxConnections: Int = 64
+
+    @Option(
+        name: .customLong("web.read-timeout"),
+        help: "Close a connection that has not sent a whole request within this time (idle keep-alive included).")
+    public var readTimeout: PrometheusDuration = PrometheusDuration(.seconds(65), text: "65s")
+
+    @Option(
         name: .customLong("aws.region"),
-        help: "AWS region to query (default: AWS_REGION, then AWS_DEFAULT_REGION).")
+        help: "AWS region to query (default: AWS_REGION, then AWS_DEFAULT_REGION, then region in the profile).")
     public var region: String?
 
     @Option(
         name: .customLong("aws.endpoint-url"),
-        help: "sso-admin endpoint URL (default: AWS_ENDPOINT_URL_SSO_ADMIN, AWS_ENDPOINT_URL, then the regional one).")
+        help: "sso-admin endpoint URL (default: AWS_ENDPOINT_URL_SSO_ADMIN, AWS_ENDPOINT_URL, endpoint_url in the profile, then the regional one).")
     public var endpointURL: String?
 
     @Flag(
@@ -47,7 +57,7 @@ public struct ExporterOptions: ParsableArguments, Sendable {
 
     @Option(
         name: .customLong("aws.profile"),
-        help: "Profile in the shared config and credentials files (default: AWS_PROFILE, then default).")
+        help: "Profile in the shared config and credentials files (default: AWS_PROFILE, then AWS_DEFAULT_PROFILE, then default); its region and endpoint_url apply when no flag or variable sets them.")
     public var profile: String?
 
     @Option(

@@ -46,6 +46,9 @@ public struct ExporterLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
+    /// The longest value a log field carries.
+    public static let maxValueLength = 2048
+
     public func log(event: LogEvent) {
         var fields: [(String, String)] = [
             ("ts", Self.timestamp(Date())),
@@ -55,7 +58,10 @@ public struct ExporterLogHandler: LogHandler {
         var merged = metadata
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
         for key in merged.keys.sorted() {
-            fields.append((key, Self.flatten(merged[key]!)))
+            // Values quote errors, URLs and responses from the network: bounded and scrubbed of credentials here,
+            // in the one place every line passes.
+            fields.append((key, NetworkText.sanitized(
+                        Self.flatten(merged[key]!), limit: Self.maxValueLength, keepingControlCharacters: true)))
         }
         emit(format == .json ? Self.json(fields) : Self.logfmt(fields))
     }

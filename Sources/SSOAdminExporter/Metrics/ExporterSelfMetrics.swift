@@ -113,6 +113,13 @@ extension ExporterSelfMetrics: AWSCredentialsObserver {
     }
 
     public func credentialsRefreshFailed(provider: String, error: AWSCredentialsError) {
+        // The chain resolves providers but refreshes nothing itself: it has an error counter only.
+        if provider == ResolvingCredentialProvider.providerName {
+            registry.makeCounter(
+                descriptor: MetricCatalog.credentialsErrors.descriptor, labels: [("provider", provider)]
+            ).increment()
+            return
+        }
         credentialCounters(provider).errors.increment()
     }
 

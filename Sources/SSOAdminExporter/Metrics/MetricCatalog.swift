@@ -4,6 +4,10 @@ public enum MetricCatalog {
     public static let instances = MetricSpec(
         "aws_sso_admin_instances", .gauge,
         help: "IAM Identity Center instances by status, from the last ListInstances collection.")
+    public static let instancesUnidentified = MetricSpec(
+        "aws_sso_admin_instances_unidentified", .gauge,
+        help: "Instances in the last collection without an InstanceArn: not in aws_sso_admin_instances, no "
+            + "per-instance series.")
     public static let instanceStatus = MetricSpec(
         "aws_sso_admin_instance_status", .gauge,
         help: "State set of each instance's status: 1 for the current status, 0 for the others.")
@@ -31,7 +35,8 @@ public enum MetricCatalog {
 
     /// The families whose values can come from a reused collection when `--collect.min-interval` is set.
     public static let snapshotFamilies: [MetricSpec] = [
-        instances, instanceStatus, instanceInfo, instanceStatusReason, instanceCreationTimestamp, instanceAge,
+        instances, instancesUnidentified, instanceStatus, instanceInfo, instanceStatusReason,
+        instanceCreationTimestamp, instanceAge,
         listInstancesPages, collectSuccess, collectDuration,
     ]
 
@@ -57,6 +62,15 @@ public enum MetricCatalog {
     public static let credentialsExpiry = MetricSpec(
         "aws_sso_admin_credentials_expiry_timestamp_seconds", .gauge,
         help: "Expiry of the credentials in use, in Unix seconds; absent for credentials that do not expire.")
+
+    // The exporter's own HTTP server.
+    public static let httpConnections = MetricSpec(
+        "aws_sso_admin_exporter_http_connections", .gauge,
+        help: "HTTP connections open to the exporter now (at most --web.max-connections).")
+    public static let httpConnectionsRejected = MetricSpec(
+        "aws_sso_admin_exporter_http_connections_rejected_total", .counter,
+        help: "HTTP connections the exporter closed: max_connections (over --web.max-connections) or read_timeout "
+            + "(no whole request within --web.read-timeout).")
 
     // Static and process metrics.
     public static let buildInfo = MetricSpec(

@@ -17,6 +17,10 @@ public struct SnapshotRenderer: Sendable {
     static let maxReasonLength = 256
     /// What a missing `Status` is reported as.
     static let missingStatus = "UNKNOWN"
+    /// Distinct statuses outside the model kept as their own label value per collection; the rest are reported as
+    /// ``otherStatus``, so a misbehaving service cannot make thousands of series.
+    static let maxUnrecognizedStatuses = 8
+    static let otherStatus = "OTHER"
 
     /// The state set's `name{` and, per modeled status, the line tails for 0 and 1, encoded once.
     private let statusPrefix = Array("\(MetricCatalog.instanceStatus.name){".utf8)
@@ -43,7 +47,13 @@ public struct SnapshotRenderer: Sendable {
         writer.family(MetricCatalog.listInstancesPages, helpSuffix: helpSuffix)
         writer.sample(MetricCatalog.listInstancesPages.name, labels: target, value: Double(pages))
 
-        let rows = Self.rows(instances)
+        let allRows = Self.rows(instances)
+        // Without an ARN an instance cannot have per-instance series; it is counted apart rather than in the
+        // status totals, which must agree with the series beside them.
+        let rows = allRows.filter { $0.arn != nil }
+        writer.family(MetricCatalog.instancesUnidentified, helpSuffix: helpSuffix)
+        writer.sample(
+            MetricCatalog.instancesUnidentified.name, labels: target, value: Double(allRows.count - rows.count))
         var counts: [InstanceStatus: Int] = [:]
         for status in InstanceStatus.modeled { counts[status] = 0 }
         for row in rows { counts[row.status, default: 0] += 1 }
@@ -64,7 +74,7 @@ public struct SnapshotRenderer: Sendable {
             )
         }
 
-        let identified = rows.filter { $0.arn != nil }
+        let identified = rows
         // Each instance's shared labels are escaped once and reused by its samples in every family.
         let base = EncodedLabels(target)
         let instanceLabels = identified.map { base.appending("instance_arn", $0.arn!) }
@@ -124,6 +134,7 @@ public struct SnapshotRenderer: Sendable {
     /// Cleans labels and drops repeats of an ARN (a service paging bug must not yield duplicate series).
     static func rows(_ instances: [InstanceMetadata]) -> [Row] {
         var seen: Set<String> = []
+        var unrecognized: Set<InstanceStatus> = []
         var rows: [Row] = []
         rows.reserveCapacity(instances.count)
         for instance in instances {
@@ -131,13 +142,15 @@ public struct SnapshotRenderer: Sendable {
             if let arn, !arn.isEmpty {
                 guard seen.insert(arn).inserted else { continue }
             }
-            rows.append(
-                Row(
-                    instance: instance,
-                    arn: arn?.isEmpty == false ? arn : nil,
-                    status: instance.status ?? .unrecognized(missingStatus)
-                )
-            )
+            var status = instance.status ?? .unrecognized(missingStatus)
+            if case .unrecognized = status, !unrecognized.contains(status) {
+                if unrecognized.count < maxUnrecognizedStatuses {
+                    unrecognized.insert(status)
+                } else {
+                    status = .unrecognized(otherStatus)
+                }
+            }
+            rows.append(Row(instance: instance, arn: arn?.isEmpty == false ? arn : nil, status: status))
         }
         return rows
     }

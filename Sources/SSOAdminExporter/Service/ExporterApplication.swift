@@ -135,14 +135,16 @@ public struct ExporterApplication: Sendable {
         )
     }
 
-    /// The Hummingbird application serving the exporter's routes.
+    /// The Hummingbird application serving the exporter's routes, with the connection limits of `limiter`.
     public static func makeHTTPApplication(
         configuration: ExporterConfiguration,
         page: MetricsPage,
+        limiter: ConnectionLimiter,
         logger: Logger
     ) -> some ApplicationProtocol {
         Application(
             router: ExporterRouter.make(configuration: configuration, page: page),
+            server: .http1(configuration: .init(additionalChannelHandlers: limiter.channelHandlers())),
             configuration: .init(
                 address: .hostname(configuration.listenAddress.host, port: configuration.listenAddress.port),
                 serverName: "sso-admin-exporter/\(BuildInfo.version)"
@@ -151,8 +153,20 @@ public struct ExporterApplication: Sendable {
         )
     }
 
-    /// Serves until a termination signal, then shuts down gracefully.
+    /// The limiter for a configuration's `--web.max-connections` and `--web.read-timeout`, counting into `metrics`.
+    public static func makeConnectionLimiter(configuration: ExporterConfiguration, metrics: ExporterSelfMetrics)
+        -> ConnectionLimiter
+    {
+        ConnectionLimiter(
+            maxConnections: configuration.maxConnections, readTimeout: configuration.readTimeout,
+            registry: metrics.registry)
+    }
+
+    /// Serves until a termination signal, then shuts down gracefully: in-flight collections are cancelled, so the
+    /// process exits within seconds whatever the AWS timeouts.
     public func run() async throws {
+        // Trapped first, so that a SIGHUP during startup is logged rather than ending the process.
+        let otherSignals = await UnixSignalsSequence(trapping: SignalLogger.trapped)
         let (transport, httpClients) = ProxyRoutingTransport.make(
             settings: configuration.proxy, connectTimeout: configuration.connectTimeout)
         let metrics = Self.makeSelfMetrics(configuration: configuration)
@@ -175,16 +189,47 @@ public struct ExporterApplication: Sendable {
             selfMetrics: metrics,
             logger: logger
         )
-        let app = Self.makeHTTPApplication(configuration: configuration, page: page, logger: logger)
-        // Listed first so it is shut down last, after the server has stopped taking scrapes.
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [HTTPClientService(clients: httpClients), app],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger
-            )
+        let limiter = Self.makeConnectionLimiter(configuration: configuration, metrics: metrics)
+        let app = Self.makeHTTPApplication(configuration: configuration, page: page, limiter: limiter, logger: logger)
+        // Shut down in reverse order: the collector first (cancelling AWS calls and answering waiting scrapes), then
+        // the server, then the HTTP clients.
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: [
+                .init(service: HTTPClientService(clients: httpClients)),
+                .init(service: app),
+                .init(service: page.collector, successTerminationBehavior: .ignore),
+                .init(service: SignalLogger(signals: otherSignals, logger: logger), successTerminationBehavior: .ignore),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
         )
-        try await group.run()
+        groupConfiguration.maximumGracefulShutdownDuration = Self.maximumGracefulShutdown
+        groupConfiguration.maximumCancellationDuration = .seconds(1)
+        try await ServiceGroup(configuration: groupConfiguration).run()
+    }
+}
+
+extension ExporterApplication {
+    /// Past this, services still running are cancelled: well inside Kubernetes' default 30 s grace period.
+    public static let maximumGracefulShutdown: Duration = .seconds(5)
+}
+
+/// Logs the signals an operator may send by habit (SIGHUP to reload, SIGUSR1 and SIGUSR2 for diagnostics), which
+/// would otherwise end the process without a word. There is no configuration file to reload yet.
+struct SignalLogger: Service {
+    static let trapped: [UnixSignal] = [.sighup, .sigusr1, .sigusr2, .sigalrm]
+    let signals: UnixSignalsSequence
+    let logger: Logger
+
+    func run() async throws {
+        for await signal in signals.cancelOnGracefulShutdown() {
+            logger.warning(
+                "signal received and ignored",
+                metadata: [
+                    "signal": "\(signal)",
+                    "note": "\(signal == .sighup ? "no configuration file to reload" : "no action for this signal")",
+                ])
+        }
     }
 }
 

@@ -53,14 +53,36 @@ public struct ExporterCommand: AsyncParsableCommand {
                 "listen_address": "\(configuration.listenAddress)",
                 "region": "\(configuration.endpoint.region)",
                 "endpoint": "\(configuration.endpoint.url.absoluteString)",
-                "profile": "\(configuration.profile ?? environment["AWS_PROFILE"] ?? "default")",
+                "profile": "\(AWSSharedConfiguration.profileName(explicit: configuration.profile, environment: environment))",
                 "role_arn": "\(configuration.assumeRole?.roleARN ?? "none")",
                 "proxy": "\(configuration.proxy)",
             ]
         )
-        try await ExporterApplication(
-            configuration: configuration, credentials: .defaultChain(environment: environment), logger: logger
-        ).run()
+        do {
+            try await ExporterApplication(
+                configuration: configuration, credentials: .defaultChain(environment: environment), logger: logger
+            ).run()
+        } catch {
+            if let message = Self.listenFailure(error, address: configuration.listenAddress) {
+                throw ValidationError(message)
+            }
+            throw error
+        }
+    }
+
+    /// A message naming `--web.listen-address` when `error` is the server failing to bind, else `nil`.
+    static func listenFailure(_ error: any Error, address: ListenAddress) -> String? {
+        let prefix = "--web.listen-address: cannot listen on \(address)"
+        if let error = error as? IOError {
+            switch error.errnoCode {
+            case EADDRINUSE: return "\(prefix): the address is already in use"
+            case EADDRNOTAVAIL: return "\(prefix): the host is not an address of this machine"
+            case EACCES: return "\(prefix): permission denied (ports below 1024 need privileges)"
+            default: return "\(prefix): \(error)"
+            }
+        }
+        if error is SocketAddressError { return "\(prefix): the host cannot be resolved" }
+        return nil
     }
 
     /// Process-wide settings that must be made on the main thread before anything else runs.
@@ -71,6 +93,7 @@ public struct ExporterCommand: AsyncParsableCommand {
     /// 40 ms, which only delays other scrapes' I/O by as much.
     public static func prepareProcess() {
         MemoryTuning.apply()
+        DescriptorLimit.raiseToHardLimit()
         NIOSingletons.groupLoopCountSuggestion = 1
         _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
     }
@@ -94,6 +117,28 @@ public struct ExporterCommand: AsyncParsableCommand {
             // Usage and configuration errors exit 2, as Prometheus exporters do; ArgumentParser would use 64.
             terminateProcess(code == .validationFailure ? 2 : (code == .failure ? 1 : code.rawValue))
         }
+    }
+}
+
+/// The descriptor limit, raised as Go programs raise it: systemd and many shells start services with a soft limit of
+/// 1,024 and a far higher hard limit, and running out of descriptors is what turns a burst of clients into a crash.
+enum DescriptorLimit {
+    /// Sets the soft limit to the hard one; returns the soft limit in force afterwards.
+    @discardableResult
+    static func raiseToHardLimit() -> UInt64 {
+        var limit = rlimit()
+        #if canImport(Glibc)
+            let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        #else
+            let resource = RLIMIT_NOFILE
+        #endif
+        guard getrlimit(resource, &limit) == 0 else { return 0 }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(resource, &raised) == 0 { limit = raised }
+        }
+        return UInt64(limit.rlim_cur)
     }
 }
 
