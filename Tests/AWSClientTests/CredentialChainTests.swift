@@ -237,7 +237,7 @@ struct CredentialChainTests {
         let failures = Mutex<[String]>([])
         let chain = ResolvingCredentialProvider(
             resolve: { try AWSCredentialChain.resolve(context) },
-            onFailure: { error in failures.withLock { $0.append(error.description) } })
+            onFailure: { error, _ in failures.withLock { $0.append(error.description) } })
         let error = try await #require(throws: AWSCredentialsError.self) { _ = try await chain.credentials() }
         #expect(error.provider == "chain")
         #expect(error.description.contains("\(config) line 3"))

@@ -323,13 +323,13 @@ public actor ResolvingCredentialProvider: AWSCredentialProvider {
     public nonisolated let name = ResolvingCredentialProvider.providerName
     private let resolve: @Sendable () throws -> ResolvedCredentialProvider
     private let onResolved: @Sendable (ResolvedCredentialProvider) -> Void
-    private let onFailure: @Sendable (AWSCredentialsError) -> Void
+    private let onFailure: @Sendable (_ error: AWSCredentialsError, _ counted: Bool) -> Void
     private var resolved: ResolvedCredentialProvider?
 
     public init(
         resolve: @escaping @Sendable () throws -> ResolvedCredentialProvider,
         onResolved: @escaping @Sendable (ResolvedCredentialProvider) -> Void = { _ in },
-        onFailure: @escaping @Sendable (AWSCredentialsError) -> Void = { _ in }
+        onFailure: @escaping @Sendable (_ error: AWSCredentialsError, _ counted: Bool) -> Void = { _, _ in }
     ) {
         self.resolve = resolve
         self.onResolved = onResolved
@@ -337,7 +337,10 @@ public actor ResolvingCredentialProvider: AWSCredentialProvider {
     }
 
     /// The chosen provider, resolving it if that has not happened yet.
-    public func current() throws -> ResolvedCredentialProvider {
+    ///
+    /// - Parameter counted: `false` for the startup probe, which only logs, so that one broken file is counted once
+    ///   per scrape that needed it, not once more at startup.
+    public func current(counted: Bool = true) throws -> ResolvedCredentialProvider {
         if let resolved { return resolved }
         do {
             let fresh = try resolve()
@@ -347,7 +350,7 @@ public actor ResolvingCredentialProvider: AWSCredentialProvider {
         } catch {
             // Whatever the cause (a config file, a profile, an environment variable), it is the chain's failure.
             let failure = AWSCredentialsError(provider: Self.providerName, message: String(describing: error))
-            onFailure(failure)
+            onFailure(failure, counted)
             throw failure
         }
     }

@@ -148,7 +148,7 @@ public actor InstanceCollector {
             let (instances, pages) = try await listInstances(deadline)
             outcome = .success(instances: instances, pages: pages)
         } catch let error as PaginationError {
-            metrics.recordError(operation: SSOAdminClient.listInstances, exception: PaginationError.exceptionName)
+            metrics.recordError(operation: SSOAdminClient.listInstances, exception: error.exceptionName)
             outcome = .failure(reason: error.description)
         } catch {
             // AWS client errors were already counted attempt by attempt.

@@ -52,8 +52,14 @@ public enum PaginationError: Error, Sendable, Equatable, CustomStringConvertible
     case tooManyPages(limit: Int)
     case tokenTooLong(length: Int, limit: Int)
 
-    /// The name this failure is counted under in `aws_sso_admin_api_errors_total`.
-    public static let exceptionName = "PaginationLoop"
+    /// The name a loop is counted under in `aws_sso_admin_api_errors_total`.
+    public static let loopExceptionName = "PaginationLoop"
+
+    /// The name this failure is counted under: a loop, or a token no valid response carries.
+    public var exceptionName: String {
+        if case .tokenTooLong = self { return "InvalidResponse" }
+        return Self.loopExceptionName
+    }
 
     public var description: String {
         switch self {

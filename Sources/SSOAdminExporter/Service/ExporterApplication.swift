@@ -81,8 +81,8 @@ public struct ExporterApplication: Sendable {
                     "AWS credentials source chosen",
                     metadata: ["provider": "\(resolved.provider.name)", "source": "\(resolved.source)"])
             },
-            onFailure: { error in
-                metrics.credentialsRefreshFailed(provider: error.provider, error: error)
+            onFailure: { error, counted in
+                if counted { metrics.credentialsRefreshFailed(provider: error.provider, error: error) }
                 logger.error("AWS credentials unavailable", metadata: ["error": "\(error)"])
             }
         )
@@ -179,7 +179,7 @@ public struct ExporterApplication: Sendable {
                 configuration: configuration, environment: environment, transport: transport,
                 localTransport: transport.direct, metrics: metrics, logger: logger)
             // Resolved now so the source is logged at startup; a failure is logged and retried on each scrape.
-            _ = try? await chain.current()
+            _ = try? await chain.current(counted: false)
             provider = chain
         }
         let page = Self.makeMetricsPage(
@@ -189,7 +189,20 @@ public struct ExporterApplication: Sendable {
             selfMetrics: metrics,
             logger: logger
         )
-        let limiter = Self.makeConnectionLimiter(configuration: configuration, metrics: metrics)
+        var serverConfiguration = configuration
+        let descriptorLimit = DescriptorLimit.current()
+        serverConfiguration.maxConnections = DescriptorLimit.connectionsThatFit(
+            configuration.maxConnections, limit: descriptorLimit)
+        if serverConfiguration.maxConnections < configuration.maxConnections {
+            logger.warning(
+                "--web.max-connections lowered to fit the descriptor limit",
+                metadata: [
+                    "requested": "\(configuration.maxConnections)",
+                    "used": "\(serverConfiguration.maxConnections)",
+                    "descriptor_limit": "\(descriptorLimit.map(String.init) ?? "unknown")",
+                ])
+        }
+        let limiter = Self.makeConnectionLimiter(configuration: serverConfiguration, metrics: metrics)
         let app = Self.makeHTTPApplication(configuration: configuration, page: page, limiter: limiter, logger: logger)
         // Shut down in reverse order: the collector first (cancelling AWS calls and answering waiting scrapes), then
         // the server, then the HTTP clients.

@@ -81,7 +81,9 @@ public struct ExporterCommand: AsyncParsableCommand {
             default: return "\(prefix): \(error)"
             }
         }
-        if error is SocketAddressError { return "\(prefix): the host cannot be resolved" }
+        if error is SocketAddressError || error is SocketAddressError.UnknownHost {
+            return "\(prefix): the host cannot be resolved"
+        }
         return nil
     }
 
@@ -123,6 +125,28 @@ public struct ExporterCommand: AsyncParsableCommand {
 /// The descriptor limit, raised as Go programs raise it: systemd and many shells start services with a soft limit of
 /// 1,024 and a far higher hard limit, and running out of descriptors is what turns a burst of clients into a crash.
 enum DescriptorLimit {
+    /// Descriptors kept for the exporter's own use (standard streams, the event loop, AWS connections, files)
+    /// when `--web.max-connections` is fitted under the limit.
+    static let reserved = 32
+
+    /// The soft limit in force, `nil` if it cannot be read.
+    static func current() -> UInt64? {
+        var limit = rlimit()
+        #if canImport(Glibc)
+            let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        #else
+            let resource = RLIMIT_NOFILE
+        #endif
+        guard getrlimit(resource, &limit) == 0 else { return nil }
+        return UInt64(limit.rlim_cur)
+    }
+
+    /// `requested` connections, or fewer so that they and ``reserved`` fit under the soft limit.
+    static func connectionsThatFit(_ requested: Int, limit: UInt64?) -> Int {
+        guard let limit, limit < UInt64(Int.max) else { return requested }
+        return max(1, min(requested, Int(limit) - reserved))
+    }
+
     /// Sets the soft limit to the hard one; returns the soft limit in force afterwards.
     @discardableResult
     static func raiseToHardLimit() -> UInt64 {

@@ -22,6 +22,8 @@ public enum FakeHTTPAction: Sendable {
     case closeConnection
     /// Never answer; the connection stays open until the server stops.
     case hang
+    /// Send the head with a Content-Length of `promisedBytes`, then `sent` (fewer bytes), then nothing.
+    case stallBody(status: Int, headers: [(String, String)], promisedBytes: Int, sent: [UInt8])
 }
 
 /// A loopback HTTP/1.1 server whose every answer comes from a handler, for protocol tests and benchmarks.
@@ -115,6 +117,18 @@ private final class FakeRequestHandler: ChannelInboundHandler, @unchecked Sendab
                     context.close(promise: nil)
                 case .hang:
                     break
+                case .stallBody(let status, let headers, let promisedBytes, let sent):
+                    var responseHeaders = HTTPHeaders(headers)
+                    responseHeaders.replaceOrAdd(name: "Content-Length", value: String(promisedBytes))
+                    context.write(
+                        NIOAny(
+                            HTTPServerResponsePart.head(
+                                HTTPResponseHead(
+                                    version: .http1_1, status: HTTPResponseStatus(statusCode: status),
+                                    headers: responseHeaders))),
+                        promise: nil)
+                    context.writeAndFlush(
+                        NIOAny(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: sent)))), promise: nil)
                 }
             }
         }

@@ -52,6 +52,14 @@ public enum FakeFault: Sendable {
     case nonJSON503
     case connectionReset
     case hang
+    /// Status and headers, then part of the promised body, then nothing.
+    case stalledBody
+    /// A ValidationException whose message quotes every request header, as a misconfigured proxy might.
+    case echoHeaders
+    /// A ValidationException with a message of this many bytes.
+    case hugeMessage(bytes: Int)
+    /// A good page whose NextToken is this many bytes, different each time.
+    case hugeToken(bytes: Int)
 }
 
 /// A fake `ListInstances` that follows the sso-admin service model (botocore's service-2.json):
@@ -126,7 +134,18 @@ public final class FakeSSOAdminService: Sendable {
         }
         if delay > .zero { try? await Task.sleep(for: delay) }
         if let fault {
-            return Self.action(for: fault)
+            switch fault {
+            case .echoHeaders:
+                let quoted = request.headers.map { "\($0.name): \($0.value)" }.joined(separator: "\n")
+                return Self.error("ValidationException", status: 400, message: "request was:\n\(quoted)")
+            case .hugeToken(let bytes):
+                let token = String(repeating: "x", count: bytes - 8) + String(format: "%08d", Int.random(in: 0..<99_999_999))
+                let data = (try? JSONSerialization.data(withJSONObject: ["Instances": [], "NextToken": token])) ?? Data()
+                return .respond(
+                    status: 200, headers: [("Content-Type", "application/x-amz-json-1.1")], body: Array(data))
+            default:
+                return Self.action(for: fault)
+            }
         }
         guard request.method == "POST", request.uri == "/" else {
             return Self.error("UnknownOperationException", status: 404, message: "no route \(request.uri)")
@@ -153,7 +172,8 @@ public final class FakeSSOAdminService: Sendable {
             }
         }
         var offset = 0
-        if let nextToken {
+        // A token from `.hugeToken` continues from the start, as if the service had restarted its listing.
+        if let nextToken, !nextToken.hasPrefix("xxxxxxxx") {
             guard nextToken.hasPrefix("tok-"), let value = Int(nextToken.dropFirst(4)), value <= instances.count
             else {
                 return Self.error("ValidationException", status: 400, message: "invalid NextToken")
@@ -220,6 +240,15 @@ public final class FakeSSOAdminService: Sendable {
             return .closeConnection
         case .hang:
             return .hang
+        case .stalledBody:
+            return .stallBody(
+                status: 200, headers: [("Content-Type", "application/x-amz-json-1.1")],
+                promisedBytes: 1000, sent: Array("{\"Instances\": [".utf8))
+        case .hugeMessage(let bytes):
+            return error("ValidationException", status: 400, message: String(repeating: "m", count: bytes))
+        case .echoHeaders, .hugeToken:
+            // Answered in handle(_:), which has the request.
+            return .closeConnection
         }
     }
 }

@@ -1,0 +1,203 @@
+import AWSClient
+import AsyncHTTPClient
+import CompressNIO
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import Prometheus
+import SSOAdminExporter
+import TestSupport
+import Testing
+
+@Suite("collection under hostile AWS responses")
+struct CollectionHardeningTests {
+    @Test("a body that stalls is a Timeout: counted, timed, and the scrape answers by its deadline")
+    func stalledBody() async throws {
+        try await ExporterHarness.with(
+            instances: FakeInstance.numbered(3), arguments: ["--aws.request-timeout", "1s"], clock: .continuous
+        ) { harness in
+            harness.service.inject(Array(repeating: .stalledBody, count: 5))
+            let started = ContinuousClock.now
+            let parsed = try await harness.scrape(budget: .milliseconds(1500))
+            let elapsed = ContinuousClock.now - started
+            // The deadline is what matters; the margin is for a loaded 2-core machine running tests in parallel.
+            #expect(elapsed < .milliseconds(1900), "the scrape overran its deadline: \(elapsed)")
+            #expect(parsed.success == 0)
+            #expect((parsed.errors("Timeout") ?? 0) >= 1)
+            #expect((parsed.requests ?? 0) >= 1)
+            let count = parsed.value("aws_sso_admin_api_request_duration_seconds_count", ["operation": "ListInstances"])
+            #expect((count ?? 0) >= 1)
+        }
+    }
+
+    @Test("a NextToken longer than the model allows stops the collection after one page")
+    func hugeToken() async throws {
+        try await ExporterHarness.with(instances: FakeInstance.numbered(3)) { harness in
+            harness.service.inject(Array(repeating: .hugeToken(bytes: 100_000), count: 50))
+            let parsed = try await harness.scrape()
+            #expect(parsed.success == 0)
+            #expect(parsed.errors("InvalidResponse") == 1)
+            #expect(harness.service.requests.count == 1)
+        }
+    }
+
+    @Test("tokens at the model's limit, all different, are followed; loop detection keeps digests, not tokens")
+    func changingTokensWithinLimit() async throws {
+        try await ExporterHarness.with(instances: FakeInstance.numbered(3)) { harness in
+            harness.service.inject(Array(repeating: .hugeToken(bytes: ListInstancesPaginator.maxTokenLength), count: 30))
+            let parsed = try await harness.scrape()
+            #expect(parsed.success == 1)
+            #expect(parsed.value("aws_sso_admin_list_instances_pages", ["region": "us-east-1"]) == 31)
+        }
+    }
+
+    @Test("echoed request headers and megabyte messages reach the logs cut and without credentials")
+    func scrubbedLogs() async throws {
+        let capture = CapturedLines()
+        let logger = Logger(label: "test") { label in
+            ExporterLogHandler(label: label, level: .debug, format: .logfmt, write: { capture.append($0) })
+        }
+        let credentials = AWSCredentials(
+            accessKeyID: "AKIDECHOTEST0001", secretAccessKey: "echo-secret-never-logged",
+            sessionToken: "echo-session-token-never-logged")
+        try await ExporterHarness.with(
+            instances: FakeInstance.numbered(1), credentials: credentials, logger: logger
+        ) { harness in
+            harness.service.inject([.echoHeaders, .hugeMessage(bytes: 1 << 20)])
+            _ = try await harness.scrape()
+            _ = try await harness.scrape()
+        }
+        let lines = capture.all
+        #expect(lines.contains { $0.contains("ValidationException") })
+        for line in lines {
+            #expect(line.utf8.count < 4096, "a log line of \(line.utf8.count) bytes")
+            for secret in ["AKIDECHOTEST0001", "echo-secret-never-logged", "echo-session-token-never-logged"] {
+                #expect(!line.contains(secret), "\(line)")
+            }
+            if let signature = line.firstRange(of: "Signature=") {
+                #expect(line[signature.upperBound...].hasPrefix(NetworkText.redacted), "\(line)")
+            }
+        }
+    }
+
+    @Test("a shut-down collector answers a waiting scrape at once and cancels the AWS call")
+    func shutdownAnswersWaiters() async throws {
+        try await ExporterHarness.with(
+            instances: FakeInstance.numbered(1), arguments: ["--aws.request-timeout", "60s"], clock: .continuous
+        ) { harness in
+            harness.service.inject([.hang])
+            let collector = harness.page.collector
+            let started = ContinuousClock.now
+            async let snapshot = collector.snapshot(deadline: harness.clock.now().advanced(by: .seconds(60)))
+            try await Task.sleep(for: .milliseconds(300))
+            await collector.shutDown()
+            let result = await snapshot
+            #expect(!result.succeeded)
+            #expect(ContinuousClock.now - started < .seconds(3))
+            let after = await collector.snapshot(deadline: harness.clock.now().advanced(by: .seconds(60)))
+            #expect(!after.succeeded)
+        }
+    }
+}
+
+@Suite("rendering under hostile instance data")
+struct RenderingHardeningTests {
+    func render(_ instances: [InstanceMetadata]) throws -> ParsedExposition {
+        let snapshot = CollectionSnapshot(
+            target: CollectionTarget(region: "us-east-1"), outcome: .success(instances: instances, pages: 1),
+            collectedAt: Date(timeIntervalSince1970: 1_800_000_000), duration: .milliseconds(5),
+            finishedAt: MonotonicInstant(offset: .zero))
+        var writer = PrometheusTextWriter(reservingCapacity: 1024)
+        SnapshotRenderer().render(snapshot, into: &writer)
+        return try ExpositionParser.parse(String(decoding: writer.bytes, as: UTF8.self))
+    }
+
+    @Test("instances without an ARN are counted apart, not in the status totals")
+    func missingARN() throws {
+        let parsed = try render([
+            InstanceMetadata(instanceArn: nil, status: .active),
+            InstanceMetadata(instanceArn: "", status: .createFailed),
+            InstanceMetadata(instanceArn: "arn:aws:sso:::instance/ssoins-1", status: .active),
+        ])
+        #expect(parsed.value("aws_sso_admin_instances_unidentified") == 2)
+        #expect(parsed.value("aws_sso_admin_instances", ["status": "ACTIVE"]) == 1)
+        #expect(parsed.value("aws_sso_admin_instances", ["status": "CREATE_FAILED"]) == 0)
+        #expect(parsed.samples("aws_sso_admin_instance_info").count == 1)
+    }
+
+    @Test("thousands of distinct unknown statuses make a bounded number of series")
+    func manyStatuses() throws {
+        let instances = (0..<2000).map {
+            InstanceMetadata(instanceArn: "arn:aws:sso:::instance/ssoins-\($0)", status: InstanceStatus(rawValue: "S\($0)"))
+        }
+        let parsed = try render(instances)
+        let statuses = Set(parsed.samples("aws_sso_admin_instances").compactMap { $0.labels["status"] })
+        #expect(statuses.count <= InstanceStatus.modeled.count + 9)
+        let other = try #require(parsed.value("aws_sso_admin_instances", ["status": "OTHER"]))
+        #expect(other == 1992)
+    }
+}
+
+@Suite("HTTP semantics")
+struct HTTPSemanticsTests {
+    func withRouterApp(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        try await ExporterHarness.with(instances: FakeInstance.numbered(20)) { harness in
+            let app = Application(
+                router: ExporterRouter.make(
+                    configuration: harness.configuration, page: harness.page, clock: harness.clock),
+                configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+            try await app.test(.router) { client in try await body(client) }
+        }
+    }
+
+    @Test("HEAD wherever GET is served; 405 with Allow for other methods there; 404 with a text body")
+    func methods() async throws {
+        try await withRouterApp { client in
+            for path in ["/metrics", "/", "/-/healthy", "/-/ready"] {
+                try await client.execute(uri: path, method: .head) { response in
+                    #expect(response.status == .ok, "HEAD \(path)")
+                    #expect(response.body.readableBytes == 0)
+                }
+                for method in [HTTPRequest.Method.post, .put, .delete] {
+                    try await client.execute(uri: path, method: method) { response in
+                        #expect(response.status == .methodNotAllowed, "\(method) \(path)")
+                        #expect(response.headers[.allow] == "GET, HEAD")
+                        #expect(String(buffer: response.body).contains("405"))
+                    }
+                }
+            }
+            try await client.execute(uri: "/nope", method: .get) { response in
+                #expect(response.status == .notFound)
+                #expect(String(buffer: response.body) == "404 page not found\n")
+            }
+        }
+    }
+
+    @Test("gzip when the scrape asks for it, the same exposition once inflated; plain otherwise")
+    func gzip() async throws {
+        try await withRouterApp { client in
+            var plain = ""
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(response.headers[.contentEncoding] == nil)
+                plain = String(buffer: response.body)
+            }
+            try await client.execute(
+                uri: "/metrics", method: .get, headers: [.acceptEncoding: "gzip, deflate;q=0.5"]
+            ) { response in
+                #expect(response.headers[.contentEncoding] == "gzip")
+                var body = response.body
+                #expect(body.readableBytes < plain.utf8.count / 3)
+                let inflated = try body.decompress(with: .gzip())
+                let parsed = try ExpositionParser.parse(String(buffer: inflated))
+                #expect(parsed.samples("aws_sso_admin_instance_info").count == 20)
+            }
+            try await client.execute(uri: "/metrics", method: .get, headers: [.acceptEncoding: "gzip;q=0"]) {
+                response in
+                #expect(response.headers[.contentEncoding] == nil)
+            }
+        }
+    }
+}
