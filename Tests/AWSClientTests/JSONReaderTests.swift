@@ -26,7 +26,7 @@ indirect enum JSONTestValue: Equatable {
         case .null:
             _ = try reader.readNull()
             return .null
-        case .bool: return .bool(try #require(try reader.readBool()))
+        case .bool: return .bool(try #require(try reader.readBool() as Bool?))
         }
     }
 
