@@ -93,6 +93,13 @@ let package = Package(
             path: "Benchmarks/sso-admin-exporter-benchmarks",
             swiftSettings: upcomingFeatures
         ),
+        // libFuzzer targets for the parsers (scripts/fuzz.sh); built normally it replays corpora.
+        .executableTarget(
+            name: "sso-admin-exporter-fuzz",
+            dependencies: ["AWSClient", "SSOAdminExporter"],
+            path: "Fuzz/sso-admin-exporter-fuzz",
+            swiftSettings: upcomingFeatures
+        ),
         .target(
             name: "TestSupport",
             dependencies: [

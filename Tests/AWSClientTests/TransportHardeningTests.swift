@@ -42,7 +42,8 @@ struct TransportHardeningTests {
             let started = ContinuousClock.now
             do {
                 _ = try await transport.send(
-                    AWSHTTPRequest(method: "GET", url: URL(string: "http://127.0.0.1:\(port)/")!, headers: [], body: []),
+                    AWSHTTPRequest(
+                        method: "GET", url: URL(string: "http://127.0.0.1:\(port)/")!, headers: [], body: []),
                     timeout: .seconds(5))
                 Issue.record("nothing listens there, yet it answered")
             } catch let error as AWSTransportError {
@@ -115,8 +116,9 @@ struct TransportHardeningTests {
             {"Token": "sessiontokenvalue", "SecretAccessKey": "wJalrXUtnFEMI"}
             """
         let cleaned = NetworkText.sanitized(text)
-        for secret in [signature, "AKIAIOSFODNN7EXAMPLE", "FQoGZXIvYXdzEXAMPLETOKEN", "sessiontokenvalue", "wJalrXUtnFEMI"]
-        {
+        for secret in [
+            signature, "AKIAIOSFODNN7EXAMPLE", "FQoGZXIvYXdzEXAMPLETOKEN", "sessiontokenvalue", "wJalrXUtnFEMI",
+        ] {
             #expect(!cleaned.contains(secret), "\(cleaned)")
         }
         #expect(!cleaned.contains("\n"))

@@ -138,9 +138,13 @@ struct BinaryHardeningTests {
             (["--aws.endpoint-url", "https://exa mple.com"], [:], "--aws.endpoint-url"),
             ([], ["AWS_ENDPOINT_URL": "http://127.0.0.1:99999"], "AWS_ENDPOINT_URL"),
             ([], ["AWS_ENDPOINT_URL_SSO_ADMIN": "http://127.0.0.1:99999"], "AWS_ENDPOINT_URL_SSO_ADMIN"),
-            ([], ["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:99999/c"], "AWS_CONTAINER_CREDENTIALS_FULL_URI"),
             (
-                [], ["AWS_EC2_METADATA_DISABLED": "false", "AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:99999"],
+                [], ["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:99999/c"],
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI"
+            ),
+            (
+                [],
+                ["AWS_EC2_METADATA_DISABLED": "false", "AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:99999"],
                 "AWS_EC2_METADATA_SERVICE_ENDPOINT"
             ),
             ([], ["HTTP_PROXY": "http://u:p@127.0.0.1:99999"], "HTTP_PROXY"),
@@ -237,7 +241,9 @@ struct BinaryHardeningTests {
         slow.close()
         idle.close()
         let parsed = try await exporter.metrics()
-        #expect((parsed.value("aws_sso_admin_exporter_http_connections_rejected_total", ["reason": "read_timeout"]) ?? 0) >= 2)
+        #expect(
+            (parsed.value("aws_sso_admin_exporter_http_connections_rejected_total", ["reason": "read_timeout"]) ?? 0)
+                >= 2)
     }
 
     @Test("HTTP/1.0 without keep-alive is answered and closed")
@@ -264,7 +270,9 @@ struct BinaryHardeningTests {
         try await Task.sleep(for: .milliseconds(500))
         #expect(await exporter.get("/-/healthy")?.status == .ok)
         let parsed = try await exporter.metrics()
-        #expect((parsed.value("aws_sso_admin_exporter_http_connections_rejected_total", ["reason": "max_connections"]) ?? 0) > 0)
+        #expect(
+            (parsed.value("aws_sso_admin_exporter_http_connections_rejected_total", ["reason": "max_connections"]) ?? 0)
+                > 0)
         #expect(exporter.process.isRunning)
         #expect(exporter.log.contains("lowered to fit the descriptor limit"))
     }

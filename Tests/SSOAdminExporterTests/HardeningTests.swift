@@ -47,7 +47,8 @@ struct CollectionHardeningTests {
     @Test("tokens at the model's limit, all different, are followed; loop detection keeps digests, not tokens")
     func changingTokensWithinLimit() async throws {
         try await ExporterHarness.with(instances: FakeInstance.numbered(3)) { harness in
-            harness.service.inject(Array(repeating: .hugeToken(bytes: ListInstancesPaginator.maxTokenLength), count: 30))
+            harness.service.inject(
+                Array(repeating: .hugeToken(bytes: ListInstancesPaginator.maxTokenLength), count: 30))
             let parsed = try await harness.scrape()
             #expect(parsed.success == 1)
             #expect(parsed.value("aws_sso_admin_list_instances_pages", ["region": "us-east-1"]) == 31)
@@ -131,7 +132,8 @@ struct RenderingHardeningTests {
     @Test("thousands of distinct unknown statuses make a bounded number of series")
     func manyStatuses() throws {
         let instances = (0..<2000).map {
-            InstanceMetadata(instanceArn: "arn:aws:sso:::instance/ssoins-\($0)", status: InstanceStatus(rawValue: "S\($0)"))
+            InstanceMetadata(
+                instanceArn: "arn:aws:sso:::instance/ssoins-\($0)", status: InstanceStatus(rawValue: "S\($0)"))
         }
         let parsed = try render(instances)
         let statuses = Set(parsed.samples("aws_sso_admin_instances").compactMap { $0.labels["status"] })

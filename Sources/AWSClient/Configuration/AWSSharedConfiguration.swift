@@ -142,7 +142,8 @@ public struct AWSSharedConfiguration: Sendable {
             throw AWSProfileError("cannot read \(path): \(Self.reason(error))")
         }
         if let text = String(validating: bytes, as: UTF8.self) { return text }
-        let line = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        let line =
+            bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
             .firstIndex { String(validating: $0, as: UTF8.self) == nil }.map { $0 + 1 } ?? 1
         throw AWSProfileError("cannot read \(path): line \(line) is not UTF-8 text")
     }

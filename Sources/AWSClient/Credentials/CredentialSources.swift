@@ -85,7 +85,7 @@ public struct AssumeRoleCredentialSource: Sendable {
 }
 
 /// The credentials JSON that container endpoints, IMDS and `credential_process` answer with.
-struct CredentialsDocument: Decodable {
+public struct CredentialsDocument: Decodable, Sendable {
     var version: Int?
     var accessKeyID: String?
     var secretAccessKey: String?
@@ -107,7 +107,7 @@ struct CredentialsDocument: Decodable {
     }
 
     /// The credentials in `bytes`, or an error that names `source` and what is missing, never a value.
-    static func credentials(from bytes: [UInt8], provider: String, source: String) throws -> AWSCredentials {
+    public static func credentials(from bytes: [UInt8], provider: String, source: String) throws -> AWSCredentials {
         let document: CredentialsDocument
         do {
             document = try JSONDecoder().decode(CredentialsDocument.self, from: Data(bytes))

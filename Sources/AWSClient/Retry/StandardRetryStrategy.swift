@@ -64,7 +64,8 @@ public final class StandardRetryStrategy: Sendable {
             return .timeout
         case .transport(.connection):
             return .transient
-        case .transport(.invalidResponse), .transport(.invalidRequest), .credentials, .deadlineExceeded, .invalidResponse:
+        case .transport(.invalidResponse), .transport(.invalidRequest), .credentials, .deadlineExceeded,
+            .invalidResponse:
             return .notRetryable
         }
     }

@@ -33,7 +33,8 @@ public struct STSClient: Sendable {
         let mode = modeText.lowercased()
         guard mode == "regional" || mode == "legacy" else {
             throw AWSConfigurationError(
-                "AWS_STS_REGIONAL_ENDPOINTS: \"\(NetworkText.sanitized(modeText, limit: 64))\" is neither regional nor legacy")
+                "AWS_STS_REGIONAL_ENDPOINTS: \"\(NetworkText.sanitized(modeText, limit: 64))\" is neither regional nor legacy"
+            )
         }
         let candidates: [(String, String?)] = [
             ("AWS_ENDPOINT_URL_STS", environment["AWS_ENDPOINT_URL_STS"]),

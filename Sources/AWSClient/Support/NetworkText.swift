@@ -67,8 +67,11 @@ public enum NetworkText {
                 output.append(contentsOf: original[index..<index + marker.count])
                 index += marker.count
                 // The separator (`: `, `=`, `":"`, quotes, spaces), then the value up to a delimiter.
-                while index < original.count, [UInt8(ascii: ":"), UInt8(ascii: "="), UInt8(ascii: " "),
-                    UInt8(ascii: "\""), UInt8(ascii: "'")].contains(original[index])
+                while index < original.count,
+                    [
+                        UInt8(ascii: ":"), UInt8(ascii: "="), UInt8(ascii: " "),
+                        UInt8(ascii: "\""), UInt8(ascii: "'"),
+                    ].contains(original[index])
                 {
                     output.append(original[index])
                     index += 1
@@ -86,7 +89,8 @@ public enum NetworkText {
     }
 
     private static func isValueDelimiter(_ byte: UInt8) -> Bool {
-        byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "'") || byte == UInt8(ascii: ",") || byte == UInt8(ascii: "&")
+        byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "'") || byte == UInt8(ascii: ",")
+            || byte == UInt8(ascii: "&")
             || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "}")
             || byte == UInt8(ascii: "<") || byte == UInt8(ascii: ";")
     }

@@ -63,7 +63,8 @@ public struct AsyncHTTPClientTransport: AWSHTTPTransport {
             // the whole body, so a peer that stalls mid-body is a timeout, not a hang.
             return try await withThrowingTaskGroup(of: AWSHTTPResponse.self) { group in
                 group.addTask { [outgoing, client, maxResponseBytes] in
-                    let response = try await client.execute(outgoing, timeout: .nanoseconds(Int64(budget.clampedNanoseconds)))
+                    let response = try await client.execute(
+                        outgoing, timeout: .nanoseconds(Int64(budget.clampedNanoseconds)))
                     var body = try await response.body.collect(upTo: maxResponseBytes)
                     return AWSHTTPResponse(
                         status: Int(response.status.code),

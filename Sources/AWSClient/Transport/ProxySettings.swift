@@ -66,7 +66,8 @@ public struct ProxySettings: Sendable, Equatable, CustomStringConvertible {
         // curl's shorthands `host:port` and `proxy.example.com` are accepted; a bare word without a port is more
         // likely a mistake than a proxy host.
         guard hasScheme || text.contains(":") || text.contains(".") else {
-            throw AWSConfigurationError("\(variable): \"\(NetworkText.sanitized(text, limit: 100))\" is not a proxy URL (http://host:port)")
+            throw AWSConfigurationError(
+                "\(variable): \"\(NetworkText.sanitized(text, limit: 100))\" is not a proxy URL (http://host:port)")
         }
         let url = try EndpointURL.parse(
             hasScheme ? text : "http://\(text)", source: variable, schemes: ["http", "https", "socks5"], quoting: false)

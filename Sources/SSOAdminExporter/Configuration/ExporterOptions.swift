@@ -42,7 +42,9 @@ public struct ExporterOptions: ParsableArguments, Sendable {
 
     @Option(
         name: .customLong("aws.endpoint-url"),
-        help: "sso-admin endpoint URL (default: AWS_ENDPOINT_URL_SSO_ADMIN, AWS_ENDPOINT_URL, endpoint_url in the profile, then the regional one).")
+        help:
+            "sso-admin endpoint URL (default: AWS_ENDPOINT_URL_SSO_ADMIN, AWS_ENDPOINT_URL, endpoint_url in the profile, then the regional one)."
+    )
     public var endpointURL: String?
 
     @Flag(
@@ -57,7 +59,9 @@ public struct ExporterOptions: ParsableArguments, Sendable {
 
     @Option(
         name: .customLong("aws.profile"),
-        help: "Profile in the shared config and credentials files (default: AWS_PROFILE, then AWS_DEFAULT_PROFILE, then default); its region and endpoint_url apply when no flag or variable sets them.")
+        help:
+            "Profile in the shared config and credentials files (default: AWS_PROFILE, then AWS_DEFAULT_PROFILE, then default); its region and endpoint_url apply when no flag or variable sets them."
+    )
     public var profile: String?
 
     @Option(

@@ -60,8 +60,12 @@ public struct ExporterLogHandler: LogHandler {
         for key in merged.keys.sorted() {
             // Values quote errors, URLs and responses from the network: bounded and scrubbed of credentials here,
             // in the one place every line passes.
-            fields.append((key, NetworkText.sanitized(
-                        Self.flatten(merged[key]!), limit: Self.maxValueLength, keepingControlCharacters: true)))
+            fields.append(
+                (
+                    key,
+                    NetworkText.sanitized(
+                        Self.flatten(merged[key]!), limit: Self.maxValueLength, keepingControlCharacters: true)
+                ))
         }
         emit(format == .json ? Self.json(fields) : Self.logfmt(fields))
     }

@@ -211,7 +211,8 @@ public struct ExporterApplication: Sendable {
                 .init(service: HTTPClientService(clients: httpClients)),
                 .init(service: app),
                 .init(service: page.collector, successTerminationBehavior: .ignore),
-                .init(service: SignalLogger(signals: otherSignals, logger: logger), successTerminationBehavior: .ignore),
+                .init(
+                    service: SignalLogger(signals: otherSignals, logger: logger), successTerminationBehavior: .ignore),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger

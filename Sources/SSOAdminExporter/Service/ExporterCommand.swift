@@ -53,7 +53,8 @@ public struct ExporterCommand: AsyncParsableCommand {
                 "listen_address": "\(configuration.listenAddress)",
                 "region": "\(configuration.endpoint.region)",
                 "endpoint": "\(configuration.endpoint.url.absoluteString)",
-                "profile": "\(AWSSharedConfiguration.profileName(explicit: configuration.profile, environment: environment))",
+                "profile":
+                    "\(AWSSharedConfiguration.profileName(explicit: configuration.profile, environment: environment))",
                 "role_arn": "\(configuration.assumeRole?.roleARN ?? "none")",
                 "proxy": "\(configuration.proxy)",
             ]

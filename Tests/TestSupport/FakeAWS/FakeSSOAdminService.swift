@@ -139,8 +139,10 @@ public final class FakeSSOAdminService: Sendable {
                 let quoted = request.headers.map { "\($0.name): \($0.value)" }.joined(separator: "\n")
                 return Self.error("ValidationException", status: 400, message: "request was:\n\(quoted)")
             case .hugeToken(let bytes):
-                let token = String(repeating: "x", count: bytes - 8) + String(format: "%08d", Int.random(in: 0..<99_999_999))
-                let data = (try? JSONSerialization.data(withJSONObject: ["Instances": [], "NextToken": token])) ?? Data()
+                let token =
+                    String(repeating: "x", count: bytes - 8) + String(format: "%08d", Int.random(in: 0..<99_999_999))
+                let data =
+                    (try? JSONSerialization.data(withJSONObject: ["Instances": [], "NextToken": token])) ?? Data()
                 return .respond(
                     status: 200, headers: [("Content-Type", "application/x-amz-json-1.1")], body: Array(data))
             default:

@@ -1,0 +1,130 @@
+import AWSClient
+import SSOAdminExporter
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+/// The parsers that read what the network and the user's files send, each as a function of arbitrary bytes.
+///
+/// Built with `-sanitize=fuzzer,address -DFUZZING` (see `scripts/fuzz.sh`), libFuzzer drives
+/// `LLVMFuzzerTestOneInput` and `FUZZ_TARGET` picks the parser. Built normally, `main` replays files through the same
+/// code, which is how CI reruns the corpora and every crash kept as a regression input.
+enum FuzzTarget: String, CaseIterable {
+    case listInstancesPage = "list-instances-page"
+    case xml
+    case sharedConfig = "shared-config"
+    case credentialsDocument = "credentials-document"
+    case textWriter = "text-writer"
+
+    /// Runs one input; a crash, a sanitizer report or a broken invariant (a trap) is a finding.
+    func run(_ bytes: [UInt8]) {
+        switch self {
+        case .listInstancesPage:
+            if let page = try? SSOAdminClient.decodePage(bytes) {
+                _ = page.instances.count
+            }
+        case .xml:
+            _ = try? XMLDocumentParser.parse(bytes)
+        case .sharedConfig:
+            _ = try? AWSConfigFileParser.parse(String(decoding: bytes, as: UTF8.self), path: "fuzz")
+        case .credentialsDocument:
+            if let credentials = try? CredentialsDocument.credentials(from: bytes, provider: "fuzz", source: "fuzz") {
+                precondition(!credentials.accessKeyID.isEmpty && !credentials.secretAccessKey.isEmpty)
+            }
+        case .textWriter:
+            Self.checkTextWriter(bytes)
+        }
+    }
+
+    /// Any label value in: one well-formed sample line out, whose label value reads back as the cleaned input.
+    static func checkTextWriter(_ bytes: [UInt8]) {
+        let value = LabelValue.clean(String(decoding: bytes, as: UTF8.self), maxLength: 256)
+        var writer = PrometheusTextWriter(reservingCapacity: 256)
+        writer.sample("fuzz_metric", labels: [("value", value)], value: 1)
+        let line = writer.bytes
+        precondition(line.last == UInt8(ascii: "\n") && line.filter { $0 == UInt8(ascii: "\n") }.count == 1)
+        let prefix = Array("fuzz_metric{value=\"".utf8)
+        let suffix = Array("\"} 1\n".utf8)
+        precondition(line.starts(with: prefix) && line.suffix(suffix.count).elementsEqual(suffix))
+        let escaped = line[prefix.count..<(line.count - suffix.count)]
+        precondition(unescape(escaped) == Array(value.utf8), "label value does not read back")
+        precondition(String(validating: line, as: UTF8.self) != nil)
+    }
+
+    /// The text format's label-value unescaping: `\\`, `\"` and `\n`; anything else after a backslash is invalid.
+    static func unescape(_ escaped: ArraySlice<UInt8>) -> [UInt8]? {
+        var result: [UInt8] = []
+        var iterator = escaped.makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\n") { return nil }
+            guard byte == UInt8(ascii: "\\") else {
+                result.append(byte)
+                continue
+            }
+            switch iterator.next() {
+            case UInt8(ascii: "\\"): result.append(UInt8(ascii: "\\"))
+            case UInt8(ascii: "\""): result.append(UInt8(ascii: "\""))
+            case UInt8(ascii: "n"): result.append(UInt8(ascii: "\n"))
+            default: return nil
+            }
+        }
+        return result
+    }
+
+    static var selected: FuzzTarget {
+        let name = ProcessInfo.processInfo.environment["FUZZ_TARGET"] ?? ""
+        guard let target = FuzzTarget(rawValue: name) else {
+            fatalError("set FUZZ_TARGET to one of: \(allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return target
+    }
+}
+
+struct FuzzUsageError: Error {}
+
+#if FUZZING
+    nonisolated(unsafe) private let fuzzTarget = FuzzTarget.selected
+
+    @_cdecl("LLVMFuzzerTestOneInput")
+    public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
+        fuzzTarget.run(Array(UnsafeBufferPointer(start: data, count: size)))
+        return 0
+    }
+#else
+    /// Replays inputs: `sso-admin-exporter-fuzz TARGET FILE...`; with `--exposition`, the text-writer target prints
+    /// each input's exposition for promtool instead.
+    @main
+    enum FuzzReplay {
+        static func main() throws {
+            var arguments = Array(CommandLine.arguments.dropFirst())
+            let exposition = arguments.first == "--exposition"
+            if exposition { arguments.removeFirst() }
+            guard let name = arguments.first, let target = FuzzTarget(rawValue: name) else {
+                print("usage: sso-admin-exporter-fuzz [--exposition] TARGET FILE...")
+                print("targets: \(FuzzTarget.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw FuzzUsageError()
+            }
+            var writer = PrometheusTextWriter()
+            if exposition {
+                writer.family(MetricSpec("fuzz_metric", .gauge, help: "Label values from the fuzz corpus."))
+            }
+            for path in arguments.dropFirst() {
+                let bytes = Array(try Data(contentsOf: URL(filePath: path)))
+                target.run(bytes)
+                if exposition {
+                    let value = LabelValue.clean(String(decoding: bytes, as: UTF8.self), maxLength: 256)
+                    writer.sample(
+                        "fuzz_metric", labels: [("value", value), ("file", String(path.suffix(40)))], value: 1)
+                }
+            }
+            if exposition {
+                print(String(decoding: writer.bytes, as: UTF8.self), terminator: "")
+            } else {
+                print("replayed \(arguments.count - 1) inputs through \(target.rawValue)")
+            }
+        }
+    }
+#endif
