@@ -211,11 +211,7 @@ struct ConfigurationTests {
 @Suite("the sso-admin-exporter binary")
 struct BinaryTests {
     static var binary: String? {
-        let candidates = [
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
-            ExternalTools.repositoryRoot.appendingPathComponent(".build/debug"),
-        ].map { $0.appendingPathComponent("sso-admin-exporter").path }
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+        ExternalTools.builtProduct("sso-admin-exporter")
     }
 
     func run(_ arguments: [String], environment: [String: String] = ["AWS_REGION": "us-east-1"]) throws -> (

@@ -9,11 +9,7 @@ struct FuzzCorpusTests {
     static let targets = ["list-instances-page", "xml", "shared-config", "credentials-document", "text-writer"]
 
     static var replayBinary: String? {
-        let candidates = [
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
-            ExternalTools.repositoryRoot.appendingPathComponent(".build/debug"),
-        ].map { $0.appendingPathComponent("sso-admin-exporter-fuzz").path }
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+        ExternalTools.builtProduct("sso-admin-exporter-fuzz")
     }
 
     static func inputs(_ target: String) -> [String] {

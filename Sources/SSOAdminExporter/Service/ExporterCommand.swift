@@ -130,16 +130,20 @@ enum DescriptorLimit {
     /// when `--web.max-connections` is fitted under the limit.
     static let reserved = 32
 
+    #if canImport(Glibc)
+        private static let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+    #else
+        private static let resource = RLIMIT_NOFILE
+    #endif
+
+    private static func read() -> rlimit? {
+        var limit = rlimit()
+        return getrlimit(resource, &limit) == 0 ? limit : nil
+    }
+
     /// The soft limit in force, `nil` if it cannot be read.
     static func current() -> UInt64? {
-        var limit = rlimit()
-        #if canImport(Glibc)
-            let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
-        #else
-            let resource = RLIMIT_NOFILE
-        #endif
-        guard getrlimit(resource, &limit) == 0 else { return nil }
-        return UInt64(limit.rlim_cur)
+        read().map { UInt64($0.rlim_cur) }
     }
 
     /// `requested` connections, or fewer so that they and ``reserved`` fit under the soft limit.
@@ -151,13 +155,7 @@ enum DescriptorLimit {
     /// Sets the soft limit to the hard one; returns the soft limit in force afterwards.
     @discardableResult
     static func raiseToHardLimit() -> UInt64 {
-        var limit = rlimit()
-        #if canImport(Glibc)
-            let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
-        #else
-            let resource = RLIMIT_NOFILE
-        #endif
-        guard getrlimit(resource, &limit) == 0 else { return 0 }
+        guard var limit = read() else { return 0 }
         if limit.rlim_cur < limit.rlim_max {
             var raised = limit
             raised.rlim_cur = limit.rlim_max

@@ -44,6 +44,14 @@ public enum ExternalTools {
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
+    /// An executable product that `swift test` built next to the test bundle (or in `.build/debug`).
+    public static func builtProduct(_ name: String) -> String? {
+        [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
+            repositoryRoot.appendingPathComponent(".build/debug"),
+        ].map { $0.appendingPathComponent(name).path }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
     /// The repository root, found from this source file's location.
     public static var repositoryRoot: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
