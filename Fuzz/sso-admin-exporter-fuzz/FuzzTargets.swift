@@ -86,12 +86,33 @@ enum FuzzTarget: String, CaseIterable {
 struct FuzzUsageError: Error {}
 
 #if FUZZING
-    nonisolated(unsafe) private let fuzzTarget = FuzzTarget.selected
+    #if canImport(Glibc)
+        import Glibc
+    #endif
 
-    @_cdecl("LLVMFuzzerTestOneInput")
-    public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
-        fuzzTarget.run(Array(UnsafeBufferPointer(start: data, count: size)))
-        return 0
+    private let fuzzTarget = FuzzTarget.selected
+
+    /// libFuzzer's entry for programs that keep their own `main`: SwiftPM links every executable's `main` to the
+    /// module's entry point, so libFuzzer's own `main` cannot be used.
+    @_silgen_name("LLVMFuzzerRunDriver")
+    private func runFuzzerDriver(
+        _ argc: UnsafeMutablePointer<Int32>,
+        _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+        _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32
+    ) -> Int32
+
+    @main
+    enum FuzzDriver {
+        static func main() {
+            var argc = CommandLine.argc
+            var argv = CommandLine.unsafeArgv
+            _ = fuzzTarget  // An unknown FUZZ_TARGET stops here, before libFuzzer starts.
+            exit(
+                runFuzzerDriver(&argc, &argv) { data, size in
+                    fuzzTarget.run(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
+                    return 0
+                })
+        }
     }
 #else
     /// Replays inputs: `sso-admin-exporter-fuzz TARGET FILE...`; with `--exposition`, the text-writer target prints

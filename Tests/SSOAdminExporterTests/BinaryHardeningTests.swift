@@ -92,7 +92,7 @@ final class RunningExporter: @unchecked Sendable {
 
     func get(_ path: String) async -> HTTPClientResponse? {
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
-        defer { _ = http.shutdown { _ in } }
+        defer { http.shutdown { _ in } }
         return try? await http.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"), timeout: .seconds(5))
     }
 
