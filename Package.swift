@@ -100,6 +100,13 @@ let package = Package(
             path: "Fuzz/sso-admin-exporter-fuzz",
             swiftSettings: upcomingFeatures
         ),
+        // The loopback sso-admin that scripts/demo.sh runs the exporter against.
+        .executableTarget(
+            name: "sso-admin-fake",
+            dependencies: ["TestSupport"],
+            path: "Demo/sso-admin-fake",
+            swiftSettings: upcomingFeatures
+        ),
         .target(
             name: "TestSupport",
             dependencies: [

@@ -31,7 +31,9 @@ public final class FakeHTTPServer: Sendable {
     public let port: Int
     private let channel: any Channel
 
+    /// Listens on loopback, on `port` or (by default) a free one.
     public static func start(
+        port: Int = 0,
         handler: @escaping @Sendable (FakeHTTPRequest) async -> FakeHTTPAction
     ) async throws -> FakeHTTPServer {
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -42,7 +44,7 @@ public final class FakeHTTPServer: Sendable {
                     channel.pipeline.addHandler(FakeRequestHandler(handler: handler))
                 }
             }
-            .bind(host: "127.0.0.1", port: 0)
+            .bind(host: "127.0.0.1", port: port)
             .get()
         return FakeHTTPServer(channel: channel, port: channel.localAddress?.port ?? 0)
     }
