@@ -30,6 +30,7 @@ enum Benchmarks {
         decoding()
         rendering(instances: 1_000)
         rendering(instances: 10_000)
+        compression(instances: 1_000)
         try await endToEnd(instances: 1_000, scrapes: 100)
         try await exporterMemory(instances: 1_000, scrapes: 300)
     }
@@ -109,6 +110,21 @@ enum Benchmarks {
             size = writer.bytes.count
         }
         print("    (\(size / 1024) KiB of exposition)")
+    }
+
+    /// CPU and bytes per scrape for the gzip levels worth choosing between; the exporter uses
+    /// `ResponseCompression.level`.
+    static func compression(instances count: Int) {
+        var writer = PrometheusTextWriter(reservingCapacity: 16_384 + count * 1_200)
+        SnapshotRenderer().render(snapshot(instances: count), into: &writer)
+        let exposition = ByteBuffer(bytes: writer.bytes)
+        for level: Int32 in [1, 6, 9] {
+            var size = 0
+            measure("gzip /metrics, \(count) instances, level \(level)", iterations: 20) {
+                size = ResponseCompression.gzip(exposition, level: level)?.readableBytes ?? 0
+            }
+            print("    (\(exposition.readableBytes / 1024) KiB in, \(size / 1024) KiB out)")
+        }
     }
 
     static func endToEnd(instances count: Int, scrapes: Int) async throws {

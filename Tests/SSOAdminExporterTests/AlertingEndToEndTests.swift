@@ -247,7 +247,9 @@ struct PrometheusAPI {
     let base: String
 
     func get(_ path: String) async throws -> JSONValue? {
-        guard let response = try? await http.execute(HTTPClientRequest(url: base + path), timeout: .seconds(5))
+        // Until Prometheus is ready it answers in plain text: that is "not yet", not a failure.
+        guard let response = try? await http.execute(HTTPClientRequest(url: base + path), timeout: .seconds(5)),
+            response.status == .ok
         else { return nil }
         return try await Self.data(response)
     }

@@ -22,6 +22,8 @@ public struct ExporterConfiguration: Sendable {
     public var maxConnections: Int = 64
     /// `--web.read-timeout`.
     public var readTimeout: Duration = .seconds(65)
+    /// `--web.config.file`: TLS and basic authentication; `nil` serves plain HTTP to anyone.
+    public var webConfigFile: String?
     public var endpoint: AWSServiceEndpoint
     public var pageSize: Int
     public var maxAttempts: Int
@@ -72,6 +74,9 @@ public struct ExporterConfiguration: Sendable {
         }
         guard path != "/", !reservedPaths.contains(path) else {
             throw ExporterConfigurationError("--web.telemetry-path: \"\(path)\" is taken by another endpoint")
+        }
+        if let file = options.webConfigFile, file.isEmpty {
+            throw ExporterConfigurationError("--web.config.file: the path is empty")
         }
         guard (1...1_000_000).contains(options.maxConnections) else {
             throw ExporterConfigurationError(
@@ -162,6 +167,7 @@ public struct ExporterConfiguration: Sendable {
             telemetryPath: path,
             maxConnections: options.maxConnections,
             readTimeout: options.readTimeout.duration,
+            webConfigFile: options.webConfigFile,
             endpoint: endpoint,
             pageSize: options.pageSize,
             maxAttempts: maxAttempts,

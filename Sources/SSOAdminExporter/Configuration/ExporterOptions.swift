@@ -36,6 +36,18 @@ public struct ExporterOptions: ParsableArguments, Sendable {
     public var readTimeout: PrometheusDuration = PrometheusDuration(.seconds(65), text: "65s")
 
     @Option(
+        name: .customLong("web.config.file"),
+        help: ArgumentHelp(
+            "Path to a web configuration file (exporter-toolkit format) for TLS and basic authentication.",
+            valueName: "path"))
+    public var webConfigFile: String?
+
+    @Flag(
+        name: .customLong("web.config.check"),
+        help: "Check --web.config.file (and the files it names), print the result and exit: 0 if usable, else 1.")
+    public var webConfigCheck: Bool = false
+
+    @Option(
         name: .customLong("aws.region"),
         help: "AWS region to query (default: AWS_REGION, then AWS_DEFAULT_REGION, then region in the profile).")
     public var region: String?

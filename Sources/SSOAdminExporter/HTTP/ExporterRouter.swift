@@ -19,9 +19,14 @@ public enum ExporterRouter {
     public static func make(
         configuration: ExporterConfiguration,
         page: MetricsPage,
+        web: WebConfigurationStore? = nil,
         clock: MonotonicClock = .continuous
     ) -> Router<BasicRequestContext> {
         let router = Router(options: .autoGenerateHeadEndpoints)
+        // First, so that authentication and the configured headers cover every answer, 404 and 405 included.
+        if let web {
+            router.add(middleware: WebAccessMiddleware(store: web, clock: clock))
+        }
         let knownPaths = Set(["/", configuration.telemetryPath] + ExporterConfiguration.reservedPaths)
         router.add(middleware: HTTPSemanticsMiddleware(knownPaths: knownPaths))
         let landing = LandingPage.html(telemetryPath: configuration.telemetryPath)
@@ -94,13 +99,12 @@ struct HTTPSemanticsMiddleware<Context: RequestContext>: RouterMiddleware {
 }
 
 /// gzip for `/metrics`, as client_golang's handler does when the scrape asks for it (Prometheus always does).
-enum ResponseCompression {
-    /// zlib level 1, the fastest: the exposition repeats label sets, so even level 1 shrinks it many times over. Not
-    /// yet compared against other levels by the benchmark (open in issue 7).
-    static let level: Int32 = 1
+package enum ResponseCompression {
+    /// zlib level 1; the benchmark's `gzip /metrics` rows compare it with levels 6 and 9 (figures in the README).
+    package static let level: Int32 = 1
 
     /// Whether an `Accept-Encoding` list admits gzip: named (or `*`) with a q-value above 0.
-    static func acceptsGzip(_ values: [String]) -> Bool {
+    package static func acceptsGzip(_ values: [String]) -> Bool {
         for value in values {
             for item in value.split(separator: ",") {
                 let parts = item.split(separator: ";").map { $0.trimmingASCIIWhitespace().lowercased() }
@@ -115,7 +119,7 @@ enum ResponseCompression {
     }
 
     /// The body gzipped, or `nil` when compression fails (the body then goes out as it is).
-    static func gzip(_ buffer: ByteBuffer) -> ByteBuffer? {
+    package static func gzip(_ buffer: ByteBuffer, level: Int32 = level) -> ByteBuffer? {
         var input = buffer
         return try? input.compress(with: .gzip(configuration: .init(compressionLevel: level)))
     }

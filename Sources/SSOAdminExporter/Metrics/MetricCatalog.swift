@@ -72,6 +72,14 @@ public enum MetricCatalog {
         help: "HTTP connections the exporter closed: max_connections (over --web.max-connections) or read_timeout "
             + "(no whole request within --web.read-timeout).")
 
+    public static let webConfigReloads = MetricSpec(
+        "aws_sso_admin_exporter_web_config_reloads_total", .counter,
+        help: "Reloads of --web.config.file after a change or SIGHUP, by result: success, or failure (the last good "
+            + "settings stay in use).")
+    public static let webConfigLastReloadSuccessful = MetricSpec(
+        "aws_sso_admin_exporter_web_config_last_reload_successful", .gauge,
+        help: "1 if the last load of --web.config.file succeeded, 0 if the exporter serves with older settings.")
+
     // Static and process metrics.
     public static let buildInfo = MetricSpec(
         "aws_sso_admin_exporter_build_info", .gauge,

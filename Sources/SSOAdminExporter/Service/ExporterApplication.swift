@@ -1,6 +1,7 @@
 import AWSClient
 import AsyncHTTPClient
 import Hummingbird
+import HummingbirdCore
 import Logging
 import Prometheus
 import ServiceLifecycle
@@ -24,11 +25,17 @@ public enum ExporterCredentials: Sendable {
 public struct ExporterApplication: Sendable {
     public let configuration: ExporterConfiguration
     public let credentials: ExporterCredentials
+    /// `--web.config.file`, loaded; `nil` serves plain HTTP without authentication.
+    public let webConfiguration: WebConfiguration?
     public let logger: Logger
 
-    public init(configuration: ExporterConfiguration, credentials: ExporterCredentials, logger: Logger) {
+    public init(
+        configuration: ExporterConfiguration, credentials: ExporterCredentials,
+        webConfiguration: WebConfiguration? = nil, logger: Logger
+    ) {
         self.configuration = configuration
         self.credentials = credentials
+        self.webConfiguration = webConfiguration
         self.logger = logger
     }
 
@@ -135,16 +142,19 @@ public struct ExporterApplication: Sendable {
         )
     }
 
-    /// The Hummingbird application serving the exporter's routes, with the connection limits of `limiter`.
+    /// The Hummingbird application serving the exporter's routes, with the connection limits of `limiter`, and
+    /// TLS, authentication and headers from `web` when given.
     public static func makeHTTPApplication(
         configuration: ExporterConfiguration,
         page: MetricsPage,
         limiter: ConnectionLimiter,
+        web: WebConfigurationStore? = nil,
         logger: Logger
     ) -> some ApplicationProtocol {
-        Application(
-            router: ExporterRouter.make(configuration: configuration, page: page),
-            server: .http1(configuration: .init(additionalChannelHandlers: limiter.channelHandlers())),
+        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: limiter.channelHandlers())
+        return Application(
+            router: ExporterRouter.make(configuration: configuration, page: page, web: web),
+            server: web.map { .http1(configuration: http1, webConfiguration: $0) } ?? .http1(configuration: http1),
             configuration: .init(
                 address: .hostname(configuration.listenAddress.host, port: configuration.listenAddress.port),
                 serverName: "sso-admin-exporter/\(BuildInfo.version)"
@@ -203,17 +213,34 @@ public struct ExporterApplication: Sendable {
                 ])
         }
         let limiter = Self.makeConnectionLimiter(configuration: serverConfiguration, metrics: metrics)
-        let app = Self.makeHTTPApplication(configuration: configuration, page: page, limiter: limiter, logger: logger)
-        // Shut down in reverse order: the collector first (cancelling AWS calls and answering waiting scrapes), then
-        // the server, then the HTTP clients.
-        var groupConfiguration = ServiceGroupConfiguration(
-            services: [
-                .init(service: HTTPClientService(clients: httpClients)),
-                .init(service: app),
-                .init(service: page.collector, successTerminationBehavior: .ignore),
+        let web = webConfiguration.map(WebConfigurationStore.init)
+        let app = Self.makeHTTPApplication(
+            configuration: configuration, page: page, limiter: limiter, web: web, logger: logger)
+        let (hangups, hangupContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        var onHangup: (@Sendable () -> Void)?
+        if web != nil {
+            onHangup = { @Sendable in _ = hangupContinuation.yield() }
+        }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: HTTPClientService(clients: httpClients)),
+            .init(service: app),
+            .init(service: page.collector, successTerminationBehavior: .ignore),
+            .init(
+                service: SignalLogger(
+                    signals: otherSignals, onHangup: onHangup, logger: logger),
+                successTerminationBehavior: .ignore),
+        ]
+        if let web {
+            services.append(
                 .init(
-                    service: SignalLogger(signals: otherSignals, logger: logger), successTerminationBehavior: .ignore),
-            ],
+                    service: WebConfigurationReloader(
+                        store: web, hangups: hangups, registry: metrics.registry, logger: logger),
+                    successTerminationBehavior: .ignore))
+        }
+        // Shut down in reverse order: the reloader and signal logger, then the collector (cancelling AWS calls and
+        // answering waiting scrapes), then the server, then the HTTP clients.
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )
@@ -229,14 +256,21 @@ extension ExporterApplication {
 }
 
 /// Logs the signals an operator may send by habit (SIGHUP to reload, SIGUSR1 and SIGUSR2 for diagnostics), which
-/// would otherwise end the process without a word. There is no configuration file to reload yet.
+/// would otherwise end the process without a word. SIGHUP reloads `--web.config.file` when there is one.
 struct SignalLogger: Service {
     static let trapped: [UnixSignal] = [.sighup, .sigusr1, .sigusr2, .sigalrm]
     let signals: UnixSignalsSequence
+    /// What SIGHUP does; `nil` when there is nothing to reload.
+    var onHangup: (@Sendable () -> Void)?
     let logger: Logger
 
     func run() async throws {
         for await signal in signals.cancelOnGracefulShutdown() {
+            if signal == .sighup, let onHangup {
+                logger.info("SIGHUP: reloading the web configuration", metadata: ["signal": "\(signal)"])
+                onHangup()
+                continue
+            }
             logger.warning(
                 "signal received and ignored",
                 metadata: [

@@ -35,10 +35,22 @@ public struct ExporterCommand: AsyncParsableCommand {
     public init() {}
 
     public func run() async throws {
+        if options.webConfigCheck {
+            try Self.checkWebConfiguration(options.webConfigFile)
+            return
+        }
         let environment = ProcessInfo.processInfo.environment
         let configuration: ExporterConfiguration
+        let webConfiguration: WebConfiguration?
         do {
             configuration = try ExporterConfiguration.resolve(options, environment: environment)
+            webConfiguration = try configuration.webConfigFile.map { file throws(ExporterConfigurationError) in
+                do {
+                    return try WebConfiguration.load(path: file)
+                } catch {
+                    throw ExporterConfigurationError("--web.config.file: \(error)")
+                }
+            }
         } catch let error as ExporterConfigurationError {
             throw ValidationError(error.message)
         }
@@ -57,17 +69,33 @@ public struct ExporterCommand: AsyncParsableCommand {
                     "\(AWSSharedConfiguration.profileName(explicit: configuration.profile, environment: environment))",
                 "role_arn": "\(configuration.assumeRole?.roleARN ?? "none")",
                 "proxy": "\(configuration.proxy)",
+                "web_config": "\(webConfiguration.map(\.summary) ?? "none: plain HTTP, no authentication")",
             ]
         )
         do {
             try await ExporterApplication(
-                configuration: configuration, credentials: .defaultChain(environment: environment), logger: logger
+                configuration: configuration, credentials: .defaultChain(environment: environment),
+                webConfiguration: webConfiguration, logger: logger
             ).run()
         } catch {
             if let message = Self.listenFailure(error, address: configuration.listenAddress) {
                 throw ValidationError(message)
             }
             throw error
+        }
+    }
+
+    /// `--web.config.check`: prints whether the web configuration is usable; exits 0 if it is, else 1.
+    static func checkWebConfiguration(_ file: String?) throws {
+        guard let file else {
+            throw ValidationError("--web.config.check: give the file to check with --web.config.file")
+        }
+        do {
+            let loaded = try WebConfiguration.load(path: file)
+            print("\(file): usable (\(loaded.summary))")
+        } catch {
+            ExporterLogHandler.writeToStandardError("\(error)")
+            throw ExitCode.failure
         }
     }
 
@@ -115,6 +143,8 @@ public struct ExporterCommand: AsyncParsableCommand {
             if code == .success {
                 exit(withError: error)
             }
+            // Already explained on standard error (--web.config.check).
+            if error is ExitCode { terminateProcess(code.rawValue) }
             let message = fullMessage(for: error)
             ExporterLogHandler.writeToStandardError("sso-admin-exporter: \(message)")
             // Usage and configuration errors exit 2, as Prometheus exporters do; ArgumentParser would use 64.

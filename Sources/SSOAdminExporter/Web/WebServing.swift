@@ -1,0 +1,339 @@
+import AWSClient
+import AsyncAlgorithms
+import Crypto
+import HTTPTypes
+import Hummingbird
+import HummingbirdBcrypt
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import NIOTLS
+import Prometheus
+import ServiceLifecycle
+import SwiftASN1
+import Synchronization
+import X509
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The web configuration in use. Connections and requests read it as they start, so a reload applies to the next
+/// TLS handshake and the next request without a restart.
+public final class WebConfigurationStore: Sendable {
+    private let state: Mutex<WebConfiguration>
+
+    public init(_ configuration: WebConfiguration) {
+        state = Mutex(configuration)
+    }
+
+    public var current: WebConfiguration { state.withLock { $0 } }
+
+    func replace(with configuration: WebConfiguration) {
+        state.withLock { $0 = configuration }
+    }
+}
+
+/// Re-reads `--web.config.file` when it or a file it names changes (checked every `interval`), and at once on
+/// SIGHUP. A file that no longer loads leaves the last good settings in place; the failure is logged and counted.
+public actor WebConfigurationReloader: Service {
+    let store: WebConfigurationStore
+    let interval: Duration
+    let hangups: AsyncStream<Void>
+    let logger: Logger
+    private let reloads: (success: Counter, failure: Counter)
+    private let lastReloadSuccessful: Gauge
+    private var lastFingerprint: [UInt8]
+
+    public init(
+        store: WebConfigurationStore, interval: Duration = .seconds(5), hangups: AsyncStream<Void>,
+        registry: PrometheusCollectorRegistry, logger: Logger
+    ) {
+        self.store = store
+        self.interval = interval
+        self.hangups = hangups
+        self.logger = logger
+        let descriptor = MetricCatalog.webConfigReloads.descriptor
+        reloads = (
+            registry.makeCounter(descriptor: descriptor, labels: [("result", "success")]),
+            registry.makeCounter(descriptor: descriptor, labels: [("result", "failure")])
+        )
+        lastReloadSuccessful = registry.makeGauge(descriptor: MetricCatalog.webConfigLastReloadSuccessful.descriptor)
+        lastReloadSuccessful.set(Double(1))
+        lastFingerprint = store.current.fingerprint
+    }
+
+    public nonisolated func run() async throws {
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                for await _ in AsyncTimerSequence(interval: self.interval, clock: .continuous)
+                    .cancelOnGracefulShutdown()
+                {
+                    await self.reload(force: false)
+                }
+            }
+            group.addTask {
+                for await _ in self.hangups.cancelOnGracefulShutdown() {
+                    await self.reload(force: true)
+                }
+            }
+        }
+    }
+
+    /// Loads the file again if anything changed (or always, when `force`); returns whether new settings apply.
+    @discardableResult
+    public func reload(force: Bool) -> Bool {
+        let path = store.current.path
+        if !force, let fingerprint = WebConfiguration.fingerprint(path: path), fingerprint == lastFingerprint {
+            return false
+        }
+        do {
+            let loaded = try WebConfiguration.load(path: path)
+            lastFingerprint = loaded.fingerprint
+            if (loaded.tls == nil) != (store.current.tls == nil) {
+                throw WebConfigurationError(
+                    path: path, line: nil, key: "tls_server_config",
+                    "switching between HTTP and HTTPS needs a restart; the current scheme stays")
+            }
+            store.replace(with: loaded)
+            reloads.success.increment()
+            lastReloadSuccessful.set(Double(1))
+            logger.info("web configuration reloaded", metadata: ["file": "\(path)"])
+            return true
+        } catch {
+            if let fingerprint = WebConfiguration.fingerprint(path: path) { lastFingerprint = fingerprint }
+            reloads.failure.increment()
+            lastReloadSuccessful.set(Double(0))
+            logger.error(
+                "web configuration not reloaded; the last good settings stay in use",
+                metadata: ["file": "\(path)", "error": "\(error)"])
+            return false
+        }
+    }
+}
+
+/// Basic authentication against the bcrypt hashes of `basic_auth_users`, off the event loop, with results cached so
+/// that a scrape every few seconds does not pay a bcrypt (tens of milliseconds) each time.
+final class BasicAuthenticator: Sendable {
+    /// Distinct (user, password, hash) results kept; past it the cache starts over, so guessing cannot grow it.
+    static let cacheLimit = 256
+    private let cache = Mutex<[[UInt8]: Bool]>([:])
+    /// Hashes of a random password at each cost seen, so that an unknown user costs what a known one does.
+    private let decoys = Mutex<[Int: String]>([:])
+
+    static func isBcryptHash(_ text: String) -> Bool {
+        let parts = text.split(separator: "$", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0].isEmpty && ["2a", "2b", "2y"].contains(parts[1])
+            && parts[2].count == 2 && Int(parts[2]).map { (4...31).contains($0) } == true && parts[3].count == 53
+    }
+
+    /// Whether `user` and `password` match one of `users`.
+    func verify(user: String, password: String, users: [String: String]) async -> Bool {
+        let known = users[user]
+        let hash = known ?? decoy(like: users.values.first ?? "")
+        var digest = SHA256()
+        for part in [user, password, hash] {
+            digest.update(data: Array(part.utf8))
+            digest.update(data: [0])
+        }
+        let key = Array(digest.finalize())
+        if let cached = cache.withLock({ $0[key] }) { return cached }
+        let matches = (try? await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }) ?? false
+        let result = matches && known != nil
+        cache.withLock {
+            if $0.count >= Self.cacheLimit { $0.removeAll() }
+            $0[key] = result
+        }
+        return result
+    }
+
+    private func decoy(like hash: String) -> String {
+        let cost =
+            hash.split(separator: "$", omittingEmptySubsequences: false).dropFirst(2).first.flatMap { Int($0) }
+            ?? 10
+        if let existing = decoys.withLock({ $0[cost] }) { return existing }
+        let made = Bcrypt.hash(UUID().uuidString, cost: UInt8(clamping: cost))
+        decoys.withLock { $0[cost] = made }
+        return made
+    }
+}
+
+/// The toolkit's token bucket: `burst` requests at once, then one per `interval`.
+final class RateLimiter: Sendable {
+    private let state = Mutex<(tokens: Double, last: MonotonicInstant?, limit: WebConfiguration.RateLimit?)>(
+        (0, nil, nil))
+
+    func allow(_ limit: WebConfiguration.RateLimit, now: MonotonicInstant) -> Bool {
+        state.withLock { state in
+            if state.limit != limit || state.last == nil {
+                state = (Double(limit.burst), now, limit)
+            }
+            let elapsed = state.last!.duration(to: now)
+            state.last = now
+            let refill = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let per = Double(limit.interval.components.seconds) + Double(limit.interval.components.attoseconds) / 1e18
+            state.tokens = min(Double(limit.burst), state.tokens + refill / per)
+            guard state.tokens >= 1 else { return false }
+            state.tokens -= 1
+            return true
+        }
+    }
+}
+
+/// Applies the web configuration to every request, health endpoints included (the toolkit exempts none): the rate
+/// limit, basic authentication, and the configured response headers.
+struct WebAccessMiddleware<Context: RequestContext>: RouterMiddleware {
+    let store: WebConfigurationStore
+    let authenticator = BasicAuthenticator()
+    let limiter = RateLimiter()
+    let clock: MonotonicClock
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        let settings = store.current
+        var response: Response
+        if let limit = settings.rateLimit, !limiter.allow(limit, now: clock.now()) {
+            response = HTTPSemanticsMiddleware<Context>.text(.tooManyRequests, "429 too many requests\n")
+        } else if !settings.basicAuthUsers.isEmpty {
+            if let (user, password) = Self.basicCredentials(request.headers[.authorization]),
+                await authenticator.verify(user: user, password: password, users: settings.basicAuthUsers)
+            {
+                response = try await next(request, context)
+            } else {
+                // The same answer whatever was wrong: no header, an unknown user or a wrong password.
+                response = HTTPSemanticsMiddleware<Context>.text(.unauthorized, "401 unauthorized\n")
+                response.headers[.wwwAuthenticate] = "Basic"
+            }
+        } else {
+            response = try await next(request, context)
+        }
+        for field in settings.headers {
+            response.headers[field.name] = field.value
+        }
+        return response
+    }
+
+    static func basicCredentials(_ header: String?) -> (String, String)? {
+        guard let header, header.count < 4096 else { return nil }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "basic",
+            let decoded = Data(base64Encoded: String(parts[1].filter { !$0.isWhitespace })),
+            let text = String(validating: decoded, as: UTF8.self),
+            let colon = text.firstIndex(of: ":")
+        else { return nil }
+        return (String(text[..<colon]), String(text[text.index(after: colon)...]))
+    }
+}
+
+/// Puts TLS in front of the base channel when the web configuration has it, with the settings current when the
+/// connection opens: certificates rotate without a restart.
+struct WebTLSChannel<BaseChannel: ServerChildChannel>: ServerChildChannel {
+    typealias Value = BaseChannel.Value
+    let base: BaseChannel
+    let store: WebConfigurationStore
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            guard let tls = store.current.tls else { return }
+            let handler: NIOSSLServerHandler
+            if tls.clientAuth == .requestClientCert || tls.clientAuth == .requireAnyClientCert {
+                // Go's semantics for these two: ask for a certificate and take any, checked by nothing.
+                handler = NIOSSLServerHandler(context: tls.context) { _, promise in
+                    promise.succeed(.certificateVerified)
+                }
+            } else {
+                handler = NIOSSLServerHandler(context: tls.context)
+            }
+            try channel.pipeline.syncOperations.addHandler(handler)
+            if !tls.allowedSANs.isEmpty {
+                try channel.pipeline.syncOperations.addHandler(
+                    ClientSANCheckHandler(allowed: tls.allowedSANs, logger: logger))
+            }
+        }.flatMap {
+            base.setup(channel: channel, logger: logger)
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await base.handle(value: value, logger: logger)
+    }
+}
+
+extension WebTLSChannel: HTTPChannelHandler where BaseChannel: HTTPChannelHandler {
+    var responder: HTTPChannelHandler.Responder { base.responder }
+}
+
+extension HTTPServerBuilder {
+    /// HTTP/1.1, behind TLS whenever the web configuration in `store` has it.
+    static func http1(configuration: HTTP1Channel.Configuration, webConfiguration store: WebConfigurationStore)
+        -> HTTPServerBuilder
+    {
+        .init { responder in
+            WebTLSChannel(base: HTTP1Channel(responder: responder, configuration: configuration), store: store)
+        }
+    }
+}
+
+/// Closes a TLS connection whose client certificate has none of `client_allowed_sans` (DNS names, IP addresses,
+/// e-mail addresses or URIs, matched exactly, as the toolkit does), before any request is read.
+final class ClientSANCheckHandler: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+    typealias InboundIn = NIOAny
+    let allowed: Set<String>
+    let logger: Logger
+
+    init(allowed: Set<String>, logger: Logger) {
+        self.allowed = allowed
+        self.logger = logger
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted = event as? TLSUserEvent {
+            let certificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate()
+            let names = certificate.map(Self.subjectAlternativeNames) ?? []
+            guard names.contains(where: allowed.contains) else {
+                logger.warning(
+                    "TLS client refused: its certificate has none of client_allowed_sans",
+                    metadata: ["names": "\(names.sorted().prefix(8).joined(separator: ","))"])
+                context.close(promise: nil)
+                return
+            }
+            context.pipeline.syncOperations.removeHandler(self, promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    static func subjectAlternativeNames(_ certificate: NIOSSLCertificate) -> [String] {
+        guard let der = try? certificate.toDERBytes(), let parsed = try? Certificate(derEncoded: der),
+            let names = try? parsed.extensions.subjectAlternativeNames
+        else { return [] }
+        return names.compactMap { name in
+            switch name {
+            case .dnsName(let value), .rfc822Name(let value), .uniformResourceIdentifier(let value): value
+            case .ipAddress(let octets): Self.ipText(Array(octets.bytes))
+            default: nil
+            }
+        }
+    }
+
+    static func ipText(_ bytes: [UInt8]) -> String? {
+        switch bytes.count {
+        case 4: return bytes.map(String.init).joined(separator: ".")
+        case 16:
+            var address = in6_addr()
+            withUnsafeMutableBytes(of: &address) { $0.copyBytes(from: bytes) }
+            var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+            guard inet_ntop(AF_INET6, &address, &text, socklen_t(text.count)) != nil else { return nil }
+            return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        default: return nil
+        }
+    }
+}
