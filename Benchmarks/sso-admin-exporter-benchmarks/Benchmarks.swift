@@ -26,12 +26,17 @@ enum Benchmarks {
             try await exporterMemory(instances: 1_000, scrapes: 300)
             return
         }
+        if CommandLine.arguments.dropFirst().first == "--tls-only" {
+            try await securedScrapes(instances: 1_000, scrapes: 100)
+            return
+        }
         signing()
         decoding()
         rendering(instances: 1_000)
         rendering(instances: 10_000)
         compression(instances: 1_000)
         try await endToEnd(instances: 1_000, scrapes: 100)
+        try await securedScrapes(instances: 1_000, scrapes: 100)
         try await exporterMemory(instances: 1_000, scrapes: 300)
     }
 
