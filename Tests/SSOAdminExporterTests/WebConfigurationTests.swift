@@ -2,6 +2,8 @@ import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import HummingbirdBcrypt
+import Logging
+import Prometheus
 import SSOAdminExporter
 import TestSupport
 import Testing
@@ -189,6 +191,30 @@ struct WebConfigurationFileTests {
         let error = try #require(try failure(text), "\(text) loaded")
         #expect(error.description.contains(expected), "\(error.description)")
         #expect(error.description.hasPrefix(pki.path("web.yml")), "\(error.description)")
+    }
+
+    @Test("the reloader picks up a changed certificate, ignores an unchanged file, and keeps the last good settings")
+    func reloadDetectsChanges() async throws {
+        defer { pki.remove() }
+        let path = try write("tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n")
+        let store = WebConfigurationStore(try WebConfiguration.load(path: path))
+        let registry = PrometheusCollectorRegistry()
+        let (hangups, _) = AsyncStream.makeStream(of: Void.self)
+        let reloader = WebConfigurationReloader(
+            store: store, hangups: hangups, registry: registry, logger: Logger(label: "test"))
+        #expect(await reloader.reload(force: false) == false, "nothing changed, yet it reloaded")
+        let before = store.current.fingerprint
+        try pki.issue(
+            "server", by: "ca", subject: "/CN=localhost", extensions: "subjectAltName=DNS:localhost")
+        #expect(await reloader.reload(force: false) == true, "a new certificate file was not noticed")
+        #expect(store.current.fingerprint != before)
+        let good = store.current.fingerprint
+        _ = try write("tls_server_config:\n  cert_file: server.pem\n")
+        #expect(await reloader.reload(force: false) == false)
+        #expect(store.current.fingerprint == good, "a broken file replaced the good settings")
+        _ = try write("basic_auth_users: {}\n")
+        #expect(await reloader.reload(force: true) == false, "switched from HTTPS to HTTP without a restart")
+        #expect(store.current.tls != nil)
     }
 
     @Test("an error about a key never quotes the key's contents")

@@ -135,18 +135,27 @@ public struct WebConfiguration: Sendable {
             fingerprint: Array(digest.finalize()))
     }
 
-    /// Only the digest of the file and the files it names: cheap enough to compare every few seconds.
-    public static func fingerprint(path: String) -> [UInt8]? {
+    /// A digest of the file and of the files it names, as they are now, readable or not: what the reloader compares
+    /// every few seconds, so that a file that stays broken is reported once, not at every check.
+    public static func fingerprint(path: String) -> [UInt8] {
         var digest = SHA256()
-        guard let text = try? read(path, for: path, key: nil, into: &digest),
+        func add(_ file: String) -> [UInt8]? {
+            guard let bytes = try? [UInt8](Data(contentsOf: URL(fileURLWithPath: file))) else {
+                digest.update(data: Array("unreadable \(file)".utf8))
+                return nil
+            }
+            digest.update(data: bytes)
+            return bytes
+        }
+        if let text = add(path),
             let file = try? WebConfigurationFile.parse(String(decoding: text, as: UTF8.self), path: path)
-        else { return nil }
-        let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
-        for name in [file.tlsServerConfig?.certFile, file.tlsServerConfig?.keyFile, file.tlsServerConfig?.clientCAFile]
         {
-            guard let name, !name.isEmpty else { continue }
-            let full = name.hasPrefix("/") ? name : folder.appendingPathComponent(name).path
-            guard (try? read(full, for: path, key: nil, into: &digest)) != nil else { return nil }
+            let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
+            let tls = file.tlsServerConfig
+            for name in [tls?.certFile, tls?.keyFile, tls?.clientCAFile] {
+                guard let name, !name.isEmpty else { continue }
+                _ = add(name.hasPrefix("/") ? name : folder.appendingPathComponent(name).path)
+            }
         }
         return Array(digest.finalize())
     }

@@ -68,7 +68,7 @@ public actor WebConfigurationReloader: Service {
         )
         lastReloadSuccessful = registry.makeGauge(descriptor: MetricCatalog.webConfigLastReloadSuccessful.descriptor)
         lastReloadSuccessful.set(Double(1))
-        lastFingerprint = store.current.fingerprint
+        lastFingerprint = WebConfiguration.fingerprint(path: store.current.path)
     }
 
     public nonisolated func run() async throws {
@@ -92,12 +92,13 @@ public actor WebConfigurationReloader: Service {
     @discardableResult
     public func reload(force: Bool) -> Bool {
         let path = store.current.path
-        if !force, let fingerprint = WebConfiguration.fingerprint(path: path), fingerprint == lastFingerprint {
+        let fingerprint = WebConfiguration.fingerprint(path: path)
+        if !force, fingerprint == lastFingerprint {
             return false
         }
+        lastFingerprint = fingerprint
         do {
             let loaded = try WebConfiguration.load(path: path)
-            lastFingerprint = loaded.fingerprint
             if (loaded.tls == nil) != (store.current.tls == nil) {
                 throw WebConfigurationError(
                     path: path, line: nil, key: "tls_server_config",
@@ -109,7 +110,6 @@ public actor WebConfigurationReloader: Service {
             logger.info("web configuration reloaded", metadata: ["file": "\(path)"])
             return true
         } catch {
-            if let fingerprint = WebConfiguration.fingerprint(path: path) { lastFingerprint = fingerprint }
             reloads.failure.increment()
             lastReloadSuccessful.set(Double(0))
             logger.error(
