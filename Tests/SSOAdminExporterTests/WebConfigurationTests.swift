@@ -13,49 +13,54 @@ import Testing
 struct TestPKI {
     let directory: URL
 
-    init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("sso-admin-pki-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try makeCA("ca", subject: "/CN=sso-admin-exporter test CA")
-        try makeCA("other-ca", subject: "/CN=someone else's CA")
-        try issue(
-            "server", by: "ca", subject: "/CN=localhost",
-            extensions: "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth")
-        try issue(
+    /// Makes the certificates; openssl runs off the test threads.
+    static func make() async throws -> TestPKI {
+        let pki = TestPKI(
+            directory: FileManager.default.temporaryDirectory.appendingPathComponent(
+                "sso-admin-pki-\(UUID().uuidString)"))
+        try FileManager.default.createDirectory(at: pki.directory, withIntermediateDirectories: true)
+        try await pki.makeCA("ca", subject: "/CN=sso-admin-exporter test CA")
+        try await pki.makeCA("other-ca", subject: "/CN=someone else's CA")
+        try await pki.issue("server", by: "ca", subject: "/CN=localhost", extensions: serverExtensions)
+        try await pki.issue(
             "client", by: "ca", subject: "/CN=prometheus",
             extensions: "subjectAltName=DNS:prometheus.example\nextendedKeyUsage=clientAuth")
-        try issue(
+        try await pki.issue(
             "stranger", by: "ca", subject: "/CN=stranger",
             extensions: "subjectAltName=DNS:stranger.example\nextendedKeyUsage=clientAuth")
-        try issue(
+        try await pki.issue(
             "untrusted", by: "other-ca", subject: "/CN=prometheus",
             extensions: "subjectAltName=DNS:prometheus.example\nextendedKeyUsage=clientAuth")
+        return pki
     }
+
+    static let serverExtensions = "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth"
 
     func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 
     func remove() { try? FileManager.default.removeItem(at: directory) }
 
-    private func openssl(_ arguments: [String]) throws {
-        let (status, output) = try ExternalTools.run(try #require(ExternalTools.path("openssl")), arguments)
+    private func openssl(_ arguments: [String]) async throws {
+        let (status, output) = try await ExternalTools.runDetached(
+            try #require(ExternalTools.path("openssl")), arguments)
         try #require(status == 0, "openssl \(arguments.joined(separator: " ")): \(output)")
     }
 
-    private func makeCA(_ name: String, subject: String) throws {
-        try openssl([
+    private func makeCA(_ name: String, subject: String) async throws {
+        try await openssl([
             "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
             "-keyout", path("\(name).key"), "-out", path("\(name).pem"), "-subj", subject,
         ])
     }
 
     /// A key and a certificate signed by `ca`; a new call with the same name makes a new key and serial (rotation).
-    func issue(_ name: String, by ca: String, subject: String, extensions: String) throws {
+    func issue(_ name: String, by ca: String, subject: String, extensions: String) async throws {
         try extensions.write(toFile: path("\(name).ext"), atomically: true, encoding: .utf8)
-        try openssl([
+        try await openssl([
             "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", path("\(name).key"),
             "-out", path("\(name).csr"), "-subj", subject,
         ])
-        try openssl([
+        try await openssl([
             "x509", "-req", "-in", path("\(name).csr"), "-CA", path("\(ca).pem"), "-CAkey", path("\(ca).key"),
             "-set_serial", String(UInt32.random(in: 1...UInt32.max)), "-days", "2", "-out", path("\(name).pem"),
             "-extfile", path("\(name).ext"),
@@ -63,8 +68,8 @@ struct TestPKI {
     }
 
     /// The serial number of a certificate file, as openssl prints it.
-    func serial(_ name: String) throws -> String {
-        let (_, output) = try ExternalTools.run(
+    func serial(_ name: String) async throws -> String {
+        let (_, output) = try await ExternalTools.runDetached(
             try #require(ExternalTools.path("openssl")), ["x509", "-noout", "-serial", "-in", path("\(name).pem")])
         return output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -72,31 +77,30 @@ struct TestPKI {
 
 @Suite("web configuration file: strict reading, errors that name the file, key and line")
 struct WebConfigurationFileTests {
-    let pki: TestPKI
+    /// One set of certificates for the tests that only read them, made on first use; each test writes its own
+    /// configuration file next to them.
+    static let sharedPKI = Task { try await TestPKI.make() }
 
-    init() throws {
-        pki = try TestPKI()
-    }
-
-    func write(_ text: String, name: String = "web.yml") throws -> String {
-        let path = pki.path(name)
+    func write(_ text: String, in pki: TestPKI) throws -> String {
+        let path = pki.path("web-\(UUID().uuidString).yml")
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 
-    func failure(_ text: String) throws -> WebConfigurationError? {
-        let path = try write(text)
+    func failure(_ text: String) async throws -> (path: String, error: WebConfigurationError)? {
+        let path = try write(text, in: try await Self.sharedPKI.value)
         do {
             _ = try WebConfiguration.load(path: path)
             return nil
         } catch {
-            return error
+            return (path, error)
         }
     }
 
     @Test("a full configuration loads: TLS, client certificates, users, headers, rate limit")
-    func loads() throws {
+    func loads() async throws {
         let hash = Bcrypt.hash("secret", cost: 4)
+        let pki = try await Self.sharedPKI.value
         let path = try write(
             """
             tls_server_config:
@@ -119,8 +123,7 @@ struct WebConfigurationFileTests {
             rate_limit:
               interval: 100ms
               burst: 10
-            """)
-        defer { pki.remove() }
+            """, in: pki)
         let configuration = try WebConfiguration.load(path: path)
         let tls = try #require(configuration.tls)
         #expect(tls.clientAuth == .requireAndVerifyClientCert)
@@ -136,15 +139,15 @@ struct WebConfigurationFileTests {
         arguments: [
             (
                 "tls_server_config:\n  cert_file: server.pem\n  kye_file: server.key\n",
-                "web.yml:3: tls_server_config.kye_file: unknown key"
+                ".yml:3: tls_server_config.kye_file: unknown key"
             ),
-            ("basic_auth_users:\n  a: b\nlisten: x\n", "web.yml:3: listen: unknown key"),
+            ("basic_auth_users:\n  a: b\nlisten: x\n", ".yml:3: listen: unknown key"),
             ("tls_server_config:\n  cert_file: server.pem\n", "tls_server_config.key_file: is required"),
             (
                 "tls_server_config:\n  cert_file: [a, b]\n  key_file: server.key\n",
-                "web.yml:2: tls_server_config.cert_file: must be a single value"
+                ".yml:2: tls_server_config.cert_file: must be a single value"
             ),
-            ("http_server_config:\n  http2: maybe\n", "web.yml:2: http_server_config.http2: must be true or false"),
+            ("http_server_config:\n  http2: maybe\n", ".yml:2: http_server_config.http2: must be true or false"),
             (
                 "tls_server_config:\n  cert_file: missing.pem\n  key_file: server.key\n",
                 "tls_server_config.cert_file: cannot read"
@@ -183,20 +186,21 @@ struct WebConfigurationFileTests {
                 "http_server_config.headers.X-Frame-Options: must be one of deny, sameorigin"
             ),
             ("rate_limit:\n  interval: soon\n", "rate_limit.interval: must be a duration"),
-            ("tls_server_config: [\n", "web.yml:"),
+            ("tls_server_config: [\n", ".yml:"),
             ("", "the file is empty"),
         ])
-    func errors(text: String, expected: String) throws {
-        defer { pki.remove() }
-        let error = try #require(try failure(text), "\(text) loaded")
+    func errors(text: String, expected: String) async throws {
+        let (path, error) = try #require(try await failure(text), "\(text) loaded")
         #expect(error.description.contains(expected), "\(error.description)")
-        #expect(error.description.hasPrefix(pki.path("web.yml")), "\(error.description)")
+        #expect(error.description.hasPrefix(path), "\(error.description)")
     }
 
     @Test("the reloader picks up a changed certificate, ignores an unchanged file, and keeps the last good settings")
     func reloadDetectsChanges() async throws {
+        // Its own certificates: it replaces the server's.
+        let pki = try await TestPKI.make()
         defer { pki.remove() }
-        let path = try write("tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n")
+        let path = try write("tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n", in: pki)
         let store = WebConfigurationStore(try WebConfiguration.load(path: path))
         let registry = PrometheusCollectorRegistry()
         let (hangups, _) = AsyncStream.makeStream(of: Void.self)
@@ -204,25 +208,24 @@ struct WebConfigurationFileTests {
             store: store, hangups: hangups, registry: registry, logger: Logger(label: "test"))
         #expect(await reloader.reload(force: false) == false, "nothing changed, yet it reloaded")
         let before = store.current.fingerprint
-        try pki.issue(
-            "server", by: "ca", subject: "/CN=localhost", extensions: "subjectAltName=DNS:localhost")
+        try await pki.issue("server", by: "ca", subject: "/CN=localhost", extensions: TestPKI.serverExtensions)
         #expect(await reloader.reload(force: false) == true, "a new certificate file was not noticed")
         #expect(store.current.fingerprint != before)
         let good = store.current.fingerprint
-        _ = try write("tls_server_config:\n  cert_file: server.pem\n")
+        try "tls_server_config:\n  cert_file: server.pem\n".write(toFile: path, atomically: true, encoding: .utf8)
         #expect(await reloader.reload(force: false) == false)
         #expect(store.current.fingerprint == good, "a broken file replaced the good settings")
-        _ = try write("basic_auth_users: {}\n")
+        try "basic_auth_users: {}\n".write(toFile: path, atomically: true, encoding: .utf8)
         #expect(await reloader.reload(force: true) == false, "switched from HTTPS to HTTP without a restart")
         #expect(store.current.tls != nil)
     }
 
     @Test("an error about a key never quotes the key's contents")
-    func keyNotQuoted() throws {
-        defer { pki.remove() }
+    func keyNotQuoted() async throws {
+        let pki = try await Self.sharedPKI.value
         let secret = try String(contentsOfFile: pki.path("client.key"), encoding: .utf8)
-        let error = try #require(
-            try failure("tls_server_config:\n  cert_file: server.pem\n  key_file: client.key\n"))
+        let (_, error) = try #require(
+            try await failure("tls_server_config:\n  cert_file: server.pem\n  key_file: client.key\n"))
         let body = secret.split(separator: "\n").dropFirst().first.map(String.init) ?? "unreachable"
         #expect(!error.description.contains(body))
     }
@@ -234,9 +237,10 @@ struct SecuredEndpointTests {
 
     /// Runs curl; returns the HTTP status (0 when no answer came) and what it printed before it: the headers when
     /// asked for with `-D /dev/stderr`, then the body.
-    static func curl(_ arguments: [String]) throws -> (status: Int, output: String) {
+    static func curl(_ arguments: [String]) async throws -> (status: Int, output: String) {
         let curl = try #require(ExternalTools.path("curl"))
-        let (_, output) = try ExternalTools.run(curl, ["-s", "-w", "\n%{http_code}", "--max-time", "5"] + arguments)
+        let (_, output) = try await ExternalTools.runDetached(
+            curl, ["-s", "-w", "\n%{http_code}", "--max-time", "5"] + arguments)
         guard let newline = output.lastIndex(of: "\n") else { return (Int(output) ?? 0, "") }
         return (Int(output[output.index(after: newline)...]) ?? 0, String(output[..<newline]))
     }
@@ -259,23 +263,24 @@ struct SecuredEndpointTests {
 
     @Test("TLS: curl verifies the server against the test CA; plain HTTP gets no answer", .enabled(if: toolsPresent))
     func tls() async throws {
-        let pki = try TestPKI()
+        let pki = try await TestPKI.make()
         defer { pki.remove() }
         let exporter = try await start(
             pki, config: "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n")
         let url = "https://localhost:\(exporter.port)"
-        #expect(try Self.curl(["--cacert", pki.path("ca.pem"), "\(url)/metrics"]).status == 200)
-        #expect(try Self.curl(["--cacert", pki.path("ca.pem"), "\(url)/-/ready"]).status == 200)
-        #expect(try Self.curl(["\(url)/metrics"]).status == 0, "curl trusted a certificate from an unknown CA")
-        #expect(try Self.curl(["http://127.0.0.1:\(exporter.port)/metrics"]).status == 0)
-        #expect(try Self.curl(["--cacert", pki.path("ca.pem"), "--tls-max", "1.1", "\(url)/metrics"]).status == 0)
+        #expect(try await Self.curl(["--cacert", pki.path("ca.pem"), "\(url)/metrics"]).status == 200)
+        #expect(try await Self.curl(["--cacert", pki.path("ca.pem"), "\(url)/-/ready"]).status == 200)
+        #expect(try await Self.curl(["\(url)/metrics"]).status == 0, "curl trusted a certificate from an unknown CA")
+        #expect(try await Self.curl(["http://127.0.0.1:\(exporter.port)/metrics"]).status == 0)
+        #expect(
+            try await Self.curl(["--cacert", pki.path("ca.pem"), "--tls-max", "1.1", "\(url)/metrics"]).status == 0)
     }
 
     @Test(
         "mTLS: a client certificate from the CA is let in; none, an untrusted one, or a wrong SAN are refused",
         .enabled(if: toolsPresent))
     func mutualTLS() async throws {
-        let pki = try TestPKI()
+        let pki = try await TestPKI.make()
         defer { pki.remove() }
         let exporter = try await start(
             pki,
@@ -290,17 +295,18 @@ struct SecuredEndpointTests {
         let url = "https://localhost:\(exporter.port)/metrics"
         let ca = ["--cacert", pki.path("ca.pem")]
         func with(_ name: String) -> [String] { ["--cert", pki.path("\(name).pem"), "--key", pki.path("\(name).key")] }
-        #expect(try Self.curl(ca + with("client") + [url]).status == 200)
-        #expect(try Self.curl(ca + [url]).status == 0, "no client certificate was let in")
-        #expect(try Self.curl(ca + with("untrusted") + [url]).status == 0, "an untrusted certificate was let in")
-        #expect(try Self.curl(ca + with("stranger") + [url]).status == 0, "a SAN outside client_allowed_sans got in")
+        #expect(try await Self.curl(ca + with("client") + [url]).status == 200)
+        #expect(try await Self.curl(ca + [url]).status == 0, "no client certificate was let in")
+        #expect(try await Self.curl(ca + with("untrusted") + [url]).status == 0, "an untrusted certificate was let in")
+        #expect(
+            try await Self.curl(ca + with("stranger") + [url]).status == 0, "a SAN outside client_allowed_sans got in")
     }
 
     @Test(
         "basic auth: the right password is let in; wrong password, unknown user and none get the same 401",
         .enabled(if: toolsPresent))
     func basicAuth() async throws {
-        let pki = try TestPKI()
+        let pki = try await TestPKI.make()
         defer { pki.remove() }
         let hash = Bcrypt.hash("correct horse", cost: 6)
         let exporter = try await start(
@@ -317,12 +323,12 @@ struct SecuredEndpointTests {
                 """)
         let url = "https://localhost:\(exporter.port)"
         let ca = ["--cacert", pki.path("ca.pem"), "-D", "/dev/stderr"]
-        let good = try Self.curl(ca + ["-u", "prometheus:correct horse", "\(url)/metrics"])
+        let good = try await Self.curl(ca + ["-u", "prometheus:correct horse", "\(url)/metrics"])
         #expect(good.status == 200)
         #expect(good.output.lowercased().contains("x-content-type-options: nosniff"))
         var refusals: [String] = []
         for credentials in [["-u", "prometheus:wrong"], ["-u", "someone:correct horse"], []] {
-            let answer = try Self.curl(ca + credentials + ["\(url)/metrics"])
+            let answer = try await Self.curl(ca + credentials + ["\(url)/metrics"])
             #expect(answer.status == 401, "\(credentials): \(answer.output)")
             #expect(answer.output.lowercased().contains("www-authenticate: basic"))
             #expect(answer.output.lowercased().contains("x-content-type-options: nosniff"))
@@ -330,38 +336,38 @@ struct SecuredEndpointTests {
         }
         #expect(Set(refusals).count == 1, "the 401s differ: \(refusals)")
         // Health endpoints are no exception, as in the exporter-toolkit.
-        #expect(try Self.curl(ca + ["\(url)/-/healthy"]).status == 401)
-        #expect(try Self.curl(ca + ["-u", "prometheus:correct horse", "\(url)/-/healthy"]).status == 200)
+        #expect(try await Self.curl(ca + ["\(url)/-/healthy"]).status == 401)
+        #expect(try await Self.curl(ca + ["-u", "prometheus:correct horse", "\(url)/-/healthy"]).status == 200)
     }
 
     @Test(
         "rotation: a new certificate is served after SIGHUP; a broken file keeps the old settings and is counted",
         .enabled(if: toolsPresent))
     func rotation() async throws {
-        let pki = try TestPKI()
+        let pki = try await TestPKI.make()
         defer { pki.remove() }
         let exporter = try await start(
             pki, config: "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n")
         let openssl = try #require(ExternalTools.path("openssl"))
-        func servedSerial() throws -> String {
+        func servedSerial() async throws -> String {
             let script =
                 "\(openssl) s_client -connect 127.0.0.1:\(exporter.port) -servername localhost </dev/null 2>/dev/null"
                 + " | \(openssl) x509 -noout -serial"
-            return try ExternalTools.run("/bin/sh", ["-c", script]).output.trimmingCharacters(
+            return try await ExternalTools.runDetached("/bin/sh", ["-c", script]).output.trimmingCharacters(
                 in: .whitespacesAndNewlines)
         }
-        let before = try servedSerial()
-        #expect(before == (try pki.serial("server")))
-        try pki.issue(
+        let before = try await servedSerial()
+        #expect(before == (try await pki.serial("server")))
+        try await pki.issue(
             "server", by: "ca", subject: "/CN=localhost",
             extensions: "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth")
-        let rotated = try pki.serial("server")
+        let rotated = try await pki.serial("server")
         try #require(rotated != before)
         kill(exporter.process.processIdentifier, SIGHUP)
         var served = before
         for _ in 0..<50 where served != rotated {
             try await Task.sleep(for: .milliseconds(100))
-            served = try servedSerial()
+            served = try await servedSerial()
         }
         #expect(served == rotated, "the rotated certificate was not served")
 
@@ -370,8 +376,8 @@ struct SecuredEndpointTests {
             toFile: pki.path("web.yml"), atomically: true, encoding: .utf8)
         kill(exporter.process.processIdentifier, SIGHUP)
         try await Task.sleep(for: .milliseconds(500))
-        #expect(try servedSerial() == rotated)
-        let scrape = try Self.curl(["--cacert", pki.path("ca.pem"), "https://localhost:\(exporter.port)/metrics"])
+        #expect(try await servedSerial() == rotated)
+        let scrape = try await Self.curl(["--cacert", pki.path("ca.pem"), "https://localhost:\(exporter.port)/metrics"])
         #expect(scrape.status == 200)
         let metrics = try ExpositionParser.parse(scrape.output)
         #expect(metrics.value("aws_sso_admin_exporter_web_config_reloads_total", ["result": "failure"]) == 1)
@@ -384,7 +390,7 @@ struct SecuredEndpointTests {
         "real Prometheus scrapes the exporter over TLS with basic auth and sees the target up",
         .enabled(if: toolsPresent && ExternalTools.shouldRun("prometheus")), .timeLimit(.minutes(1)))
     func prometheusScrapesSecuredEndpoint() async throws {
-        let pki = try TestPKI()
+        let pki = try await TestPKI.make()
         defer { pki.remove() }
         let exporter = try await start(
             pki,
@@ -436,28 +442,28 @@ struct SecuredEndpointTests {
     }
 
     @Test("a bad web configuration at startup exits 2 naming the file and key; --web.config.check exits 1")
-    func startupErrors() throws {
-        let pki = try TestPKI()
+    func startupErrors() async throws {
+        let pki = try await TestPKI.make()
         defer { pki.remove() }
         let binary = try #require(BinaryTests.binary)
         try "tls_server_config:\n  cert_file: server.pem\n  key_file: client.key\n".write(
             toFile: pki.path("web.yml"), atomically: true, encoding: .utf8)
         let environment = ["AWS_REGION": "us-east-1"]
-        let (status, output) = try ExternalTools.run(
+        let (status, output) = try await ExternalTools.runDetached(
             binary, ["--web.config.file", pki.path("web.yml")], environment: environment)
         #expect(status == 2, "\(output)")
         #expect(output.contains("--web.config.file") && output.contains("web.yml"), "\(output)")
         #expect(output.contains("tls_server_config.key_file"), "\(output)")
-        let check = try ExternalTools.run(
+        let check = try await ExternalTools.runDetached(
             binary, ["--web.config.file", pki.path("web.yml"), "--web.config.check"], environment: environment)
         #expect(check.status == 1, "\(check.output)")
         #expect(check.output.contains("tls_server_config.key_file"), "\(check.output)")
         try "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n".write(
             toFile: pki.path("web.yml"), atomically: true, encoding: .utf8)
-        let good = try ExternalTools.run(
+        let good = try await ExternalTools.runDetached(
             binary, ["--web.config.file", pki.path("web.yml"), "--web.config.check"], environment: environment)
         #expect(good.status == 0, "\(good.output)")
-        let missing = try ExternalTools.run(
+        let missing = try await ExternalTools.runDetached(
             binary, ["--web.config.file", pki.path("absent.yml")], environment: environment)
         #expect(missing.status == 2 && missing.output.contains("absent.yml"), "\(missing.output)")
     }

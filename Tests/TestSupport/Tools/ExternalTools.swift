@@ -44,6 +44,20 @@ public enum ExternalTools {
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
+    /// ``run(_:_:input:environment:)`` on a thread of its own: waiting for a program must not hold one of the few
+    /// threads Swift concurrency runs every test on, or the timing of tests running beside it suffers.
+    public static func runDetached(
+        _ executable: String,
+        _ arguments: [String],
+        environment: [String: String]? = nil
+    ) async throws -> (status: Int32, output: String) {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                continuation.resume(with: Result { try run(executable, arguments, environment: environment) })
+            }.start()
+        }
+    }
+
     /// An executable product that `swift test` built next to the test bundle (or in `.build/debug`).
     public static func builtProduct(_ name: String) -> String? {
         [
