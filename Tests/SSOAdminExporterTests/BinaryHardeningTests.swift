@@ -124,156 +124,164 @@ final class RunningExporter: @unchecked Sendable {
     }
 }
 
-@Suite("the binary under hostile clients, signals and settings", .serialized)
-struct BinaryHardeningTests {
-    let environment = [
-        "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "AKIDBINARYTEST01", "AWS_SECRET_ACCESS_KEY": "binary-secret",
-        "AWS_EC2_METADATA_DISABLED": "true", "PATH": "/usr/bin:/bin",
-    ]
+extension ExternalProgramTests {
+    @Suite("the binary under hostile clients, signals and settings", .serialized)
+    struct BinaryHardeningTests {
+        let environment = [
+            "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "AKIDBINARYTEST01",
+            "AWS_SECRET_ACCESS_KEY": "binary-secret",
+            "AWS_EC2_METADATA_DISABLED": "true", "PATH": "/usr/bin:/bin",
+        ]
 
-    @Test(
-        "URLs with impossible ports or spaces exit 2 at startup, naming where they came from",
-        arguments: [
-            (["--aws.endpoint-url", "http://127.0.0.1:99999"], [String: String](), "--aws.endpoint-url"),
-            (["--aws.endpoint-url", "https://exa mple.com"], [:], "--aws.endpoint-url"),
-            ([], ["AWS_ENDPOINT_URL": "http://127.0.0.1:99999"], "AWS_ENDPOINT_URL"),
-            ([], ["AWS_ENDPOINT_URL_SSO_ADMIN": "http://127.0.0.1:99999"], "AWS_ENDPOINT_URL_SSO_ADMIN"),
-            (
-                [], ["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:99999/c"],
-                "AWS_CONTAINER_CREDENTIALS_FULL_URI"
-            ),
-            (
-                [],
-                ["AWS_EC2_METADATA_DISABLED": "false", "AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:99999"],
-                "AWS_EC2_METADATA_SERVICE_ENDPOINT"
-            ),
-            ([], ["HTTP_PROXY": "http://u:p@127.0.0.1:99999"], "HTTP_PROXY"),
-            ([], ["HTTPS_PROXY": "notaproxy"], "HTTPS_PROXY"),
-            ([], ["AWS_STS_REGIONAL_ENDPOINTS": "weird"], "AWS_STS_REGIONAL_ENDPOINTS"),
-        ])
-    func badURLs(arguments: [String], variables: [String: String], named: String) throws {
-        let binary = try #require(BinaryTests.binary)
-        let (status, output) = try ExternalTools.run(
-            binary, arguments, environment: environment.merging(variables) { _, new in new })
-        #expect(status == 2, "\(output)")
-        #expect(output.contains(named), "\(output)")
-    }
-
-    @Test("a listen address in use exits 2 and names it")
-    func portInUse() async throws {
-        let first = try RunningExporter(arguments: [], environment: environment)
-        try await first.waitUntilReady()
-        let binary = try #require(BinaryTests.binary)
-        let (status, output) = try ExternalTools.run(
-            binary, ["--web.listen-address", "127.0.0.1:\(first.port)"], environment: environment)
-        #expect(status == 2, "\(output)")
-        #expect(output.contains("--web.listen-address") && output.contains("127.0.0.1:\(first.port)"), "\(output)")
-        #expect(output.contains("in use"), "\(output)")
-    }
-
-    @Test("SIGTERM during a hung AWS call exits within seconds, whatever the timeouts")
-    func sigtermDuringHungCall() async throws {
-        let hung = try await FakeHTTPServer.start { _ in .hang }
-        let exporter = try RunningExporter(
+        @Test(
+            "URLs with impossible ports or spaces exit 2 at startup, naming where they came from",
             arguments: [
-                "--aws.endpoint-url", hung.endpoint, "--aws.request-timeout", "60s", "--collect.timeout", "60s",
-            ],
-            environment: environment)
-        try await exporter.waitUntilReady()
-        async let scrape = exporter.get("/metrics")
-        try await Task.sleep(for: .milliseconds(500))
-        kill(exporter.process.processIdentifier, SIGTERM)
-        let exitedAfter = try await exporter.waitForExit(within: .seconds(10))
-        #expect(exitedAfter != nil && exitedAfter! < .seconds(6), "\(String(describing: exitedAfter))")
-        #expect(exporter.process.terminationStatus == 0)
-        #expect(await scrape?.status == .ok, "the in-flight scrape got no prompt answer")
-        await hung.stop()
-    }
-
-    @Test("SIGHUP, SIGUSR1 and SIGUSR2 are logged and the exporter keeps serving")
-    func otherSignals() async throws {
-        let exporter = try RunningExporter(arguments: [], environment: environment)
-        try await exporter.waitUntilReady()
-        for signal in [SIGHUP, SIGUSR1, SIGUSR2] {
-            kill(exporter.process.processIdentifier, signal)
+                (["--aws.endpoint-url", "http://127.0.0.1:99999"], [String: String](), "--aws.endpoint-url"),
+                (["--aws.endpoint-url", "https://exa mple.com"], [:], "--aws.endpoint-url"),
+                ([], ["AWS_ENDPOINT_URL": "http://127.0.0.1:99999"], "AWS_ENDPOINT_URL"),
+                ([], ["AWS_ENDPOINT_URL_SSO_ADMIN": "http://127.0.0.1:99999"], "AWS_ENDPOINT_URL_SSO_ADMIN"),
+                (
+                    [], ["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:99999/c"],
+                    "AWS_CONTAINER_CREDENTIALS_FULL_URI"
+                ),
+                (
+                    [],
+                    [
+                        "AWS_EC2_METADATA_DISABLED": "false",
+                        "AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:99999",
+                    ],
+                    "AWS_EC2_METADATA_SERVICE_ENDPOINT"
+                ),
+                ([], ["HTTP_PROXY": "http://u:p@127.0.0.1:99999"], "HTTP_PROXY"),
+                ([], ["HTTPS_PROXY": "notaproxy"], "HTTPS_PROXY"),
+                ([], ["AWS_STS_REGIONAL_ENDPOINTS": "weird"], "AWS_STS_REGIONAL_ENDPOINTS"),
+            ])
+        func badURLs(arguments: [String], variables: [String: String], named: String) throws {
+            let binary = try #require(BinaryTests.binary)
+            let (status, output) = try ExternalTools.run(
+                binary, arguments, environment: environment.merging(variables) { _, new in new })
+            #expect(status == 2, "\(output)")
+            #expect(output.contains(named), "\(output)")
         }
-        try await Task.sleep(for: .milliseconds(500))
-        #expect(exporter.process.isRunning)
-        #expect(await exporter.get("/-/healthy")?.status == .ok)
-        let log = exporter.log
-        for name in ["SIGHUP", "SIGUSR1", "SIGUSR2"] {
-            #expect(log.contains("signal=\(name)"), "\(log)")
+
+        @Test("a listen address in use exits 2 and names it")
+        func portInUse() async throws {
+            let first = try RunningExporter(arguments: [], environment: environment)
+            try await first.waitUntilReady()
+            let binary = try #require(BinaryTests.binary)
+            let (status, output) = try ExternalTools.run(
+                binary, ["--web.listen-address", "127.0.0.1:\(first.port)"], environment: environment)
+            #expect(status == 2, "\(output)")
+            #expect(output.contains("--web.listen-address") && output.contains("127.0.0.1:\(first.port)"), "\(output)")
+            #expect(output.contains("in use"), "\(output)")
         }
-    }
 
-    @Test("connections past --web.max-connections are closed and counted; the exporter serves once they go")
-    func connectionLimit() async throws {
-        let exporter = try RunningExporter(arguments: ["--web.max-connections", "8"], environment: environment)
-        try await exporter.waitUntilReady()
-        // Let the readiness probe's connection close, so that the eight slots are ours.
-        try await Task.sleep(for: .milliseconds(300))
-        let held = (0..<20).compactMap { _ in RawConnection(port: exporter.port) }
-        #expect(held.count == 20)
-        let closed = await withTaskGroup(of: Bool.self) { group in
-            for connection in held { group.addTask { await connection.closedAnswer() != nil } }
-            return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        @Test("SIGTERM during a hung AWS call exits within seconds, whatever the timeouts")
+        func sigtermDuringHungCall() async throws {
+            let hung = try await FakeHTTPServer.start { _ in .hang }
+            let exporter = try RunningExporter(
+                arguments: [
+                    "--aws.endpoint-url", hung.endpoint, "--aws.request-timeout", "60s", "--collect.timeout", "60s",
+                ],
+                environment: environment)
+            try await exporter.waitUntilReady()
+            async let scrape = exporter.get("/metrics")
+            try await Task.sleep(for: .milliseconds(500))
+            kill(exporter.process.processIdentifier, SIGTERM)
+            let exitedAfter = try await exporter.waitForExit(within: .seconds(10))
+            #expect(exitedAfter != nil && exitedAfter! < .seconds(6), "\(String(describing: exitedAfter))")
+            #expect(exporter.process.terminationStatus == 0)
+            #expect(await scrape?.status == .ok, "the in-flight scrape got no prompt answer")
+            await hung.stop()
         }
-        #expect(closed == 12, "\(closed) of 20 were closed by the exporter")
-        for connection in held { connection.close() }
-        try await Task.sleep(for: .milliseconds(300))
-        let parsed = try await exporter.metrics()
-        #expect(
-            (parsed.value("aws_sso_admin_exporter_http_connections_rejected_total", ["reason": "max_connections"]) ?? 0)
-                >= 12)
-    }
 
-    @Test("a half-sent request and an idle connection are closed after --web.read-timeout, and counted")
-    func readTimeout() async throws {
-        let exporter = try RunningExporter(arguments: ["--web.read-timeout", "1s"], environment: environment)
-        try await exporter.waitUntilReady()
-        let slow = try #require(RawConnection(port: exporter.port))
-        slow.send("GET /metrics HTTP/1.1\r\nHost: x\r\n")
-        let idle = try #require(RawConnection(port: exporter.port))
-        let started = ContinuousClock.now
-        #expect(await slow.closedAnswer() != nil, "the half-sent request is still open")
-        #expect(await idle.closedAnswer() != nil, "the idle connection is still open")
-        #expect(ContinuousClock.now - started < .seconds(4))
-        slow.close()
-        idle.close()
-        let parsed = try await exporter.metrics()
-        #expect(
-            (parsed.value("aws_sso_admin_exporter_http_connections_rejected_total", ["reason": "read_timeout"]) ?? 0)
-                >= 2)
-    }
+        @Test("SIGHUP, SIGUSR1 and SIGUSR2 are logged and the exporter keeps serving")
+        func otherSignals() async throws {
+            let exporter = try RunningExporter(arguments: [], environment: environment)
+            try await exporter.waitUntilReady()
+            for signal in [SIGHUP, SIGUSR1, SIGUSR2] {
+                kill(exporter.process.processIdentifier, signal)
+            }
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(exporter.process.isRunning)
+            #expect(await exporter.get("/-/healthy")?.status == .ok)
+            let log = exporter.log
+            for name in ["SIGHUP", "SIGUSR1", "SIGUSR2"] {
+                #expect(log.contains("signal=\(name)"), "\(log)")
+            }
+        }
 
-    @Test("HTTP/1.0 without keep-alive is answered and closed")
-    func http10() async throws {
-        let exporter = try RunningExporter(arguments: [], environment: environment)
-        try await exporter.waitUntilReady()
-        let connection = try #require(RawConnection(port: exporter.port))
-        connection.send("GET /-/healthy HTTP/1.0\r\n\r\n")
-        let answer = await connection.closedAnswer()
-        connection.close()
-        #expect(answer?.contains("200 OK") == true, "\(String(describing: answer))")
-        #expect(answer?.lowercased().contains("connection: close") == true)
-    }
+        @Test("connections past --web.max-connections are closed and counted; the exporter serves once they go")
+        func connectionLimit() async throws {
+            let exporter = try RunningExporter(arguments: ["--web.max-connections", "8"], environment: environment)
+            try await exporter.waitUntilReady()
+            // Let the readiness probe's connection close, so that the eight slots are ours.
+            try await Task.sleep(for: .milliseconds(300))
+            let held = (0..<20).compactMap { _ in RawConnection(port: exporter.port) }
+            #expect(held.count == 20)
+            let closed = await withTaskGroup(of: Bool.self) { group in
+                for connection in held { group.addTask { await connection.closedAnswer() != nil } }
+                return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            #expect(closed == 12, "\(closed) of 20 were closed by the exporter")
+            for connection in held { connection.close() }
+            try await Task.sleep(for: .milliseconds(300))
+            let parsed = try await exporter.metrics()
+            #expect(
+                (parsed.value("aws_sso_admin_exporter_http_connections_rejected_total", ["reason": "max_connections"])
+                    ?? 0)
+                    >= 12)
+        }
 
-    @Test("with descriptors nearly exhausted (ulimit -n 64) it survives a flood and serves once they come back")
-    func descriptorExhaustion() async throws {
-        let exporter = try RunningExporter(
-            arguments: ["--web.max-connections", "1000"], environment: environment, shellPrefix: "ulimit -n 64")
-        try await exporter.waitUntilReady()
-        let flood = (0..<120).compactMap { _ in RawConnection(port: exporter.port) }
-        try await Task.sleep(for: .milliseconds(500))
-        #expect(exporter.process.isRunning)
-        for connection in flood { connection.close() }
-        try await Task.sleep(for: .milliseconds(500))
-        #expect(await exporter.get("/-/healthy")?.status == .ok)
-        let parsed = try await exporter.metrics()
-        #expect(
-            (parsed.value("aws_sso_admin_exporter_http_connections_rejected_total", ["reason": "max_connections"]) ?? 0)
-                > 0)
-        #expect(exporter.process.isRunning)
-        #expect(exporter.log.contains("lowered to fit the descriptor limit"))
+        @Test("a half-sent request and an idle connection are closed after --web.read-timeout, and counted")
+        func readTimeout() async throws {
+            let exporter = try RunningExporter(arguments: ["--web.read-timeout", "1s"], environment: environment)
+            try await exporter.waitUntilReady()
+            let slow = try #require(RawConnection(port: exporter.port))
+            slow.send("GET /metrics HTTP/1.1\r\nHost: x\r\n")
+            let idle = try #require(RawConnection(port: exporter.port))
+            let started = ContinuousClock.now
+            #expect(await slow.closedAnswer() != nil, "the half-sent request is still open")
+            #expect(await idle.closedAnswer() != nil, "the idle connection is still open")
+            #expect(ContinuousClock.now - started < .seconds(4))
+            slow.close()
+            idle.close()
+            let parsed = try await exporter.metrics()
+            #expect(
+                (parsed.value("aws_sso_admin_exporter_http_connections_rejected_total", ["reason": "read_timeout"]) ?? 0)
+                    >= 2)
+        }
+
+        @Test("HTTP/1.0 without keep-alive is answered and closed")
+        func http10() async throws {
+            let exporter = try RunningExporter(arguments: [], environment: environment)
+            try await exporter.waitUntilReady()
+            let connection = try #require(RawConnection(port: exporter.port))
+            connection.send("GET /-/healthy HTTP/1.0\r\n\r\n")
+            let answer = await connection.closedAnswer()
+            connection.close()
+            #expect(answer?.contains("200 OK") == true, "\(String(describing: answer))")
+            #expect(answer?.lowercased().contains("connection: close") == true)
+        }
+
+        @Test("with descriptors nearly exhausted (ulimit -n 64) it survives a flood and serves once they come back")
+        func descriptorExhaustion() async throws {
+            let exporter = try RunningExporter(
+                arguments: ["--web.max-connections", "1000"], environment: environment, shellPrefix: "ulimit -n 64")
+            try await exporter.waitUntilReady()
+            let flood = (0..<120).compactMap { _ in RawConnection(port: exporter.port) }
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(exporter.process.isRunning)
+            for connection in flood { connection.close() }
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(await exporter.get("/-/healthy")?.status == .ok)
+            let parsed = try await exporter.metrics()
+            #expect(
+                (parsed.value("aws_sso_admin_exporter_http_connections_rejected_total", ["reason": "max_connections"])
+                    ?? 0)
+                    > 0)
+            #expect(exporter.process.isRunning)
+            #expect(exporter.log.contains("lowered to fit the descriptor limit"))
+        }
     }
 }

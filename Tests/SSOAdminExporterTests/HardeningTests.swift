@@ -20,11 +20,18 @@ struct CollectionHardeningTests {
             instances: FakeInstance.numbered(3), arguments: ["--aws.request-timeout", "1s"], clock: .continuous
         ) { harness in
             harness.service.inject(Array(repeating: .stalledBody, count: 5))
-            let started = ContinuousClock.now
-            let parsed = try await harness.scrape(budget: .milliseconds(1500))
-            let elapsed = ContinuousClock.now - started
-            // The deadline is what matters; the margin is for a loaded 2-core machine running tests in parallel.
-            #expect(elapsed < .milliseconds(1900), "the scrape overran its deadline: \(elapsed)")
+            let (parsed, elapsed, lateness) = try await withSchedulerLateness(over: .milliseconds(1500)) {
+                try await harness.scrape(budget: .milliseconds(1500))
+            }
+            // The collection's deadline is 1.25 s (1.5 s less at most 250 ms); alone it ends there and the answer
+            // follows. Beside the suite's process-starting tests on two cores both have come up to 0.4 s later than a
+            // plain timer, so these bounds catch only gross overruns (an unbounded stall holds the collection to the
+            // 10 s timeout); the counts below are the precise checks.
+            let collection = try #require(parsed.value("aws_sso_admin_collect_duration_seconds"))
+            #expect(collection < 1.75 + lateness.secondsDouble, "the collection ran \(collection) s")
+            #expect(
+                elapsed < .seconds(2) + lateness,
+                "the scrape overran its deadline: \(elapsed), timers ran \(lateness) late")
             #expect(parsed.success == 0)
             #expect((parsed.errors("Timeout") ?? 0) >= 1)
             #expect((parsed.requests ?? 0) >= 1)

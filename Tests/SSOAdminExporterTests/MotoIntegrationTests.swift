@@ -7,65 +7,68 @@ import Testing
 
 /// Against moto_server, which checks every signature with its own SigV4 implementation once setup is done.
 /// Needs `moto_server` on PATH (pip install 'moto[server]'); skipped without it, except under CI=true.
-@Suite("moto_server end to end", .enabled(if: ExternalTools.shouldRun("moto_server")), .serialized)
-struct MotoIntegrationTests {
-    func withMoto(
-        credentials: (AWSCredentials) -> AWSCredentials = { $0 },
-        _ body: (MotoServer, MetricsPage, MonotonicClock) async throws -> Void
-    ) async throws {
-        let moto = try await MotoServer.start()
-        defer { moto.stop() }
-        let http = AsyncHTTPClientTransport.makeHTTPClient(connectTimeout: .seconds(2))
-        let configuration = try ExporterHarness.configuration(endpoint: moto.endpoint)
-        let page = ExporterApplication.makeMetricsPage(
-            configuration: configuration,
-            credentialProvider: StaticCredentialProvider(credentials(moto.credentials)),
-            transport: AsyncHTTPClientTransport(client: http),
-            logger: ExporterHarness.logger
-        )
-        try await withAsyncCleanup {
-            try await body(moto, page, .continuous)
-        } cleanup: {
-            try await http.shutdown()
-        }
-    }
-
-    @Test("moto's instance is served, signed well enough for moto's own verifier")
-    func servesMotoInstance() async throws {
-        try await withMoto { _, page, clock in
-            let text = String(
-                decoding: await page.render(deadline: clock.now().advanced(by: .seconds(10))), as: UTF8.self)
-            let metrics = try ExpositionParser.parse(text)
-            #expect(metrics.success == 1, "\(text.prefix(2000))")
-            #expect(metrics.value("aws_sso_admin_instances", ["status": "ACTIVE"]) == 1)
-            let info = try #require(metrics.samples("aws_sso_admin_instance_info").first)
-            #expect(info.labels["instance_arn"]?.hasPrefix("arn:aws:sso:::instance/ssoins-") == true)
-            #expect(info.labels["owner_account_id"]?.count == 12)
-            #expect(info.labels["identity_store_id"]?.hasPrefix("d-") == true)
-            #expect(metrics.samples("aws_sso_admin_instance_creation_timestamp_seconds").count == 1)
-            #expect(metrics.requests == 1)
-
-            if ExternalTools.shouldRun("promtool") {
-                let promtool = try #require(ExternalTools.path("promtool"), "promtool is required under CI")
-                let (status, output) = try ExternalTools.run(promtool, ["check", "metrics"], input: Data(text.utf8))
-                #expect(status == 0, "promtool check metrics: \(output)")
-                #expect(output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "promtool found: \(output)")
+extension ExternalProgramTests {
+    @Suite("moto_server end to end", .enabled(if: ExternalTools.shouldRun("moto_server")), .serialized)
+    struct MotoIntegrationTests {
+        func withMoto(
+            credentials: (AWSCredentials) -> AWSCredentials = { $0 },
+            _ body: (MotoServer, MetricsPage, MonotonicClock) async throws -> Void
+        ) async throws {
+            let moto = try await MotoServer.start()
+            defer { moto.stop() }
+            let http = AsyncHTTPClientTransport.makeHTTPClient(connectTimeout: .seconds(2))
+            let configuration = try ExporterHarness.configuration(endpoint: moto.endpoint)
+            let page = ExporterApplication.makeMetricsPage(
+                configuration: configuration,
+                credentialProvider: StaticCredentialProvider(credentials(moto.credentials)),
+                transport: AsyncHTTPClientTransport(client: http),
+                logger: ExporterHarness.logger
+            )
+            try await withAsyncCleanup {
+                try await body(moto, page, .continuous)
+            } cleanup: {
+                try await http.shutdown()
             }
         }
-    }
 
-    @Test("a wrong secret shows up as a counted error, and the exporter keeps serving")
-    func wrongSecret() async throws {
-        let wrongSecret: (AWSCredentials) -> AWSCredentials = {
-            AWSCredentials(accessKeyID: $0.accessKeyID, secretAccessKey: "not-the-secret")
+        @Test("moto's instance is served, signed well enough for moto's own verifier")
+        func servesMotoInstance() async throws {
+            try await withMoto { _, page, clock in
+                let text = String(
+                    decoding: await page.render(deadline: clock.now().advanced(by: .seconds(10))), as: UTF8.self)
+                let metrics = try ExpositionParser.parse(text)
+                #expect(metrics.success == 1, "\(text.prefix(2000))")
+                #expect(metrics.value("aws_sso_admin_instances", ["status": "ACTIVE"]) == 1)
+                let info = try #require(metrics.samples("aws_sso_admin_instance_info").first)
+                #expect(info.labels["instance_arn"]?.hasPrefix("arn:aws:sso:::instance/ssoins-") == true)
+                #expect(info.labels["owner_account_id"]?.count == 12)
+                #expect(info.labels["identity_store_id"]?.hasPrefix("d-") == true)
+                #expect(metrics.samples("aws_sso_admin_instance_creation_timestamp_seconds").count == 1)
+                #expect(metrics.requests == 1)
+
+                if ExternalTools.shouldRun("promtool") {
+                    let promtool = try #require(ExternalTools.path("promtool"), "promtool is required under CI")
+                    let (status, output) = try ExternalTools.run(
+                        promtool, ["check", "metrics"], input: Data(text.utf8))
+                    #expect(status == 0, "promtool check metrics: \(output)")
+                    #expect(output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "promtool found: \(output)")
+                }
+            }
         }
-        try await withMoto(credentials: wrongSecret) { _, page, clock in
-            for scrape in 1...2 {
-                let bytes = await page.render(deadline: clock.now().advanced(by: .seconds(10)))
-                let metrics = try ExpositionParser.parse(String(decoding: bytes, as: UTF8.self))
-                #expect(metrics.success == 0)
-                #expect(metrics.errors("SignatureDoesNotMatch") == Double(scrape))
-                #expect(metrics.samples("aws_sso_admin_instance_info").isEmpty)
+
+        @Test("a wrong secret shows up as a counted error, and the exporter keeps serving")
+        func wrongSecret() async throws {
+            let wrongSecret: (AWSCredentials) -> AWSCredentials = {
+                AWSCredentials(accessKeyID: $0.accessKeyID, secretAccessKey: "not-the-secret")
+            }
+            try await withMoto(credentials: wrongSecret) { _, page, clock in
+                for scrape in 1...2 {
+                    let bytes = await page.render(deadline: clock.now().advanced(by: .seconds(10)))
+                    let metrics = try ExpositionParser.parse(String(decoding: bytes, as: UTF8.self))
+                    #expect(metrics.success == 0)
+                    #expect(metrics.errors("SignatureDoesNotMatch") == Double(scrape))
+                    #expect(metrics.samples("aws_sso_admin_instance_info").isEmpty)
+                }
             }
         }
     }
