@@ -70,7 +70,7 @@ final class RunningExporter: @unchecked Sendable {
     let output = Pipe()
 
     init(arguments: [String], environment: [String: String], shellPrefix: String? = nil) throws {
-        let binary = try #require(BinaryTests.binary)
+        let binary = try #require(ExternalProgramTests.BinaryTests.binary)
         port = try ExternalTools.freeLoopbackPort()
         let all = ["--web.listen-address", "127.0.0.1:\(port)"] + arguments
         if let shellPrefix {
@@ -157,7 +157,7 @@ extension ExternalProgramTests {
                 ([], ["AWS_STS_REGIONAL_ENDPOINTS": "weird"], "AWS_STS_REGIONAL_ENDPOINTS"),
             ])
         func badURLs(arguments: [String], variables: [String: String], named: String) throws {
-            let binary = try #require(BinaryTests.binary)
+            let binary = try #require(ExternalProgramTests.BinaryTests.binary)
             let (status, output) = try ExternalTools.run(
                 binary, arguments, environment: environment.merging(variables) { _, new in new })
             #expect(status == 2, "\(output)")
@@ -168,7 +168,7 @@ extension ExternalProgramTests {
         func portInUse() async throws {
             let first = try RunningExporter(arguments: [], environment: environment)
             try await first.waitUntilReady()
-            let binary = try #require(BinaryTests.binary)
+            let binary = try #require(ExternalProgramTests.BinaryTests.binary)
             let (status, output) = try ExternalTools.run(
                 binary, ["--web.listen-address", "127.0.0.1:\(first.port)"], environment: environment)
             #expect(status == 2, "\(output)")

@@ -208,77 +208,79 @@ struct ConfigurationTests {
     }
 }
 
-@Suite("the sso-admin-exporter binary")
-struct BinaryTests {
-    static var binary: String? {
-        ExternalTools.builtProduct("sso-admin-exporter")
-    }
-
-    func run(_ arguments: [String], environment: [String: String] = ["AWS_REGION": "us-east-1"]) throws -> (
-        Int32, String
-    ) {
-        let binary = try #require(Self.binary, "swift test builds the sso-admin-exporter product next to the tests")
-        return try ExternalTools.run(binary, arguments, environment: environment)
-    }
-
-    @Test(
-        "a bad flag or value exits 2 with a message that names it",
-        arguments: [
-            (["--no-such-flag"], "--no-such-flag"),
-            (["--aws.page-size", "abc"], "--aws.page-size"),
-            (["--aws.page-size", "500"], "--aws.page-size"),
-            (["--collect.timeout", "soon"], "--collect.timeout"),
-            (["--log.level", "loud"], "--log.level"),
-            (["--web.listen-address", "nowhere"], "--web.listen-address"),
-        ])
-    func badFlag(arguments: [String], named: String) throws {
-        let (status, output) = try run(arguments)
-        #expect(status == 2, "\(output)")
-        #expect(output.contains(named), "\(output)")
-    }
-
-    @Test("no region exits 2 and says how to set one")
-    func noRegion() throws {
-        let (status, output) = try run([], environment: [:])
-        #expect(status == 2)
-        #expect(output.contains("AWS_REGION"))
-    }
-
-    @Test("--version and --help exit 0")
-    func versionAndHelp() throws {
-        let (versionStatus, version) = try run(["--version"])
-        #expect(versionStatus == 0)
-        #expect(version.trimmingCharacters(in: .whitespacesAndNewlines) == BuildInfo.version)
-        let (helpStatus, help) = try run(["--help"])
-        #expect(helpStatus == 0)
-        for flag in ["--web.listen-address", "--web.telemetry-path", "--aws.region", "--collect.min-interval"] {
-            #expect(help.contains(flag))
+extension ExternalProgramTests {
+    @Suite("the sso-admin-exporter binary")
+    struct BinaryTests {
+        static var binary: String? {
+            ExternalTools.builtProduct("sso-admin-exporter")
         }
-    }
 
-    @Test("serves /-/ready, then SIGTERM shuts it down cleanly with status 0")
-    func gracefulShutdown() async throws {
-        let binary = try #require(Self.binary)
-        let port = try ExternalTools.freeLoopbackPort()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["--web.listen-address", "127.0.0.1:\(port)", "--log.level", "error"]
-        process.environment = ["AWS_REGION": "us-east-1"]
-        try process.run()
-        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
-        var ready = false
-        for _ in 0..<100 where !ready {
-            let request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/-/ready")
-            ready = (try? await http.execute(request, timeout: .seconds(1)))?.status == .ok
-            if !ready { try await Task.sleep(for: .milliseconds(100)) }
+        func run(_ arguments: [String], environment: [String: String] = ["AWS_REGION": "us-east-1"]) throws -> (
+            Int32, String
+        ) {
+            let binary = try #require(Self.binary, "swift test builds the sso-admin-exporter product next to the tests")
+            return try ExternalTools.run(binary, arguments, environment: environment)
         }
-        try await http.shutdown()
-        #expect(ready, "the exporter did not become ready")
-        kill(process.processIdentifier, SIGTERM)
-        for _ in 0..<100 where process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
-        #expect(!process.isRunning, "still running 5 s after SIGTERM")
-        #expect(process.terminationReason == .exit)
-        #expect(process.terminationStatus == 0)
+
+        @Test(
+            "a bad flag or value exits 2 with a message that names it",
+            arguments: [
+                (["--no-such-flag"], "--no-such-flag"),
+                (["--aws.page-size", "abc"], "--aws.page-size"),
+                (["--aws.page-size", "500"], "--aws.page-size"),
+                (["--collect.timeout", "soon"], "--collect.timeout"),
+                (["--log.level", "loud"], "--log.level"),
+                (["--web.listen-address", "nowhere"], "--web.listen-address"),
+            ])
+        func badFlag(arguments: [String], named: String) throws {
+            let (status, output) = try run(arguments)
+            #expect(status == 2, "\(output)")
+            #expect(output.contains(named), "\(output)")
+        }
+
+        @Test("no region exits 2 and says how to set one")
+        func noRegion() throws {
+            let (status, output) = try run([], environment: [:])
+            #expect(status == 2)
+            #expect(output.contains("AWS_REGION"))
+        }
+
+        @Test("--version and --help exit 0")
+        func versionAndHelp() throws {
+            let (versionStatus, version) = try run(["--version"])
+            #expect(versionStatus == 0)
+            #expect(version.trimmingCharacters(in: .whitespacesAndNewlines) == BuildInfo.version)
+            let (helpStatus, help) = try run(["--help"])
+            #expect(helpStatus == 0)
+            for flag in ["--web.listen-address", "--web.telemetry-path", "--aws.region", "--collect.min-interval"] {
+                #expect(help.contains(flag))
+            }
+        }
+
+        @Test("serves /-/ready, then SIGTERM shuts it down cleanly with status 0")
+        func gracefulShutdown() async throws {
+            let binary = try #require(Self.binary)
+            let port = try ExternalTools.freeLoopbackPort()
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = ["--web.listen-address", "127.0.0.1:\(port)", "--log.level", "error"]
+            process.environment = ["AWS_REGION": "us-east-1"]
+            try process.run()
+            defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+            let http = HTTPClient(eventLoopGroupProvider: .singleton)
+            var ready = false
+            for _ in 0..<100 where !ready {
+                let request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/-/ready")
+                ready = (try? await http.execute(request, timeout: .seconds(1)))?.status == .ok
+                if !ready { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            try await http.shutdown()
+            #expect(ready, "the exporter did not become ready")
+            kill(process.processIdentifier, SIGTERM)
+            for _ in 0..<100 where process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+            #expect(!process.isRunning, "still running 5 s after SIGTERM")
+            #expect(process.terminationReason == .exit)
+            #expect(process.terminationStatus == 0)
+        }
     }
 }

@@ -75,19 +75,21 @@ extension ExternalProgramTests {
 }
 
 /// `promtool check metrics` on the exporter's real output, with every kind of series present.
-@Suite("promtool", .enabled(if: ExternalTools.shouldRun("promtool")))
-struct PromtoolTests {
-    @Test("promtool finds nothing to complain about")
-    func checkMetrics() async throws {
-        let promtool = try #require(ExternalTools.path("promtool"), "promtool is required under CI")
-        try await ExporterHarness.with(instances: CollectionTests.mixed + FakeInstance.numbered(20)) { harness in
-            harness.service.inject([.serviceError(code: "ThrottlingException", status: 400)])
-            let bytes = await harness.page.render(deadline: harness.clock.now().advanced(by: .seconds(10)))
-            let text = String(decoding: bytes, as: UTF8.self)
-            #expect(try ExpositionParser.parse(text).success == 1)
-            let (status, output) = try ExternalTools.run(promtool, ["check", "metrics"], input: Data(text.utf8))
-            #expect(status == 0, "promtool check metrics: \(output)")
-            #expect(output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "promtool found: \(output)")
+extension ExternalProgramTests {
+    @Suite("promtool", .enabled(if: ExternalTools.shouldRun("promtool")))
+    struct PromtoolTests {
+        @Test("promtool finds nothing to complain about")
+        func checkMetrics() async throws {
+            let promtool = try #require(ExternalTools.path("promtool"), "promtool is required under CI")
+            try await ExporterHarness.with(instances: CollectionTests.mixed + FakeInstance.numbered(20)) { harness in
+                harness.service.inject([.serviceError(code: "ThrottlingException", status: 400)])
+                let bytes = await harness.page.render(deadline: harness.clock.now().advanced(by: .seconds(10)))
+                let text = String(decoding: bytes, as: UTF8.self)
+                #expect(try ExpositionParser.parse(text).success == 1)
+                let (status, output) = try ExternalTools.run(promtool, ["check", "metrics"], input: Data(text.utf8))
+                #expect(status == 0, "promtool check metrics: \(output)")
+                #expect(output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "promtool found: \(output)")
+            }
         }
     }
 }

@@ -454,7 +454,7 @@ extension ExternalProgramTests {
         func startupErrors() async throws {
             let pki = try await TestPKI.make()
             defer { pki.remove() }
-            let binary = try #require(BinaryTests.binary)
+            let binary = try #require(ExternalProgramTests.BinaryTests.binary)
             try "tls_server_config:\n  cert_file: server.pem\n  key_file: client.key\n".write(
                 toFile: pki.path("web.yml"), atomically: true, encoding: .utf8)
             let environment = ["AWS_REGION": "us-east-1"]
