@@ -138,15 +138,19 @@ final class BasicAuthenticator: Sendable {
     /// Whether `user` and `password` match one of `users`.
     func verify(user: String, password: String, users: [String: String]) async -> Bool {
         let known = users[user]
-        let hash = known ?? decoy(like: users.values.first ?? "")
+        let model = users.values.first ?? ""
         var digest = SHA256()
-        for part in [user, password, hash] {
+        for part in [user, password, known ?? "unknown user"] {
             digest.update(data: Array(part.utf8))
             digest.update(data: [0])
         }
         let key = Array(digest.finalize())
         if let cached = cache.withLock({ $0[key] }) { return cached }
-        let matches = (try? await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }) ?? false
+        // The decoy is made, once per cost, on the pool too: a bcrypt hash must not hold the event loop.
+        let matches =
+            (try? await NIOThreadPool.singleton.runIfActive {
+                Bcrypt.verify(password, hash: known ?? self.decoy(like: model))
+            }) ?? false
         let result = matches && known != nil
         cache.withLock {
             if $0.count >= Self.cacheLimit { $0.removeAll() }
