@@ -77,6 +77,13 @@ struct TestPKI {
 
 @Suite("web configuration file: strict reading, errors that name the file, key and line")
 struct WebConfigurationFileTests {
+    /// The reloader logs the failures this suite provokes; they are expected, so they are not printed.
+    static let quietLogger: Logger = {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        return logger
+    }()
+
     /// One set of certificates for the tests that only read them, made on first use; each test writes its own
     /// configuration file next to them.
     static let sharedPKI = Task { try await TestPKI.make() }
@@ -205,7 +212,7 @@ struct WebConfigurationFileTests {
         let registry = PrometheusCollectorRegistry()
         let (hangups, _) = AsyncStream.makeStream(of: Void.self)
         let reloader = WebConfigurationReloader(
-            store: store, hangups: hangups, registry: registry, logger: Logger(label: "test"))
+            store: store, hangups: hangups, registry: registry, logger: Self.quietLogger)
         #expect(await reloader.reload(force: false) == false, "nothing changed, yet it reloaded")
         let before = store.current.fingerprint
         try await pki.issue("server", by: "ca", subject: "/CN=localhost", extensions: TestPKI.serverExtensions)
