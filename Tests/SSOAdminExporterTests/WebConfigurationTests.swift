@@ -354,6 +354,19 @@ extension ExternalProgramTests {
             #expect(try await Self.curl(ca + ["-u", "prometheus:correct horse", "\(url)/-/healthy"]).status == 200)
         }
 
+        @Test("rate_limit: past the burst, requests get 429 until the bucket refills", .enabled(if: toolsPresent))
+        func rateLimit() async throws {
+            let pki = try await TestPKI.make()
+            defer { pki.remove() }
+            let exporter = try await start(pki, config: "rate_limit:\n  interval: 1h\n  burst: 2\n")
+            let url = "http://127.0.0.1:\(exporter.port)/-/healthy"
+            var statuses: [Int] = []
+            for _ in 0..<4 {
+                statuses.append(try await Self.curl([url]).status)
+            }
+            #expect(statuses == [200, 200, 429, 429], "\(statuses)")
+        }
+
         @Test(
             "rotation: a new certificate is served after SIGHUP; a broken file keeps the old settings and is counted",
             .enabled(if: toolsPresent))
