@@ -156,9 +156,9 @@ extension ExternalProgramTests {
                 ([], ["HTTPS_PROXY": "notaproxy"], "HTTPS_PROXY"),
                 ([], ["AWS_STS_REGIONAL_ENDPOINTS": "weird"], "AWS_STS_REGIONAL_ENDPOINTS"),
             ])
-        func badURLs(arguments: [String], variables: [String: String], named: String) throws {
+        func badURLs(arguments: [String], variables: [String: String], named: String) async throws {
             let binary = try #require(ExternalProgramTests.BinaryTests.binary)
-            let (status, output) = try ExternalTools.run(
+            let (status, output) = try await ExternalTools.runDetached(
                 binary, arguments, environment: environment.merging(variables) { _, new in new })
             #expect(status == 2, "\(output)")
             #expect(output.contains(named), "\(output)")
@@ -169,7 +169,7 @@ extension ExternalProgramTests {
             let first = try RunningExporter(arguments: [], environment: environment)
             try await first.waitUntilReady()
             let binary = try #require(ExternalProgramTests.BinaryTests.binary)
-            let (status, output) = try ExternalTools.run(
+            let (status, output) = try await ExternalTools.runDetached(
                 binary, ["--web.listen-address", "127.0.0.1:\(first.port)"], environment: environment)
             #expect(status == 2, "\(output)")
             #expect(output.contains("--web.listen-address") && output.contains("127.0.0.1:\(first.port)"), "\(output)")

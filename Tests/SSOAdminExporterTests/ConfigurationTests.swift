@@ -215,11 +215,11 @@ extension ExternalProgramTests {
             ExternalTools.builtProduct("sso-admin-exporter")
         }
 
-        func run(_ arguments: [String], environment: [String: String] = ["AWS_REGION": "us-east-1"]) throws -> (
+        func run(_ arguments: [String], environment: [String: String] = ["AWS_REGION": "us-east-1"]) async throws -> (
             Int32, String
         ) {
             let binary = try #require(Self.binary, "swift test builds the sso-admin-exporter product next to the tests")
-            return try ExternalTools.run(binary, arguments, environment: environment)
+            return try await ExternalTools.runDetached(binary, arguments, environment: environment)
         }
 
         @Test(
@@ -232,25 +232,25 @@ extension ExternalProgramTests {
                 (["--log.level", "loud"], "--log.level"),
                 (["--web.listen-address", "nowhere"], "--web.listen-address"),
             ])
-        func badFlag(arguments: [String], named: String) throws {
-            let (status, output) = try run(arguments)
+        func badFlag(arguments: [String], named: String) async throws {
+            let (status, output) = try await run(arguments)
             #expect(status == 2, "\(output)")
             #expect(output.contains(named), "\(output)")
         }
 
         @Test("no region exits 2 and says how to set one")
-        func noRegion() throws {
-            let (status, output) = try run([], environment: [:])
+        func noRegion() async throws {
+            let (status, output) = try await run([], environment: [:])
             #expect(status == 2)
             #expect(output.contains("AWS_REGION"))
         }
 
         @Test("--version and --help exit 0")
-        func versionAndHelp() throws {
-            let (versionStatus, version) = try run(["--version"])
+        func versionAndHelp() async throws {
+            let (versionStatus, version) = try await run(["--version"])
             #expect(versionStatus == 0)
             #expect(version.trimmingCharacters(in: .whitespacesAndNewlines) == BuildInfo.version)
-            let (helpStatus, help) = try run(["--help"])
+            let (helpStatus, help) = try await run(["--help"])
             #expect(helpStatus == 0)
             for flag in ["--web.listen-address", "--web.telemetry-path", "--aws.region", "--collect.min-interval"] {
                 #expect(help.contains(flag))

@@ -23,26 +23,26 @@ extension ExternalProgramTests {
         }
 
         @Test("every seed and regression input runs through its target without a crash", arguments: targets)
-        func replay(target: String) throws {
+        func replay(target: String) async throws {
             let binary = try #require(Self.replayBinary, "swift test builds sso-admin-exporter-fuzz next to the tests")
             let inputs = Self.inputs(target)
             #expect(inputs.count >= 2, "no seed corpus for \(target)")
-            let (status, output) = try ExternalTools.run(binary, [target] + inputs)
+            let (status, output) = try await ExternalTools.runDetached(binary, [target] + inputs)
             #expect(status == 0, "\(output)")
             #expect(output.contains("replayed \(inputs.count) inputs"), "\(output)")
         }
 
         @Test("label values from the text-writer corpus make an exposition promtool accepts")
-        func promtoolAcceptsCorpusExposition() throws {
+        func promtoolAcceptsCorpusExposition() async throws {
             guard ExternalTools.shouldRun("promtool") else { return }
             let promtool = try #require(ExternalTools.path("promtool"), "promtool is required under CI=true")
             let binary = try #require(Self.replayBinary)
-            let (status, exposition) = try ExternalTools.run(
+            let (status, exposition) = try await ExternalTools.runDetached(
                 binary, ["--exposition", "text-writer"] + Self.inputs("text-writer"))
             #expect(status == 0)
             let parsed = try ExpositionParser.parse(exposition)
             #expect(parsed.samples("fuzz_metric").count == Self.inputs("text-writer").count)
-            let (checkStatus, problems) = try ExternalTools.run(
+            let (checkStatus, problems) = try await ExternalTools.runDetached(
                 promtool, ["check", "metrics"], input: Data(exposition.utf8))
             #expect(checkStatus == 0, "\(problems)")
         }

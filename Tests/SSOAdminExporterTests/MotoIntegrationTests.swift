@@ -48,7 +48,7 @@ extension ExternalProgramTests {
 
                 if ExternalTools.shouldRun("promtool") {
                     let promtool = try #require(ExternalTools.path("promtool"), "promtool is required under CI")
-                    let (status, output) = try ExternalTools.run(
+                    let (status, output) = try await ExternalTools.runDetached(
                         promtool, ["check", "metrics"], input: Data(text.utf8))
                     #expect(status == 0, "promtool check metrics: \(output)")
                     #expect(output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "promtool found: \(output)")
@@ -86,7 +86,8 @@ extension ExternalProgramTests {
                 let bytes = await harness.page.render(deadline: harness.clock.now().advanced(by: .seconds(10)))
                 let text = String(decoding: bytes, as: UTF8.self)
                 #expect(try ExpositionParser.parse(text).success == 1)
-                let (status, output) = try ExternalTools.run(promtool, ["check", "metrics"], input: Data(text.utf8))
+                let (status, output) = try await ExternalTools.runDetached(
+                    promtool, ["check", "metrics"], input: Data(text.utf8))
                 #expect(status == 0, "promtool check metrics: \(output)")
                 #expect(output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "promtool found: \(output)")
             }

@@ -43,9 +43,9 @@ extension ExternalProgramTests {
             """#
 
         @Test("metadata, statuses, errors and limits match")
-        func matches() throws {
+        func matches() async throws {
             let python = try #require(ExternalTools.path("python3"), "python3 with botocore is required under CI")
-            let (status, output) = try ExternalTools.run(python, ["-c", Self.script])
+            let (status, output) = try await ExternalTools.runDetached(python, ["-c", Self.script])
             try #require(status == 0, "reading botocore's model failed: \(output)")
             let model = try JSONDecoder().decode(Model.self, from: Data(output.utf8))
             #expect(model.targetPrefix == SSOAdminClient.targetPrefix)

@@ -20,8 +20,6 @@ public struct WebConfiguration: Sendable {
     /// Headers added to every response.
     public let headers: HTTPFields
     public let rateLimit: RateLimit?
-    /// A digest of the file and of every file it names, to tell whether anything changed since.
-    public let fingerprint: [UInt8]
 
     /// TLS for new connections: the server certificate and the client certificate policy.
     public struct TLSSettings: Sendable {
@@ -79,8 +77,7 @@ public struct WebConfiguration: Sendable {
     /// Reads and checks the file at `path`, and every certificate and key file it names (relative paths are resolved
     /// from the file's folder, as the toolkit does).
     public static func load(path: String) throws(WebConfigurationError) -> WebConfiguration {
-        var digest = SHA256()
-        let text = try read(path, for: path, key: nil, into: &digest)
+        let text = try read(path, for: path, key: nil)
         let file = try WebConfigurationFile.parse(String(decoding: text, as: UTF8.self), path: path)
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
         func resolve(_ name: String) -> String {
@@ -89,7 +86,7 @@ public struct WebConfiguration: Sendable {
 
         var tls: TLSSettings?
         if let server = file.tlsServerConfig {
-            tls = try makeTLS(server, path: path, resolve: resolve, digest: &digest)
+            tls = try makeTLS(server, path: path, resolve: resolve)
         }
         var headers = HTTPFields()
         for (name, value) in (file.httpServerConfig?.headers ?? [:]).sorted(by: { $0.key < $1.key }) {
@@ -131,8 +128,7 @@ public struct WebConfiguration: Sendable {
             if interval > .zero { rateLimit = RateLimit(interval: interval, burst: max(1, burst)) }
         }
         return WebConfiguration(
-            path: path, tls: tls, basicAuthUsers: users, headers: headers, rateLimit: rateLimit,
-            fingerprint: Array(digest.finalize()))
+            path: path, tls: tls, basicAuthUsers: users, headers: headers, rateLimit: rateLimit)
     }
 
     /// A digest of the file and of the files it names, as they are now, readable or not: what the reloader compares
@@ -163,8 +159,7 @@ public struct WebConfiguration: Sendable {
     private static func makeTLS(
         _ server: WebConfigurationFile.TLSServerConfig,
         path: String,
-        resolve: (String) -> String,
-        digest: inout SHA256
+        resolve: (String) -> String
     ) throws(WebConfigurationError) -> TLSSettings {
         func fail(_ key: String, _ problem: String) -> WebConfigurationError {
             WebConfigurationError(path: path, line: nil, key: "tls_server_config.\(key)", problem)
@@ -176,7 +171,7 @@ public struct WebConfiguration: Sendable {
             case (.some, .some): throw fail(fileKey, "give either \(inlineKey) or \(fileKey), not both")
             case (.some(let text), nil): return Array(text.utf8)
             case (nil, .some(let name)):
-                return try read(resolve(name), for: path, key: "tls_server_config.\(fileKey)", into: &digest)
+                return try read(resolve(name), for: path, key: "tls_server_config.\(fileKey)")
             case (nil, nil): return nil
             }
         }
@@ -290,13 +285,9 @@ public struct WebConfiguration: Sendable {
         }
     }
 
-    private static func read(_ file: String, for path: String, key: String?, into digest: inout SHA256)
-        throws(WebConfigurationError) -> [UInt8]
-    {
+    private static func read(_ file: String, for path: String, key: String?) throws(WebConfigurationError) -> [UInt8] {
         do {
-            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
-            digest.update(data: bytes)
-            return bytes
+            return [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
         } catch {
             let problem = key == nil ? "cannot be read" : "cannot read \(file)"
             throw WebConfigurationError(path: path, line: nil, key: key, problem)

@@ -49,11 +49,13 @@ public enum ExternalTools {
     public static func runDetached(
         _ executable: String,
         _ arguments: [String],
+        input: Data? = nil,
         environment: [String: String]? = nil
     ) async throws -> (status: Int32, output: String) {
         try await withCheckedThrowingContinuation { continuation in
             Thread {
-                continuation.resume(with: Result { try run(executable, arguments, environment: environment) })
+                continuation.resume(
+                    with: Result { try run(executable, arguments, input: input, environment: environment) })
             }.start()
         }
     }
