@@ -34,7 +34,8 @@ fake_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$(swift build --show-bin-path)/sso-admin-fake" "$fake_port" >/dev/null 2>&1 &
 fake=$!
-env -i AWS_ACCESS_KEY_ID=AKIASTATICCHECK00000 AWS_SECRET_ACCESS_KEY=static-check "$binary" \
+env -i AWS_ACCESS_KEY_ID=AKIASTATICCHECK00000 AWS_SECRET_ACCESS_KEY=static-check \
+    AWS_ENDPOINT_URL_STS="http://127.0.0.1:$fake_port" "$binary" \
     --web.listen-address "127.0.0.1:$port" --aws.region us-east-1 \
     --aws.endpoint-url "http://127.0.0.1:$fake_port" >/tmp/sso-admin-exporter-static.log 2>&1 &
 exporter=$!

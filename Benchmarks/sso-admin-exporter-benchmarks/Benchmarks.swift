@@ -7,6 +7,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import SSOAdminExporter
+import ServiceLifecycle
 import TestSupport
 
 /// Figures for the README: run `swift run -c release sso-admin-exporter-benchmarks`.
@@ -134,12 +135,13 @@ enum Benchmarks {
 
     static func endToEnd(instances count: Int, scrapes: Int) async throws {
         let service = FakeSSOAdminService(instances: FakeInstance.numbered(count))
-        let server = try await FakeHTTPServer.start { await service.handle($0) }
+        let server = try await FakeHTTPServer.start(ssoAdmin: service, sts: FakeSTSService())
         let http = AsyncHTTPClientTransport.makeHTTPClient(connectTimeout: .seconds(2))
         var logger = Logger(label: "bench")
         logger.logLevel = .error
-        let options = try ExporterOptions.parse(["--aws.region", "us-east-1", "--aws.endpoint-url", server.endpoint])
-        let configuration = try ExporterConfiguration.resolve(options, environment: [:])
+        let options = try ExporterOptions.parse(["--aws.region", "us-east-1"])
+        let configuration = try ExporterConfiguration.resolve(
+            options, environment: ["AWS_ENDPOINT_URL": server.endpoint])
         let page = ExporterApplication.makeMetricsPage(
             configuration: configuration,
             credentialProvider: StaticCredentialProvider(AWSCredentials(accessKeyID: "AKID", secretAccessKey: "s")),
@@ -147,6 +149,7 @@ enum Benchmarks {
             logger: logger
         )
         let clock = MonotonicClock.continuous
+        async let scheduler: Void = page.scheduler.run()
 
         // The fake's own time: the same pages fetched with bare HTTP, no signing, decoding or rendering.
         func bareFetch() async throws {
@@ -179,7 +182,8 @@ enum Benchmarks {
             let bytes = await page.render(deadline: clock.now().advanced(by: .seconds(30)))
             exporterTimes.append(ContinuousClock.now - started)
             precondition(
-                String(decoding: bytes.prefix(400), as: UTF8.self).contains("collect_success{region=\"us-east-1\"} 1"))
+                String(decoding: bytes.prefix(400), as: UTF8.self).contains(
+                    "collect_success{region=\"us-east-1\",account_id=\"123456789012\"} 1"))
             let bareStarted = ContinuousClock.now
             try await bareFetch()
             bareTimes.append(ContinuousClock.now - bareStarted)
@@ -195,6 +199,8 @@ enum Benchmarks {
                 format: "%-52@ %12.1f ms", "  the fake's own time for the same pages (median)" as NSString,
                 bare.milliseconds))
         print(String(format: "%-52@ %12.1f ms", "  exporter overhead" as NSString, (exporter - bare).milliseconds))
+        (page.scheduler as? OnScrapeScheduler)?.shutDown()
+        try await scheduler
         await server.stop()
         try await http.shutdown()
     }

@@ -2,7 +2,8 @@ import Foundation
 import TestSupport
 
 /// A loopback sso-admin for `scripts/demo.sh`: the test suite's fake service (pagination and errors as the service
-/// model has them), holding one ACTIVE instance and one in CREATE_FAILED with a status reason.
+/// model has them), holding one ACTIVE instance and one in CREATE_FAILED with a status reason. It also answers STS
+/// `GetCallerIdentity` (query-protocol requests), so one `AWS_ENDPOINT_URL` serves the exporter.
 ///
 ///     sso-admin-fake [PORT]
 @main
@@ -24,7 +25,8 @@ enum SSOAdminFake {
             exit(2)
         }
         let service = FakeSSOAdminService(instances: instances)
-        let server = try await FakeHTTPServer.start(port: port) { await service.handle($0) }
+        let sts = FakeSTSService()
+        let server = try await FakeHTTPServer.start(port: port, ssoAdmin: service, sts: sts)
         FileHandle.standardOutput.write(Data("fake sso-admin listening on \(server.endpoint)\n".utf8))
         // Serves until the demo script stops it with a signal.
         while true {

@@ -46,6 +46,8 @@ extension ExternalProgramTests {
 
             let service = FakeSSOAdminService(instances: Self.instances)
             let sso = try await FakeHTTPServer.start { await service.handle($0) }
+            let sts = FakeSTSService()
+            let stsServer = try await FakeHTTPServer.start { await sts.handle($0) }
             let receiver = WebhookReceiver()
             let hook = try await FakeHTTPServer.start { await receiver.handle($0) }
             let http = HTTPClient(eventLoopGroupProvider: .singleton)
@@ -54,7 +56,9 @@ extension ExternalProgramTests {
             try await withAsyncCleanup {
                 let exporter = try RunningExporter(
                     arguments: ["--aws.endpoint-url", sso.endpoint],
-                    environment: try Self.exporterEnvironment(in: directory))
+                    environment: try Self.exporterEnvironment(in: directory).merging([
+                        "AWS_ENDPOINT_URL_STS": stsServer.endpoint
+                    ]) { $1 })
                 try await exporter.waitUntilReady()
 
                 let alertmanagerPort = try ExternalTools.freeLoopbackPort()
@@ -142,6 +146,7 @@ extension ExternalProgramTests {
                 for process in processes { process.stop() }
                 await hook.stop()
                 await sso.stop()
+                await stsServer.stop()
                 try await http.shutdown()
             }
         }

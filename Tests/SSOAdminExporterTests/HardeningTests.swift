@@ -97,15 +97,16 @@ struct CollectionHardeningTests {
             instances: FakeInstance.numbered(1), arguments: ["--aws.request-timeout", "60s"], clock: .continuous
         ) { harness in
             harness.service.inject([.hang])
-            let collector = harness.page.collector
+            let scheduler = try #require(harness.page.scheduler as? OnScrapeScheduler)
             let started = ContinuousClock.now
-            async let snapshot = collector.snapshot(deadline: harness.clock.now().advanced(by: .seconds(60)))
+            async let snapshots = scheduler.snapshots(deadline: harness.clock.now().advanced(by: .seconds(60)))
             try await Task.sleep(for: .milliseconds(300))
-            await collector.shutDown()
-            let result = await snapshot
+            scheduler.shutDown()
+            let result = try #require(await snapshots.first)
             #expect(!result.succeeded)
             #expect(ContinuousClock.now - started < .seconds(3))
-            let after = await collector.snapshot(deadline: harness.clock.now().advanced(by: .seconds(60)))
+            let after = try #require(
+                await scheduler.snapshots(deadline: harness.clock.now().advanced(by: .seconds(60))).first)
             #expect(!after.succeeded)
         }
     }

@@ -26,9 +26,10 @@ extension ExternalProgramTests {
             let http = AsyncHTTPClientTransport.makeHTTPClient(connectTimeout: .seconds(2))
             try await withAsyncCleanup {
                 let configuration = try ExporterHarness.configuration(
-                    endpoint: moto.endpoint, arguments: arguments(moto))
+                    endpoint: moto.endpoint, arguments: arguments(moto),
+                    environment: ["AWS_ENDPOINT_URL_STS": moto.endpoint])
                 let transport = AsyncHTTPClientTransport(client: http)
-                let metrics = ExporterApplication.makeSelfMetrics(configuration: configuration)
+                let metrics = ExporterSelfMetrics()
                 let chain = ExporterApplication.makeChainProvider(
                     configuration: configuration,
                     environment: try environment(moto, directory).merging([
@@ -39,7 +40,7 @@ extension ExternalProgramTests {
                 let page = ExporterApplication.makeMetricsPage(
                     configuration: configuration, credentialProvider: chain, transport: transport, selfMetrics: metrics,
                     logger: ExporterHarness.logger)
-                try await body(moto, page)
+                try await page.running { try await body(moto, page) }
             } cleanup: {
                 try await http.shutdown()
             }

@@ -14,6 +14,12 @@ public final class AWSJSONClient: Sendable {
     public var endpoint: AWSServiceEndpoint { sender.endpoint }
     public var credentialProvider: any AWSCredentialProvider { sender.credentialProvider! }
 
+    /// A client over a sender configured elsewhere (its endpoint, credentials, retries and observer).
+    public init(sender: AWSRequestSender, targetPrefix: String) {
+        self.sender = sender
+        self.targetPrefix = targetPrefix
+    }
+
     public init(
         endpoint: AWSServiceEndpoint,
         targetPrefix: String,

@@ -13,30 +13,61 @@ public struct CollectionSnapshot: Sendable {
         case failure(reason: String)
     }
 
+    /// What the last successful collection of a target saw, kept after it starts failing for at most `max_stale`.
+    public struct LastSuccess: Sendable {
+        public let instances: [InstanceMetadata]
+        /// Wall-clock time that collection finished.
+        public let finishedAt: Date
+
+        public init(instances: [InstanceMetadata], finishedAt: Date) {
+            self.instances = instances
+            self.finishedAt = finishedAt
+        }
+    }
+
     public let target: CollectionTarget
     public let outcome: Outcome
     /// Wall-clock time the collection started; ages are measured from it.
     public let collectedAt: Date
     public let duration: Duration
-    /// When it finished on the monotonic clock, for `--collect.min-interval` reuse.
+    /// When it finished on the monotonic clock, for `--collect.min-interval` reuse and `max_stale`.
     public let finishedAt: MonotonicInstant
+    /// For a failed collection: the last success still within `max_stale`, whose instances are still reported.
+    public var lastSuccess: LastSuccess?
 
     public init(
         target: CollectionTarget,
         outcome: Outcome,
         collectedAt: Date,
         duration: Duration,
-        finishedAt: MonotonicInstant
+        finishedAt: MonotonicInstant,
+        lastSuccess: LastSuccess? = nil
     ) {
         self.target = target
         self.outcome = outcome
         self.collectedAt = collectedAt
         self.duration = duration
         self.finishedAt = finishedAt
+        self.lastSuccess = lastSuccess
     }
 
     public var succeeded: Bool {
         if case .success = outcome { return true }
         return false
     }
+
+    /// This collection as the last success a later failure may fall back on; `nil` when it failed.
+    public var asLastSuccess: LastSuccess? {
+        guard case .success(let instances, _) = outcome else { return nil }
+        return LastSuccess(instances: instances, finishedAt: collectedAt.addingTimeInterval(duration.secondsDouble))
+    }
+
+    /// The instances series are rendered from: this collection's, or those of the last success it falls back on.
+    public var reportedInstances: [InstanceMetadata]? {
+        if case .success(let instances, _) = outcome { return instances }
+        return lastSuccess?.instances
+    }
+
+    /// When the target last collected successfully, if that is still reported.
+    public var lastSuccessAt: Date? { asLastSuccess?.finishedAt ?? lastSuccess?.finishedAt }
 }

@@ -1,14 +1,57 @@
-/// What one collection looks at. Its labels lead every AWS-derived series, in this order, so that more
-/// dimensions (an account, for organization-wide collection) can be added without reordering existing ones.
+/// What one collection looks at: one account in one region, reached with one identity.
+///
+/// Its labels lead every series derived from that collection, always in the order `region`, `account_id`, then the
+/// static labels sorted by name, so dashboards and recording rules can rely on them.
 public struct CollectionTarget: Sendable, Hashable {
+    /// Unique among the exporter's targets; `/probe?target=` and `/sd` use it.
+    public let name: String
     public let region: String
+    /// Twelve digits; empty while the account is not yet known (the default target learns it from STS
+    /// `GetCallerIdentity` on its first collection).
+    public let accountID: String
+    /// From the configuration file, sorted by name; never one of ``reservedLabelNames``.
+    public let staticLabels: [StaticLabel]
 
-    public init(region: String) {
+    /// Label names a static label may not take, because the exporter sets them on its own series.
+    public static let reservedLabelNames: Set<String> = [
+        "region", "account_id", "status", "instance_arn", "instance_id", "identity_store_id", "owner_account_id",
+        "name", "kind", "reason", "operation", "exception", "provider", "target", "job", "instance",
+    ]
+
+    public struct StaticLabel: Sendable, Hashable {
+        public let name: String
+        public let value: String
+
+        public init(name: String, value: String) {
+            self.name = name
+            self.value = value
+        }
+    }
+
+    public init(name: String? = nil, region: String, accountID: String = "", staticLabels: [StaticLabel] = []) {
         self.region = region
+        self.accountID = accountID
+        self.staticLabels = staticLabels.sorted { $0.name < $1.name }
+        self.name = name ?? Self.defaultName(region: region)
+    }
+
+    /// The name of the target the flags define when there is no configuration file.
+    public static func defaultName(region: String) -> String { "default/\(region)" }
+
+    /// The same target once its account is known.
+    public func withAccountID(_ accountID: String) -> CollectionTarget {
+        CollectionTarget(name: name, region: region, accountID: accountID, staticLabels: staticLabels)
     }
 
     /// Label pairs in their fixed order.
     public var labels: [(String, String)] {
-        [("region", region)]
+        [("region", region), ("account_id", accountID)] + staticLabels.map { ($0.name, $0.value) }
+    }
+
+    /// The labels every metric kept in the process-wide registry carries: the same two names for every target,
+    /// because swift-prometheus traps when one family is registered with different label names. Static labels
+    /// differ between targets, so they only go on the series the exporter renders itself.
+    public var registryLabels: [(String, String)] {
+        [("region", region), ("account_id", accountID)]
     }
 }

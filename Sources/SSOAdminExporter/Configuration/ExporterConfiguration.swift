@@ -25,6 +25,8 @@ public struct ExporterConfiguration: Sendable {
     /// `--web.config.file`: TLS and basic authentication; `nil` serves plain HTTP to anyone.
     public var webConfigFile: String?
     public var endpoint: AWSServiceEndpoint
+    /// Where the default target learns its account (STS `GetCallerIdentity`) when `--aws.role-arn` does not name it.
+    public var stsEndpoint: AWSServiceEndpoint
     public var pageSize: Int
     public var maxAttempts: Int
     public var connectTimeout: Duration
@@ -53,13 +55,22 @@ public struct ExporterConfiguration: Sendable {
             self.externalID = externalID
             self.roleSessionName = roleSessionName
         }
+
+        /// The account in the role's ARN (checked to be 12 digits at startup).
+        public var accountID: String {
+            let parts = roleARN.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
+            return parts.count == 6 ? String(parts[4]) : ""
+        }
     }
 
     /// Kept back from the scrape timeout Prometheus announces, so the answer arrives before it gives up.
     public static let scrapeTimeoutMargin: Duration = .milliseconds(500)
     public static let reservedPaths: Set<String> = ["/-/healthy", "/-/ready"]
 
-    public var target: CollectionTarget { CollectionTarget(region: endpoint.region) }
+    /// The one target the flags define: the account of `--aws.role-arn`, else learned on the first collection.
+    public var target: CollectionTarget {
+        CollectionTarget(region: endpoint.region, accountID: assumeRole?.accountID ?? "")
+    }
 
     /// Resolves and validates; every error names the flag or variable at fault.
     public static func resolve(
@@ -87,6 +98,7 @@ public struct ExporterConfiguration: Sendable {
         }
         let region: String
         let endpoint: AWSServiceEndpoint
+        let stsEndpoint: AWSServiceEndpoint
         let variants = try resolveVariants(options, environment: environment)
         do {
             // The active profile is read only when a setting is not given by flag or variable, so that a broken
@@ -130,6 +142,13 @@ public struct ExporterConfiguration: Sendable {
                 variants: variants,
                 rules: SSOAdminClient.endpointRules
             )
+            let explicitSTSEndpoint = ["AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"].contains {
+                !(environment[$0] ?? "").isEmpty
+            }
+            stsEndpoint = try STSClient.endpoint(
+                region: region, environment: environment,
+                profileEndpointURL: explicitSTSEndpoint ? nil : ((try? activeProfile()) ?? nil)?["endpoint_url"],
+                variants: variants)
         } catch let error as AWSConfigurationError {
             throw ExporterConfigurationError(error.message)
         }
@@ -169,6 +188,7 @@ public struct ExporterConfiguration: Sendable {
             readTimeout: options.readTimeout.duration,
             webConfigFile: options.webConfigFile,
             endpoint: endpoint,
+            stsEndpoint: stsEndpoint,
             pageSize: options.pageSize,
             maxAttempts: maxAttempts,
             connectTimeout: options.connectTimeout.duration,

@@ -8,55 +8,78 @@ import Synchronization
     import Foundation
 #endif
 
-/// The exporter's cumulative counters and histograms, kept in one long-lived swift-prometheus registry.
+/// The exporter's cumulative counters and histograms, kept in one long-lived swift-prometheus registry for the
+/// whole process, whatever the number of targets.
 ///
-/// Only series with a bounded label space live here (operation × exception name), so the registry's
-/// copy-on-insert cost is paid a handful of times, never per scrape.
-public final class ExporterSelfMetrics: AWSRequestObserver {
+/// Every request and error series carries `region` and `account_id` (and nothing from a target's static labels),
+/// every credentials series `provider` and `account_id` (empty for the exporter's own identity): one family always
+/// has the same label names, which swift-prometheus requires. Only bounded label spaces live here (target ×
+/// operation × exception name), so the registry's copy-on-insert cost is paid when a target first appears, never
+/// per scrape.
+public final class ExporterSelfMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
-    public let target: CollectionTarget
     /// Distinct exception names a counter is kept for; past it new names are counted as `Unknown`.
     public static let maxExceptionNames = 64
     static let durationBuckets: [Duration] = [
         .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
         .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
     ]
+    /// The operations whose series exist from a target's start, with their modeled errors.
+    let preregistered: [(operation: String, errors: [String])]
     private let exceptionNames = Mutex<Set<String>>([])
     /// The registry looks series up by hashing their labels; scrapes send many requests, so keep the handles.
-    private let handles = Mutex<[String: (requests: Counter, duration: DurationHistogram)]>([:])
+    private let handles = Mutex<[RequestKey: (requests: Counter, duration: DurationHistogram)]>([:])
 
-    public init(registry: PrometheusCollectorRegistry, target: CollectionTarget, operations: [String]) {
+    struct RequestKey: Hashable {
+        let region: String
+        let accountID: String
+        let operation: String
+    }
+
+    public init(
+        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        operations: [(operation: String, errors: [String])] = [
+            (SSOAdminClient.listInstances, SSOAdminClient.modeledErrors)
+        ]
+    ) {
         self.registry = registry
-        self.target = target
-        for operation in operations {
-            _ = requests(operation)
-            _ = duration(operation)
-            for exception in SSOAdminClient.modeledErrors {
-                _ = errors(operation, exception: exception)
+        self.preregistered = operations
+    }
+
+    /// Makes a target's request and modeled-error series visible at 0.
+    public func registerTarget(_ target: CollectionTarget) {
+        for (operation, errors) in preregistered {
+            _ = handles(region: target.region, accountID: target.accountID, operation: operation)
+            for exception in errors {
+                _ = errorCounter(region: target.region, accountID: target.accountID, operation, exception: exception)
             }
         }
     }
 
-    public func attemptFinished(operation: String, duration elapsed: Duration, error: AWSClientError?) {
-        let (requests, duration) = handles.withLock { handles in
-            if let found = handles[operation] { return found }
-            let made = (self.requests(operation), self.duration(operation))
-            handles[operation] = made
-            return made
-        }
+    /// What a target's AWS clients report their calls to; the account may be learned after the client is made.
+    public func requestObserver(region: String, accountID: @escaping @Sendable () -> String) -> any AWSRequestObserver {
+        TargetRequestObserver(metrics: self, region: region, accountID: accountID)
+    }
+
+    func attemptFinished(
+        region: String, accountID: String, operation: String, duration elapsed: Duration, error: AWSClientError?
+    ) {
+        let (requests, duration) = handles(region: region, accountID: accountID, operation: operation)
         requests.increment()
         duration.record(elapsed)
-        if let error { recordError(operation: operation, exception: error.exceptionName) }
+        if let error {
+            recordError(region: region, accountID: accountID, operation: operation, exception: error.exceptionName)
+        }
     }
 
-    public func callFailedBeforeSending(operation: String, error: AWSClientError) {
-        recordError(operation: operation, exception: error.exceptionName)
+    /// Counts a failure of `target` under a bounded, identifier-like name.
+    public func recordError(target: CollectionTarget, operation: String, exception: String) {
+        recordError(region: target.region, accountID: target.accountID, operation: operation, exception: exception)
     }
 
-    /// Counts a failure under a bounded, identifier-like name.
-    public func recordError(operation: String, exception: String) {
-        let name = admittedExceptionName(exception)
-        errors(operation, exception: name).increment()
+    func recordError(region: String, accountID: String, operation: String, exception: String) {
+        errorCounter(region: region, accountID: accountID, operation, exception: admittedExceptionName(exception))
+            .increment()
     }
 
     func admittedExceptionName(_ raw: String) -> String {
@@ -79,35 +102,56 @@ public final class ExporterSelfMetrics: AWSRequestObserver {
         }
     }
 
-    private func requests(_ operation: String) -> Counter {
-        registry.makeCounter(
-            descriptor: MetricCatalog.apiRequests.descriptor,
-            labels: target.labels + [("operation", operation)]
-        )
+    private func handles(region: String, accountID: String, operation: String) -> (
+        requests: Counter, duration: DurationHistogram
+    ) {
+        let key = RequestKey(region: region, accountID: accountID, operation: operation)
+        return handles.withLock { handles in
+            if let found = handles[key] { return found }
+            let labels = [("region", region), ("account_id", accountID), ("operation", operation)]
+            let made = (
+                registry.makeCounter(descriptor: MetricCatalog.apiRequests.descriptor, labels: labels),
+                registry.makeDurationHistogram(
+                    descriptor: MetricCatalog.apiRequestDuration.descriptor, labels: labels,
+                    buckets: Self.durationBuckets)
+            )
+            handles[key] = made
+            return made
+        }
     }
 
-    private func errors(_ operation: String, exception: String) -> Counter {
+    private func errorCounter(region: String, accountID: String, _ operation: String, exception: String) -> Counter {
         registry.makeCounter(
             descriptor: MetricCatalog.apiErrors.descriptor,
-            labels: target.labels + [("operation", operation), ("exception", exception)]
-        )
-    }
-
-    private func duration(_ operation: String) -> DurationHistogram {
-        registry.makeDurationHistogram(
-            descriptor: MetricCatalog.apiRequestDuration.descriptor,
-            labels: target.labels + [("operation", operation)],
-            buckets: Self.durationBuckets
+            labels: [("region", region), ("account_id", accountID), ("operation", operation), ("exception", exception)]
         )
     }
 }
 
+/// One target's view of ``ExporterSelfMetrics``: counts its calls under its region and account.
+struct TargetRequestObserver: AWSRequestObserver {
+    let metrics: ExporterSelfMetrics
+    let region: String
+    let accountID: @Sendable () -> String
+
+    func attemptFinished(operation: String, duration: Duration, error: AWSClientError?) {
+        metrics.attemptFinished(
+            region: region, accountID: accountID(), operation: operation, duration: duration, error: error)
+    }
+
+    func callFailedBeforeSending(operation: String, error: AWSClientError) {
+        metrics.recordError(
+            region: region, accountID: accountID(), operation: operation, exception: error.exceptionName)
+    }
+}
+
+/// The exporter's own identity (the default chain): its credentials series have an empty `account_id`.
 extension ExporterSelfMetrics: AWSCredentialsObserver {
     public func credentialsRefreshed(provider: String, expiration: Date?) {
         credentialCounters(provider).refreshes.increment()
         if let expiration {
             // Made on first use, so that keys that never expire leave the series absent rather than at 0.
-            registry.makeGauge(descriptor: MetricCatalog.credentialsExpiry.descriptor)
+            registry.makeGauge(descriptor: MetricCatalog.credentialsExpiry.descriptor, labels: [("account_id", "")])
                 .set(expiration.timeIntervalSince1970)
         }
     }
@@ -116,7 +160,8 @@ extension ExporterSelfMetrics: AWSCredentialsObserver {
         // The chain resolves providers but refreshes nothing itself: it has an error counter only.
         if provider == ResolvingCredentialProvider.providerName {
             registry.makeCounter(
-                descriptor: MetricCatalog.credentialsErrors.descriptor, labels: [("provider", provider)]
+                descriptor: MetricCatalog.credentialsErrors.descriptor,
+                labels: [("provider", provider), ("account_id", "")]
             ).increment()
             return
         }
@@ -131,9 +176,11 @@ extension ExporterSelfMetrics: AWSCredentialsObserver {
     private func credentialCounters(_ provider: String) -> (refreshes: Counter, errors: Counter) {
         (
             registry.makeCounter(
-                descriptor: MetricCatalog.credentialsRefreshes.descriptor, labels: [("provider", provider)]),
+                descriptor: MetricCatalog.credentialsRefreshes.descriptor,
+                labels: [("provider", provider), ("account_id", "")]),
             registry.makeCounter(
-                descriptor: MetricCatalog.credentialsErrors.descriptor, labels: [("provider", provider)])
+                descriptor: MetricCatalog.credentialsErrors.descriptor,
+                labels: [("provider", provider), ("account_id", "")])
         )
     }
 }

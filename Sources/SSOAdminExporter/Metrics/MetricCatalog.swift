@@ -32,12 +32,16 @@ public enum MetricCatalog {
     public static let collectDuration = MetricSpec(
         "aws_sso_admin_collect_duration_seconds", .gauge,
         help: "Duration of the last collection from AWS, in seconds.")
+    public static let collectLastSuccess = MetricSpec(
+        "aws_sso_admin_collect_last_success_timestamp_seconds", .gauge,
+        help: "When the last successful collection of the target finished, in seconds since the Unix epoch; absent "
+            + "once it is older than max_stale.")
 
     /// The families whose values can come from a reused collection when `--collect.min-interval` is set.
     public static let snapshotFamilies: [MetricSpec] = [
         instances, instancesUnidentified, instanceStatus, instanceInfo, instanceStatusReason,
         instanceCreationTimestamp, instanceAge,
-        listInstancesPages, collectSuccess, collectDuration,
+        listInstancesPages, collectSuccess, collectDuration, collectLastSuccess,
     ]
 
     // Cumulative, kept in a long-lived registry.

@@ -37,92 +37,129 @@ public struct SnapshotRenderer: Sendable {
     }
 
     public func render(_ snapshot: CollectionSnapshot, into writer: inout PrometheusTextWriter) {
-        let target = snapshot.target.labels
+        render([snapshot], into: &writer)
+    }
+
+    /// Writes every family once, with the samples of all `snapshots` under it, so that any number of targets makes
+    /// a valid exposition.
+    public func render(_ snapshots: [CollectionSnapshot], into writer: inout PrometheusTextWriter) {
+        let targets = snapshots.map { EncodedLabels($0.target.labels) }
         writer.family(MetricCatalog.collectSuccess, helpSuffix: helpSuffix)
-        writer.sample(MetricCatalog.collectSuccess.name, labels: target, value: snapshot.succeeded ? 1 : 0)
+        for (snapshot, labels) in zip(snapshots, targets) {
+            writer.sample(MetricCatalog.collectSuccess.name, labels, value: snapshot.succeeded ? 1 : 0)
+        }
         writer.family(MetricCatalog.collectDuration, helpSuffix: helpSuffix)
-        writer.sample(MetricCatalog.collectDuration.name, labels: target, value: snapshot.duration.secondsDouble)
-
-        guard case .success(let instances, let pages) = snapshot.outcome else { return }
+        for (snapshot, labels) in zip(snapshots, targets) {
+            writer.sample(MetricCatalog.collectDuration.name, labels, value: snapshot.duration.secondsDouble)
+        }
+        writer.family(MetricCatalog.collectLastSuccess, helpSuffix: helpSuffix)
+        for (snapshot, labels) in zip(snapshots, targets) {
+            guard let last = snapshot.lastSuccessAt else { continue }
+            writer.sample(MetricCatalog.collectLastSuccess.name, labels, value: last.timeIntervalSince1970)
+        }
         writer.family(MetricCatalog.listInstancesPages, helpSuffix: helpSuffix)
-        writer.sample(MetricCatalog.listInstancesPages.name, labels: target, value: Double(pages))
+        for (snapshot, labels) in zip(snapshots, targets) {
+            guard case .success(_, let pages) = snapshot.outcome else { continue }
+            writer.sample(MetricCatalog.listInstancesPages.name, labels, value: Double(pages))
+        }
 
-        let allRows = Self.rows(instances)
-        // Without an ARN an instance cannot have per-instance series; it is counted apart rather than in the
-        // status totals, which must agree with the series beside them.
-        let rows = allRows.filter { $0.arn != nil }
+        // A failed collection reports the instances of its last success while that is within max_stale, else none.
+        let reported: [TargetRows] = zip(snapshots, targets).compactMap { snapshot, labels in
+            guard let instances = snapshot.reportedInstances else { return nil }
+            let allRows = Self.rows(instances)
+            // Without an ARN an instance cannot have per-instance series; it is counted apart rather than in the
+            // status totals, which must agree with the series beside them.
+            let rows = allRows.filter { $0.arn != nil }
+            let measuredAt = snapshot.succeeded ? snapshot.collectedAt : snapshot.lastSuccess?.finishedAt
+            return TargetRows(
+                labels: labels, rows: rows, unidentified: allRows.count - rows.count,
+                // Each instance's shared labels are escaped once and reused by its samples in every family.
+                instanceLabels: rows.map { labels.appending("instance_arn", $0.arn!) },
+                measuredAt: measuredAt?.timeIntervalSince1970 ?? 0)
+        }
         writer.family(MetricCatalog.instancesUnidentified, helpSuffix: helpSuffix)
-        writer.sample(
-            MetricCatalog.instancesUnidentified.name, labels: target, value: Double(allRows.count - rows.count))
-        var counts: [InstanceStatus: Int] = [:]
-        for status in InstanceStatus.modeled { counts[status] = 0 }
-        for row in rows { counts[row.status, default: 0] += 1 }
-        writer.family(MetricCatalog.instances, helpSuffix: helpSuffix)
-        for status in InstanceStatus.modeled {
-            writer.sample(
-                MetricCatalog.instances.name,
-                labels: target + [("status", status.rawValue)],
-                value: Double(counts[status] ?? 0)
-            )
+        for target in reported {
+            writer.sample(MetricCatalog.instancesUnidentified.name, target.labels, value: Double(target.unidentified))
         }
-        for (status, count) in counts.sorted(by: { $0.key.rawValue < $1.key.rawValue })
-        where !InstanceStatus.modeled.contains(status) {
-            writer.sample(
-                MetricCatalog.instances.name,
-                labels: target + [("status", status.rawValue)],
-                value: Double(count)
-            )
+        writer.family(MetricCatalog.instances, helpSuffix: helpSuffix)
+        for target in reported {
+            var counts: [InstanceStatus: Int] = [:]
+            for status in InstanceStatus.modeled { counts[status] = 0 }
+            for row in target.rows { counts[row.status, default: 0] += 1 }
+            let ordered =
+                InstanceStatus.modeled
+                + counts.keys.filter { !InstanceStatus.modeled.contains($0) }.sorted { $0.rawValue < $1.rawValue }
+            for status in ordered {
+                writer.sample(
+                    MetricCatalog.instances.name, target.labels.appending("status", status.rawValue),
+                    value: Double(counts[status] ?? 0))
+            }
         }
 
-        let identified = rows
-        // Each instance's shared labels are escaped once and reused by its samples in every family.
-        let base = EncodedLabels(target)
-        let instanceLabels = identified.map { base.appending("instance_arn", $0.arn!) }
         writer.family(MetricCatalog.instanceStatus, helpSuffix: helpSuffix)
-        for (row, labels) in zip(identified, instanceLabels) {
-            for modeled in modeledTails {
-                writer.sampleLine(
-                    prefix: statusPrefix, labels: labels,
-                    tail: row.status == modeled.status ? modeled.one : modeled.zero)
-            }
-            if !InstanceStatus.modeled.contains(row.status) {
-                writer.sampleLine(prefix: statusPrefix, labels: labels, tail: Self.statusTail(row.status, 1))
+        for target in reported {
+            for (row, labels) in zip(target.rows, target.instanceLabels) {
+                for modeled in modeledTails {
+                    writer.sampleLine(
+                        prefix: statusPrefix, labels: labels,
+                        tail: row.status == modeled.status ? modeled.one : modeled.zero)
+                }
+                if !InstanceStatus.modeled.contains(row.status) {
+                    writer.sampleLine(prefix: statusPrefix, labels: labels, tail: Self.statusTail(row.status, 1))
+                }
             }
         }
 
         writer.family(MetricCatalog.instanceInfo, helpSuffix: helpSuffix)
-        for (row, labels) in zip(identified, instanceLabels) {
-            let instance = row.instance
-            var info = labels
-            info.append("instance_id", Self.clean(instance.instanceID))
-            info.append("identity_store_id", Self.clean(instance.identityStoreId))
-            info.append("owner_account_id", Self.clean(instance.ownerAccountId))
-            info.append("name", Self.clean(instance.name))
-            writer.sample(MetricCatalog.instanceInfo.name, info, value: 1)
+        for target in reported {
+            for (row, labels) in zip(target.rows, target.instanceLabels) {
+                let instance = row.instance
+                var info = labels
+                info.append("instance_id", Self.clean(instance.instanceID))
+                info.append("identity_store_id", Self.clean(instance.identityStoreId))
+                info.append("owner_account_id", Self.clean(instance.ownerAccountId))
+                info.append("name", Self.clean(instance.name))
+                writer.sample(MetricCatalog.instanceInfo.name, info, value: 1)
+            }
         }
 
         writer.family(MetricCatalog.instanceStatusReason, helpSuffix: helpSuffix)
-        for (row, labels) in zip(identified, instanceLabels) {
-            guard let rawReason = row.instance.statusReason else { continue }
-            let reason = LabelValue.clean(rawReason, maxLength: Self.maxReasonLength)
-            guard !reason.allSatisfy(\.isWhitespace) else { continue }
-            var reasonLabels = labels
-            reasonLabels.append("status", row.status.rawValue)
-            reasonLabels.append("reason", reason)
-            writer.sample(MetricCatalog.instanceStatusReason.name, reasonLabels, value: 1)
+        for target in reported {
+            for (row, labels) in zip(target.rows, target.instanceLabels) {
+                guard let rawReason = row.instance.statusReason else { continue }
+                let reason = LabelValue.clean(rawReason, maxLength: Self.maxReasonLength)
+                guard !reason.allSatisfy(\.isWhitespace) else { continue }
+                var reasonLabels = labels
+                reasonLabels.append("status", row.status.rawValue)
+                reasonLabels.append("reason", reason)
+                writer.sample(MetricCatalog.instanceStatusReason.name, reasonLabels, value: 1)
+            }
         }
 
-        let collectedAt = snapshot.collectedAt.timeIntervalSince1970
         writer.family(MetricCatalog.instanceCreationTimestamp, helpSuffix: helpSuffix)
-        for (row, labels) in zip(identified, instanceLabels) {
-            guard let created = row.instance.createdDate else { continue }
-            writer.sample(MetricCatalog.instanceCreationTimestamp.name, labels, value: created)
+        for target in reported {
+            for (row, labels) in zip(target.rows, target.instanceLabels) {
+                guard let created = row.instance.createdDate else { continue }
+                writer.sample(MetricCatalog.instanceCreationTimestamp.name, labels, value: created)
+            }
         }
         writer.family(MetricCatalog.instanceAge, helpSuffix: helpSuffix)
-        for (row, labels) in zip(identified, instanceLabels) {
-            guard let created = row.instance.createdDate else { continue }
-            writer.sample(MetricCatalog.instanceAge.name, labels, value: max(0, collectedAt - created))
+        for target in reported {
+            for (row, labels) in zip(target.rows, target.instanceLabels) {
+                guard let created = row.instance.createdDate else { continue }
+                writer.sample(MetricCatalog.instanceAge.name, labels, value: max(0, target.measuredAt - created))
+            }
         }
+    }
+
+    /// One target's instances, cleaned, with the labels its series share.
+    struct TargetRows {
+        let labels: EncodedLabels
+        let rows: [Row]
+        let unidentified: Int
+        let instanceLabels: [EncodedLabels]
+        /// When the instances were seen, for their age.
+        let measuredAt: Double
     }
 
     struct Row {

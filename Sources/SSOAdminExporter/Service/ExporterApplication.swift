@@ -63,7 +63,7 @@ public struct ExporterApplication: Sendable {
             clock: clock,
             wallClock: wallClock,
             credentialsObserver: metrics,
-            requestObserver: metrics,
+            requestObserver: metrics.requestObserver(region: configuration.endpoint.region, accountID: { "" }),
             readFile: readFile,
             logger: logger
         )
@@ -95,7 +95,39 @@ public struct ExporterApplication: Sendable {
         )
     }
 
-    /// The metrics page for a configuration, over any transport (tests pass a loopback one).
+    /// The one target the flags define, over any transport (tests pass a loopback one): its account is the one in
+    /// `--aws.role-arn`, else learned from STS `GetCallerIdentity` with the same credentials.
+    public static func makeDefaultSource(
+        configuration: ExporterConfiguration,
+        credentialProvider: any AWSCredentialProvider,
+        transport: any AWSHTTPTransport,
+        clock: MonotonicClock = .continuous,
+        wallClock: @escaping @Sendable () -> Date = { Date() },
+        metrics: ExporterSelfMetrics,
+        logger: Logger
+    ) -> TargetSource {
+        let target = configuration.target
+        let account = AccountIdentity(known: target.accountID)
+        let observer = metrics.requestObserver(region: target.region, accountID: { account.current })
+        func sender(_ endpoint: AWSServiceEndpoint) -> AWSRequestSender {
+            AWSRequestSender(
+                endpoint: endpoint, credentialProvider: credentialProvider, transport: transport,
+                retryStrategy: StandardRetryStrategy(maxAttempts: configuration.maxAttempts),
+                requestTimeout: configuration.requestTimeout, userAgent: BuildInfo.userAgent, clock: clock,
+                wallClock: wallClock, observer: observer, logger: logger)
+        }
+        let client = AWSJSONClient(sender: sender(configuration.endpoint), targetPrefix: SSOAdminClient.targetPrefix)
+        let paginator = ListInstancesPaginator(client: SSOAdminClient(client: client), pageSize: configuration.pageSize)
+        let sts = STSClient(sender: sender(configuration.stsEndpoint))
+        if !target.accountID.isEmpty { metrics.registerTarget(target) }
+        return TargetSource(
+            target: target, account: account,
+            listInstances: { try await paginator.collectAll(deadline: $0) },
+            learnAccountID: { try await sts.getCallerIdentity(deadline: $0).account })
+    }
+
+    /// The metrics page for a configuration, over any transport (tests pass a loopback one). Its scheduler must run
+    /// (as a service) for scrapes to be answered.
     public static func makeMetricsPage(
         configuration: ExporterConfiguration,
         credentialProvider: any AWSCredentialProvider,
@@ -105,41 +137,15 @@ public struct ExporterApplication: Sendable {
         selfMetrics: ExporterSelfMetrics? = nil,
         logger: Logger
     ) -> MetricsPage {
-        let target = configuration.target
-        let selfMetrics = selfMetrics ?? makeSelfMetrics(configuration: configuration)
-        let client = AWSJSONClient(
-            endpoint: configuration.endpoint,
-            targetPrefix: SSOAdminClient.targetPrefix,
-            credentialProvider: credentialProvider,
-            transport: transport,
-            retryStrategy: StandardRetryStrategy(maxAttempts: configuration.maxAttempts),
-            requestTimeout: configuration.requestTimeout,
-            userAgent: BuildInfo.userAgent,
-            clock: clock,
-            wallClock: wallClock,
-            observer: selfMetrics,
-            logger: logger
-        )
-        let paginator = ListInstancesPaginator(client: SSOAdminClient(client: client), pageSize: configuration.pageSize)
-        let collector = InstanceCollector(
-            target: target,
-            paginator: paginator,
-            metrics: selfMetrics,
-            minInterval: configuration.minInterval,
-            clock: clock,
-            wallClock: wallClock,
-            logger: logger
-        )
-        return MetricsPage(collector: collector, selfMetrics: selfMetrics, processMetrics: ProcessMetrics())
-    }
-
-    /// The exporter's long-lived counters for a configuration.
-    public static func makeSelfMetrics(configuration: ExporterConfiguration) -> ExporterSelfMetrics {
-        ExporterSelfMetrics(
-            registry: PrometheusCollectorRegistry(),
-            target: configuration.target,
-            operations: [SSOAdminClient.listInstances]
-        )
+        let selfMetrics = selfMetrics ?? ExporterSelfMetrics()
+        let source = makeDefaultSource(
+            configuration: configuration, credentialProvider: credentialProvider, transport: transport, clock: clock,
+            wallClock: wallClock, metrics: selfMetrics, logger: logger)
+        let scheduler = OnScrapeScheduler(
+            sources: [source],
+            collector: TargetCollector(metrics: selfMetrics, clock: clock, wallClock: wallClock, logger: logger),
+            minInterval: configuration.minInterval)
+        return MetricsPage(scheduler: scheduler, selfMetrics: selfMetrics, processMetrics: ProcessMetrics())
     }
 
     /// The Hummingbird application serving the exporter's routes, with the connection limits of `limiter`, and
@@ -179,7 +185,7 @@ public struct ExporterApplication: Sendable {
         let otherSignals = await UnixSignalsSequence(trapping: SignalLogger.trapped)
         let (transport, httpClients) = ProxyRoutingTransport.make(
             settings: configuration.proxy, connectTimeout: configuration.connectTimeout)
-        let metrics = Self.makeSelfMetrics(configuration: configuration)
+        let metrics = ExporterSelfMetrics()
         let provider: any AWSCredentialProvider
         switch credentials {
         case .provider(let given):
@@ -224,7 +230,7 @@ public struct ExporterApplication: Sendable {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: HTTPClientService(clients: httpClients)),
             .init(service: app),
-            .init(service: page.collector, successTerminationBehavior: .ignore),
+            .init(service: page.scheduler, successTerminationBehavior: .ignore),
             .init(
                 service: SignalLogger(
                     signals: otherSignals, onHangup: onHangup, logger: logger),

@@ -4,6 +4,7 @@ import AsyncHTTPClient
 import Foundation
 import Logging
 import SSOAdminExporter
+import ServiceLifecycle
 import TestSupport
 import Testing
 
@@ -11,6 +12,7 @@ import Testing
 struct ExporterHarness {
     let service: FakeSSOAdminService
     let server: FakeHTTPServer
+    let sts: FakeSTSService
     let page: MetricsPage
     let clock: MonotonicClock
     let configuration: ExporterConfiguration
@@ -43,10 +45,13 @@ struct ExporterHarness {
     ) async throws {
         let service = FakeSSOAdminService(instances: instances)
         let server = try await FakeHTTPServer.start { await service.handle($0) }
+        let sts = FakeSTSService()
+        let stsServer = try await FakeHTTPServer.start { await sts.handle($0) }
         let http = AsyncHTTPClientTransport.makeHTTPClient(connectTimeout: .seconds(2))
         try await withAsyncCleanup {
             let configuration = try Self.configuration(
-                endpoint: server.endpoint, arguments: arguments, environment: environment)
+                endpoint: server.endpoint, arguments: arguments,
+                environment: environment.merging(["AWS_ENDPOINT_URL_STS": stsServer.endpoint]) { given, _ in given })
             let page = ExporterApplication.makeMetricsPage(
                 configuration: configuration,
                 credentialProvider: StaticCredentialProvider(credentials),
@@ -54,11 +59,15 @@ struct ExporterHarness {
                 clock: clock,
                 logger: logger
             )
-            try await body(
-                ExporterHarness(
-                    service: service, server: server, page: page, clock: clock, configuration: configuration))
+            try await page.running {
+                try await body(
+                    ExporterHarness(
+                        service: service, server: server, sts: sts, page: page, clock: clock,
+                        configuration: configuration))
+            }
         } cleanup: {
             await server.stop()
+            await stsServer.stop()
             try await http.shutdown()
         }
     }
@@ -67,6 +76,17 @@ struct ExporterHarness {
     func scrape(budget: Duration = .seconds(10)) async throws -> ParsedExposition {
         let bytes = await page.render(deadline: clock.now().advanced(by: budget))
         return try ExpositionParser.parse(String(decoding: bytes, as: UTF8.self))
+    }
+}
+
+extension MetricsPage {
+    /// Runs `body` while the page's scheduler runs, as the exporter's service group would run it.
+    func running<T>(_ body: () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.scheduler.run() }
+            defer { group.cancelAll() }
+            return try await body()
+        }
     }
 }
 

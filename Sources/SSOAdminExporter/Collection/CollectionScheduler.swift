@@ -1,0 +1,37 @@
+import AWSClient
+
+/// Decides when targets are collected and answers scrapes with their snapshots.
+public protocol CollectionScheduler: Sendable {
+    /// Every target, in configuration order.
+    var sources: [TargetSource] { get }
+    /// Appended to the HELP text of the families rendered from snapshots, to say results may be reused.
+    var helpSuffix: String { get }
+    /// A snapshot of every target, answered by `deadline`.
+    func snapshots(deadline: MonotonicInstant) async -> [CollectionSnapshot]
+    /// A snapshot of the target named `name`, answered by `deadline`; `nil` when there is no such target.
+    func snapshot(of name: String, deadline: MonotonicInstant) async -> CollectionSnapshot?
+}
+
+/// What a scheduler remembers of a target between collections: its latest snapshot and its last success, which a
+/// failing target keeps reporting for at most `maxStale`.
+struct TargetHistory: Sendable {
+    private(set) var latest: CollectionSnapshot?
+    private var lastSuccess: (value: CollectionSnapshot.LastSuccess, at: MonotonicInstant)?
+
+    /// Records `snapshot` and returns it as it should be reported: a failure within `maxStale` of the last success
+    /// carries that success's instances.
+    mutating func record(_ snapshot: CollectionSnapshot, maxStale: Duration) -> CollectionSnapshot {
+        var reported = snapshot
+        if let success = snapshot.asLastSuccess {
+            lastSuccess = (success, snapshot.finishedAt)
+        } else if let lastSuccess {
+            if lastSuccess.at.advanced(by: maxStale) >= snapshot.finishedAt, maxStale > .zero {
+                reported.lastSuccess = lastSuccess.value
+            } else {
+                self.lastSuccess = nil
+            }
+        }
+        latest = reported
+        return reported
+    }
+}

@@ -1,0 +1,234 @@
+import AWSClient
+import ServiceLifecycle
+import Synchronization
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+/// Collects when scraped: concurrent scrapes of a target share the collection in flight, and with a minimum interval
+/// a recent result is reused instead of calling AWS again, so two Prometheus replicas do not double the AWS calls.
+///
+/// Collections run inside ``run()``, in a task group bounded by `maxConcurrency`, so that one outlives the scrape
+/// that started it (the next scrape joins it) without an unstructured task. Graceful shutdown cancels them and
+/// answers every waiting scrape at once.
+public final class OnScrapeScheduler: CollectionScheduler, Service {
+    public let sources: [TargetSource]
+    public let minInterval: Duration
+    public let maxStale: Duration
+    public let maxConcurrency: Int
+    private let collector: TargetCollector
+    private let index: [String: Int]
+    private let state = Mutex(State())
+    private let requests: AsyncStream<Int>
+    private let requestContinuation: AsyncStream<Int>.Continuation
+
+    /// How much earlier than the scrape's deadline the collection itself must end, so that a timeout it hits is
+    /// counted and reported in the same scrape, which still answers by its deadline. At most a quarter of the budget.
+    static let completionGrace: Duration = .milliseconds(250)
+
+    private struct State {
+        var histories: [TargetHistory]
+        /// Per target: the deadline of the collection in flight, if any.
+        var inFlight: [MonotonicInstant?]
+        var waiters: [Int: Waiter] = [:]
+        var nextWaiterID = 0
+        var shutDown = false
+
+        init(count: Int = 0) {
+            histories = Array(repeating: TargetHistory(), count: count)
+            inFlight = Array(repeating: nil, count: count)
+        }
+    }
+
+    private enum Waiter {
+        /// Registered, its continuation not yet stored.
+        case pending(target: Int)
+        case waiting(target: Int, CheckedContinuation<CollectionSnapshot?, Never>)
+        /// Answered before its continuation was stored.
+        case answered(CollectionSnapshot?)
+    }
+
+    public init(
+        sources: [TargetSource], collector: TargetCollector, minInterval: Duration = .zero,
+        maxStale: Duration = .zero, maxConcurrency: Int = 16
+    ) {
+        self.sources = sources
+        self.collector = collector
+        self.minInterval = minInterval
+        self.maxStale = maxStale
+        self.maxConcurrency = max(1, maxConcurrency)
+        self.index = Dictionary(
+            sources.enumerated().map { ($1.target.name, $0) }, uniquingKeysWith: { first, _ in first })
+        state.withLock { $0 = State(count: sources.count) }
+        (requests, requestContinuation) = AsyncStream.makeStream(of: Int.self)
+    }
+
+    public var helpSuffix: String {
+        minInterval > .zero ? " May be reused for up to \(minInterval.secondsDouble)s (--collect.min-interval)." : ""
+    }
+
+    public func snapshots(deadline: MonotonicInstant) async -> [CollectionSnapshot] {
+        if sources.count == 1 { return [await snapshot(at: 0, deadline: deadline)] }
+        return await withTaskGroup(of: (Int, CollectionSnapshot).self) { group in
+            for position in sources.indices {
+                group.addTask { (position, await self.snapshot(at: position, deadline: deadline)) }
+            }
+            var results = [CollectionSnapshot?](repeating: nil, count: sources.count)
+            for await (position, snapshot) in group { results[position] = snapshot }
+            return results.compactMap { $0 }
+        }
+    }
+
+    public func snapshot(of name: String, deadline: MonotonicInstant) async -> CollectionSnapshot? {
+        guard let position = index[name] else { return nil }
+        return await snapshot(at: position, deadline: deadline)
+    }
+
+    /// A snapshot no older than the minimum interval, answered by `deadline` whatever AWS does, and at once when
+    /// the calling task is cancelled or the exporter shuts down.
+    func snapshot(at position: Int, deadline: MonotonicInstant) async -> CollectionSnapshot {
+        let clock = collector.monotonicClock
+        let now = clock.now()
+        let startedAt = collector.now
+        let source = sources[position]
+        enum Decision {
+            case reuse(CollectionSnapshot)
+            case refuse
+            case wait(id: Int, start: MonotonicInstant?)
+        }
+        let decision: Decision = state.withLock { state in
+            if let latest = state.histories[position].latest, minInterval > .zero,
+                latest.finishedAt.advanced(by: minInterval) > now
+            {
+                return .reuse(latest)
+            }
+            if state.shutDown { return .refuse }
+            let id = state.nextWaiterID
+            state.nextWaiterID += 1
+            state.waiters[id] = .pending(target: position)
+            guard state.inFlight[position] == nil else { return .wait(id: id, start: nil) }
+            let remaining = now.duration(to: deadline)
+            let collectionDeadline = deadline.advanced(by: .zero - max(.zero, min(Self.completionGrace, remaining / 4)))
+            state.inFlight[position] = collectionDeadline
+            return .wait(id: id, start: collectionDeadline)
+        }
+        switch decision {
+        case .reuse(let latest):
+            return latest
+        case .refuse:
+            return collector.failure(
+                "the exporter is shutting down", of: source, waitStarted: now, startedAt: startedAt)
+        case .wait(let id, let start):
+            if start != nil { requestContinuation.yield(position) }
+            if let result = await wait(id, patience: now.duration(to: deadline)) { return result }
+            let reason =
+                Task.isCancelled || state.withLock({ $0.shutDown })
+                ? "the scrape was cancelled while a collection was running"
+                : "scrape deadline passed while a collection was still running"
+            return collector.failure(reason, of: source, waitStarted: now, startedAt: startedAt)
+        }
+    }
+
+    /// Waits for waiter `id` to be answered, for at most `patience` of real time: the collection is bounded by an
+    /// earlier deadline on the injected clock, so this only ends the wait of a scrape that joined a collection
+    /// started with a later deadline than its own.
+    private func wait(_ id: Int, patience: Duration) async -> CollectionSnapshot? {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try? await Task.sleep(for: patience)
+                self.answer(id, with: nil)
+            }
+            let result = await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<CollectionSnapshot?, Never>) in
+                    let early: CollectionSnapshot?? = state.withLock { state in
+                        switch state.waiters[id] {
+                        case .pending(let target):
+                            state.waiters[id] = .waiting(target: target, continuation)
+                            return nil
+                        case .answered(let result):
+                            state.waiters[id] = nil
+                            return .some(result)
+                        case .waiting, nil:
+                            return .some(nil)
+                        }
+                    }
+                    if let early { continuation.resume(returning: early) }
+                }
+            } onCancel: {
+                self.answer(id, with: nil)
+            }
+            group.cancelAll()
+            return result
+        }
+    }
+
+    /// Answers one waiter; a waiter whose continuation is not stored yet keeps the answer for when it is.
+    private func answer(_ id: Int, with snapshot: CollectionSnapshot?) {
+        let continuation: CheckedContinuation<CollectionSnapshot?, Never>? = state.withLock { state in
+            switch state.waiters[id] {
+            case .pending:
+                state.waiters[id] = .answered(snapshot)
+                return nil
+            case .waiting(_, let continuation):
+                state.waiters[id] = nil
+                return continuation
+            case .answered, nil:
+                return nil
+            }
+        }
+        continuation?.resume(returning: snapshot)
+    }
+
+    /// Records a finished collection and answers everyone waiting for that target.
+    private func finish(_ position: Int, _ snapshot: CollectionSnapshot) {
+        let answered: [(Int, CollectionSnapshot)] = state.withLock { state in
+            let reported = state.histories[position].record(snapshot, maxStale: maxStale)
+            state.inFlight[position] = nil
+            return state.waiters.compactMap { id, waiter in
+                switch waiter {
+                case .pending(let target) where target == position, .waiting(let target, _) where target == position:
+                    return (id, reported)
+                default:
+                    return nil
+                }
+            }
+        }
+        for (id, snapshot) in answered { answer(id, with: snapshot) }
+    }
+
+    /// Runs the collections scrapes ask for until graceful shutdown, then cancels those in flight and answers every
+    /// waiting scrape at once.
+    public func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            var running = 0
+            for await position in requests.cancelOnGracefulShutdown() {
+                if running == maxConcurrency {
+                    await group.next()
+                    running -= 1
+                }
+                let deadline = state.withLock { $0.inFlight[position] } ?? collector.monotonicClock.now()
+                let source = sources[position]
+                group.addTask {
+                    let snapshot = await self.collector.collect(source, deadline: deadline)
+                    self.finish(position, snapshot)
+                }
+                running += 1
+            }
+            shutDown()
+            group.cancelAll()
+        }
+    }
+
+    /// Answers every waiting scrape and every later one at once.
+    public func shutDown() {
+        let pending: [Int] = state.withLock { state in
+            state.shutDown = true
+            return Array(state.waiters.keys)
+        }
+        requestContinuation.finish()
+        for id in pending { answer(id, with: nil) }
+    }
+}

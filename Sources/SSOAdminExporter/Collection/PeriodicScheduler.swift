@@ -1,0 +1,103 @@
+import AWSClient
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Collects every target in the background every `interval`, at most `maxConcurrency` at a time, and answers
+/// scrapes from the latest snapshots without calling AWS: any number of Prometheus servers may scrape it.
+///
+/// A round starts when the previous one ends and `interval` has passed since it started, so a slow round delays the
+/// next rather than overlapping it. Each target's collection gets `timeout` of its own, so a hanging account holds
+/// one slot for its timeout and never delays the others beyond it.
+public final class PeriodicScheduler: CollectionScheduler, Service {
+    public let sources: [TargetSource]
+    public let interval: Duration
+    public let timeout: Duration
+    public let maxStale: Duration
+    public let maxConcurrency: Int
+    private let collector: TargetCollector
+    private let index: [String: Int]
+    private let state: Mutex<State>
+    private let logger: Logger
+
+    private struct State {
+        var histories: [TargetHistory]
+        var rounds = 0
+    }
+
+    public init(
+        sources: [TargetSource], collector: TargetCollector, interval: Duration, timeout: Duration,
+        maxStale: Duration, maxConcurrency: Int, logger: Logger
+    ) {
+        self.sources = sources
+        self.collector = collector
+        self.interval = interval
+        self.timeout = timeout
+        self.maxStale = maxStale
+        self.maxConcurrency = max(1, maxConcurrency)
+        self.logger = logger
+        self.index = Dictionary(
+            sources.enumerated().map { ($1.target.name, $0) }, uniquingKeysWith: { first, _ in first })
+        state = Mutex(State(histories: Array(repeating: TargetHistory(), count: sources.count)))
+    }
+
+    public var helpSuffix: String { " Collected in the background every \(interval.secondsDouble)s." }
+
+    /// Rounds completed so far.
+    public var completedRounds: Int { state.withLock { $0.rounds } }
+
+    /// The latest snapshot of every target collected at least once; a target not yet collected has none.
+    public func snapshots(deadline: MonotonicInstant) async -> [CollectionSnapshot] {
+        state.withLock { $0.histories.compactMap(\.latest) }
+    }
+
+    public func snapshot(of name: String, deadline: MonotonicInstant) async -> CollectionSnapshot? {
+        guard let position = index[name] else { return nil }
+        return state.withLock { $0.histories[position].latest }
+            ?? collector.failure(
+                "not collected yet", of: sources[position], waitStarted: collector.monotonicClock.now(),
+                startedAt: collector.now)
+    }
+
+    /// Collects every target once, `maxConcurrency` at a time.
+    public func collectRound() async {
+        let clock = collector.monotonicClock
+        await withTaskGroup(of: Void.self) { group in
+            var running = 0
+            for (position, source) in sources.enumerated() {
+                if running == maxConcurrency {
+                    await group.next()
+                    running -= 1
+                }
+                guard !Task.isCancelled else { break }
+                group.addTask {
+                    let snapshot = await self.collector.collect(
+                        source, deadline: clock.now().advanced(by: self.timeout))
+                    self.state.withLock { _ = $0.histories[position].record(snapshot, maxStale: self.maxStale) }
+                }
+                running += 1
+            }
+        }
+        state.withLock { $0.rounds += 1 }
+    }
+
+    /// Rounds until graceful shutdown, which cancels the round in flight.
+    public func run() async {
+        let clock = collector.monotonicClock
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                let started = clock.now()
+                await self.collectRound()
+                let next = started.advanced(by: self.interval)
+                let wait = clock.now().duration(to: next)
+                if wait <= .zero {
+                    self.logger.warning(
+                        "a collection round took longer than the interval",
+                        metadata: ["interval": "\(self.interval)", "targets": "\(self.sources.count)"])
+                    continue
+                }
+                do { try await clock.sleep(for: wait) } catch { break }
+            }
+        }
+    }
+}

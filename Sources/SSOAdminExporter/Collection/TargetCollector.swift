@@ -1,0 +1,133 @@
+import AWSClient
+import Logging
+import Synchronization
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+/// How collections reach one target: its instances, and its account when the configuration does not name it.
+public struct TargetSource: Sendable {
+    public typealias ListInstances =
+        @Sendable (MonotonicInstant) async throws -> (
+            instances: [InstanceMetadata], pages: Int
+        )
+
+    public let target: CollectionTarget
+    public let listInstances: ListInstances
+    let account: AccountIdentity
+
+    /// - Parameters:
+    ///   - account: shared with the target's request observer, so its calls are counted under the account once known.
+    ///   - learnAccountID: asked (STS `GetCallerIdentity`) when `target` has no account ID, until it answers.
+    public init(
+        target: CollectionTarget,
+        account: AccountIdentity? = nil,
+        listInstances: @escaping ListInstances,
+        learnAccountID: (@Sendable (MonotonicInstant) async throws -> String)? = nil
+    ) {
+        self.target = target
+        self.listInstances = listInstances
+        self.account = account ?? AccountIdentity(known: target.accountID)
+        self.learnAccountID = learnAccountID
+    }
+
+    let learnAccountID: (@Sendable (MonotonicInstant) async throws -> String)?
+}
+
+/// A target's account ID: given, or learned once and then kept.
+public final class AccountIdentity: Sendable {
+    private let learned: Mutex<String>
+
+    public init(known: String) {
+        learned = Mutex(known)
+    }
+
+    /// The account ID, empty while not known.
+    public var current: String { learned.withLock { $0 } }
+
+    func resolve(
+        deadline: MonotonicInstant, learn: (@Sendable (MonotonicInstant) async throws -> String)?
+    ) async throws -> String {
+        let known = current
+        guard known.isEmpty, let learn else { return known }
+        let account = try await learn(deadline)
+        guard account.count == 12, account.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+            throw AWSClientError.invalidResponse("GetCallerIdentity returned an account that is not 12 digits")
+        }
+        learned.withLock { $0 = account }
+        return account
+    }
+}
+
+/// Collects one target, once: lists its instances by the deadline and turns whatever happens into a snapshot.
+/// It never throws and keeps no state between collections; the schedulers decide when to call it.
+public struct TargetCollector: Sendable {
+    private let metrics: ExporterSelfMetrics
+    private let clock: MonotonicClock
+    private let wallClock: @Sendable () -> Date
+    private let logger: Logger
+
+    public init(
+        metrics: ExporterSelfMetrics,
+        clock: MonotonicClock = .continuous,
+        wallClock: @escaping @Sendable () -> Date = { Date() },
+        logger: Logger
+    ) {
+        self.metrics = metrics
+        self.clock = clock
+        self.wallClock = wallClock
+        self.logger = logger
+    }
+
+    public func collect(_ source: TargetSource, deadline: MonotonicInstant) async -> CollectionSnapshot {
+        let startedAt = wallClock()
+        let started = clock.now()
+        var target = source.target
+        let outcome: CollectionSnapshot.Outcome
+        do {
+            let account = try await source.account.resolve(deadline: deadline, learn: source.learnAccountID)
+            if account != target.accountID {
+                target = target.withAccountID(account)
+                metrics.registerTarget(target)
+            }
+            let (instances, pages) = try await source.listInstances(deadline)
+            outcome = .success(instances: instances, pages: pages)
+        } catch let error as PaginationError {
+            metrics.recordError(
+                target: target, operation: SSOAdminClient.listInstances, exception: error.exceptionName)
+            outcome = .failure(reason: error.description)
+        } catch {
+            // AWS client errors were already counted attempt by attempt.
+            outcome = .failure(reason: String(describing: error))
+        }
+        let finished = clock.now()
+        if case .failure(let reason) = outcome {
+            logger.warning(
+                "collection failed",
+                metadata: [
+                    "target": "\(target.name)", "region": "\(target.region)", "account_id": "\(target.accountID)",
+                    "error": "\(reason)",
+                ]
+            )
+        }
+        return CollectionSnapshot(
+            target: target, outcome: outcome, collectedAt: startedAt, duration: started.duration(to: finished),
+            finishedAt: finished)
+    }
+
+    /// A snapshot for a collection that did not run or was abandoned, such as a scrape whose deadline passed first.
+    func failure(_ reason: String, of source: TargetSource, waitStarted: MonotonicInstant, startedAt: Date)
+        -> CollectionSnapshot
+    {
+        let now = clock.now()
+        return CollectionSnapshot(
+            target: source.target.withAccountID(source.account.current), outcome: .failure(reason: reason),
+            collectedAt: startedAt, duration: waitStarted.duration(to: now), finishedAt: now)
+    }
+
+    var monotonicClock: MonotonicClock { clock }
+    var now: Date { wallClock() }
+}
