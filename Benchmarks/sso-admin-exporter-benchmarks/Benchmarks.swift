@@ -142,7 +142,7 @@ enum Benchmarks {
         let options = try ExporterOptions.parse(["--aws.region", "us-east-1"])
         let configuration = try ExporterConfiguration.resolve(
             options, environment: ["AWS_ENDPOINT_URL": server.endpoint])
-        let page = ExporterApplication.makeMetricsPage(
+        let page = try ExporterApplication.makeMetricsPage(
             configuration: configuration,
             credentialProvider: StaticCredentialProvider(AWSCredentials(accessKeyID: "AKID", secretAccessKey: "s")),
             transport: AsyncHTTPClientTransport(client: http),

@@ -37,7 +37,7 @@ extension ExternalProgramTests {
                         "AWS_EC2_METADATA_DISABLED": "true",
                     ]) { given, _ in given },
                     transport: transport, metrics: metrics, logger: ExporterHarness.logger)
-                let page = ExporterApplication.makeMetricsPage(
+                let page = try ExporterApplication.makeMetricsPage(
                     configuration: configuration, credentialProvider: chain, transport: transport, selfMetrics: metrics,
                     logger: ExporterHarness.logger)
                 try await page.running { try await body(moto, page) }

@@ -19,7 +19,7 @@ extension ExternalProgramTests {
             let http = AsyncHTTPClientTransport.makeHTTPClient(connectTimeout: .seconds(2))
             let configuration = try ExporterHarness.configuration(
                 endpoint: moto.endpoint, environment: ["AWS_ENDPOINT_URL_STS": moto.endpoint])
-            let page = ExporterApplication.makeMetricsPage(
+            let page = try ExporterApplication.makeMetricsPage(
                 configuration: configuration,
                 credentialProvider: StaticCredentialProvider(credentials(moto.credentials)),
                 transport: AsyncHTTPClientTransport(client: http),

@@ -61,7 +61,7 @@ public enum AWSEndpointResolver {
         return region
     }
 
-    static func isValidRegion(_ region: String) -> Bool {
+    public static func isValidRegion(_ region: String) -> Bool {
         guard (1...64).contains(region.count), !region.hasPrefix("-"), !region.hasSuffix("-") else { return false }
         return region.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" }
     }

@@ -35,6 +35,11 @@ public struct TargetSource: Sendable {
     }
 
     let learnAccountID: (@Sendable (MonotonicInstant) async throws -> String)?
+
+    /// The target with its account ID once learned.
+    public var currentTarget: CollectionTarget {
+        target.accountID.isEmpty ? target.withAccountID(account.current) : target
+    }
 }
 
 /// A target's account ID: given, or learned once and then kept.

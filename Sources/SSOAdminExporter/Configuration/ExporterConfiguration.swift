@@ -25,6 +25,11 @@ public struct ExporterConfiguration: Sendable {
     /// `--web.config.file`: TLS and basic authentication; `nil` serves plain HTTP to anyone.
     public var webConfigFile: String?
     public var endpoint: AWSServiceEndpoint
+    /// Whether `endpoint` was given (flag, variable or profile) rather than derived from the region: a given one
+    /// serves every region of the configuration file.
+    public var endpointIsCustom: Bool = false
+    /// `--config.file`: many targets; `nil` collects the one target the flags define.
+    public var targets: TargetsConfiguration?
     /// Where the default target learns its account (STS `GetCallerIdentity`) when `--aws.role-arn` does not name it.
     public var stsEndpoint: AWSServiceEndpoint
     public var pageSize: Int
@@ -99,6 +104,16 @@ public struct ExporterConfiguration: Sendable {
         let region: String
         let endpoint: AWSServiceEndpoint
         let stsEndpoint: AWSServiceEndpoint
+        let endpointIsCustom: Bool
+        var targets: TargetsConfiguration?
+        if let file = options.configFile {
+            guard !file.isEmpty else { throw ExporterConfigurationError("--config.file: the path is empty") }
+            do {
+                targets = try TargetsConfiguration.load(path: file)
+            } catch {
+                throw ExporterConfigurationError("--config.file: \(error)")
+            }
+        }
         let variants = try resolveVariants(options, environment: environment)
         do {
             // The active profile is read only when a setting is not given by flag or variable, so that a broken
@@ -119,8 +134,11 @@ public struct ExporterConfiguration: Sendable {
                 }
             }
             region = try AWSEndpointResolver.resolveRegion(explicit: options.region, environment: environment) {
-                guard let profile = try activeProfile(), let region = profile["region"] else { return nil }
-                return (region, "profile \(profile.name) (\(profile.origin))")
+                if let profile = try activeProfile(), let region = profile["region"] {
+                    return (region, "profile \(profile.name) (\(profile.origin))")
+                }
+                // With a configuration file, its first region is where STS calls go when nothing else says.
+                return targets.flatMap { $0.targets.first?.regions.first }.map { ($0, "--config.file") }
             }
             let explicitEndpoint = [
                 options.endpointURL, environment["AWS_ENDPOINT_URL_\(SSOAdminClient.endpointEnvironmentName)"],
@@ -129,6 +147,7 @@ public struct ExporterConfiguration: Sendable {
             // A missing or broken profile is not fatal here: the credential chain reports it, with file and line, on
             // every scrape until it is fixed, and the exporter keeps serving meanwhile.
             let profileEndpoint = explicitEndpoint ? nil : (try? activeProfile()) ?? nil
+            endpointIsCustom = explicitEndpoint || profileEndpoint?["endpoint_url"] != nil
             endpoint = try AWSEndpointResolver.resolveEndpoint(
                 endpointPrefix: SSOAdminClient.endpointPrefix,
                 serviceEnvironmentName: SSOAdminClient.endpointEnvironmentName,
@@ -181,7 +200,7 @@ public struct ExporterConfiguration: Sendable {
         if let profile = options.profile, profile.isEmpty || profile.contains(where: { $0.isNewline || $0 == "]" }) {
             throw ExporterConfigurationError("--aws.profile: \"\(profile)\" is not a profile name")
         }
-        return ExporterConfiguration(
+        var configuration = ExporterConfiguration(
             listenAddress: listenAddress,
             telemetryPath: path,
             maxConnections: options.maxConnections,
@@ -202,6 +221,34 @@ public struct ExporterConfiguration: Sendable {
             proxy: proxy,
             assumeRole: assumeRole
         )
+        configuration.endpointIsCustom = endpointIsCustom
+        configuration.targets = targets
+        if let targets {
+            for region in Set(targets.targets.flatMap(\.regions)).sorted() {
+                do {
+                    _ = try configuration.endpoint(forRegion: region)
+                } catch {
+                    throw ExporterConfigurationError("--config.file: no sso-admin endpoint for \(error.message)")
+                }
+            }
+        }
+        return configuration
+    }
+
+    /// The sso-admin endpoint for a target in `region`: the given endpoint (signed for that region), else the
+    /// region's own by the endpoint rules.
+    public func endpoint(forRegion region: String) throws(ExporterConfigurationError) -> AWSServiceEndpoint {
+        if region == endpoint.region { return endpoint }
+        if endpointIsCustom {
+            return AWSServiceEndpoint(url: endpoint.url, region: region, signingName: endpoint.signingName)
+        }
+        do {
+            let host = try SSOAdminClient.endpointRules.host(region: region, variants: endpointVariants)
+            return AWSServiceEndpoint(
+                url: URL(string: "https://\(host)")!, region: region, signingName: SSOAdminClient.signingName)
+        } catch {
+            throw ExporterConfigurationError("\(region): \(error)")
+        }
     }
 
     /// The flag when given, else the variable (`true` or `false`, as the SDKs accept), else off.
@@ -236,31 +283,40 @@ public struct ExporterConfiguration: Sendable {
             }
             return nil
         }
+        return try checkedAssumeRole(
+            roleARN: roleARN, externalID: options.externalID, roleSessionName: options.roleSessionName,
+            names: ("--aws.role-arn", "--aws.external-id", "--aws.role-session-name"))
+    }
+
+    /// A role to assume, checked; errors name the setting through `names` (flags, or keys of the config file).
+    static func checkedAssumeRole(
+        roleARN: String, externalID: String?, roleSessionName: String?,
+        names: (roleARN: String, externalID: String, roleSessionName: String)
+    ) throws(ExporterConfigurationError) -> AssumeRoleOptions {
         let parts = roleARN.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
         guard parts.count == 6, parts[0] == "arn", parts[2] == "iam", parts[4].count == 12,
             parts[4].allSatisfy(\.isNumber), parts[5].hasPrefix("role/"), parts[5].count > 5
         else {
             throw ExporterConfigurationError(
-                "--aws.role-arn: \"\(roleARN)\" is not an IAM role ARN (arn:aws:iam::123456789012:role/name)")
+                "\(names.roleARN): \"\(roleARN)\" is not an IAM role ARN (arn:aws:iam::123456789012:role/name)")
         }
-        if let externalID = options.externalID {
+        if let externalID {
             guard (2...1224).contains(externalID.count),
                 externalID.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+=,.@:/-_".contains($0)) })
             else {
                 throw ExporterConfigurationError(
-                    "--aws.external-id: must be 2 to 1224 characters of letters, digits and +=,.@:/-_")
+                    "\(names.externalID): must be 2 to 1224 characters of letters, digits and +=,.@:/-_")
             }
         }
-        if let name = options.roleSessionName {
+        if let name = roleSessionName {
             guard (2...64).contains(name.count),
                 name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+=,.@-_".contains($0)) })
             else {
                 throw ExporterConfigurationError(
-                    "--aws.role-session-name: \"\(name)\" must be 2 to 64 characters of letters, digits and +=,.@-_")
+                    "\(names.roleSessionName): \"\(name)\" must be 2 to 64 characters of letters, digits and +=,.@-_")
             }
         }
-        return AssumeRoleOptions(
-            roleARN: roleARN, externalID: options.externalID, roleSessionName: options.roleSessionName)
+        return AssumeRoleOptions(roleARN: roleARN, externalID: externalID, roleSessionName: roleSessionName)
     }
 
     /// The collection deadline for a scrape: Prometheus' announced timeout less a margin, else `--collect.timeout`.

@@ -48,6 +48,14 @@ public struct ExporterOptions: ParsableArguments, Sendable {
     public var webConfigCheck: Bool = false
 
     @Option(
+        name: .customLong("config.file"),
+        help: ArgumentHelp(
+            "Path to a configuration file (YAML) listing the targets to watch (accounts, roles, regions, labels) "
+                + "and how to collect them. Without it the flags define one target.",
+            valueName: "path"))
+    public var configFile: String?
+
+    @Option(
         name: .customLong("aws.region"),
         help: "AWS region to query (default: AWS_REGION, then AWS_DEFAULT_REGION, then region in the profile).")
     public var region: String?

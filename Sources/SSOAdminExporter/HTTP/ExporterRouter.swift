@@ -27,7 +27,8 @@ public enum ExporterRouter {
         if let web {
             router.add(middleware: WebAccessMiddleware(store: web, clock: clock))
         }
-        let knownPaths = Set(["/", configuration.telemetryPath] + ExporterConfiguration.reservedPaths)
+        let knownPaths = Set(
+            ["/", configuration.telemetryPath, probePath, serviceDiscoveryPath] + ExporterConfiguration.reservedPaths)
         router.add(middleware: HTTPSemanticsMiddleware(knownPaths: knownPaths))
         let landing = LandingPage.html(telemetryPath: configuration.telemetryPath)
         router.get("/") { _, _ in
@@ -40,15 +41,27 @@ public enum ExporterRouter {
         router.get(RouterPath(configuration.telemetryPath)) { request, _ in
             let budget = configuration.collectionBudget(scrapeTimeoutHeader: request.headers[scrapeTimeoutHeader])
             let body = await page.render(deadline: clock.now().advanced(by: budget))
-            var headers: HTTPFields = [.contentType: exposition, .vary: "Accept-Encoding"]
-            var buffer = ByteBuffer(bytes: body)
-            if ResponseCompression.acceptsGzip(request.headers[values: .acceptEncoding]),
-                let compressed = ResponseCompression.gzip(buffer)
-            {
-                buffer = compressed
-                headers[.contentEncoding] = "gzip"
+            return metricsResponse(body, request: request)
+        }
+        router.get(RouterPath(probePath)) { request, _ in
+            let query = request.uri.queryParameters
+            let selection = TargetSelection(
+                target: query["target"].map(String.init), accountID: query["account_id"].map(String.init),
+                region: query["region"].map(String.init))
+            if let problem = selection.problem {
+                return HTTPSemanticsMiddleware<BasicRequestContext>.text(.badRequest, "400 \(problem)\n")
             }
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: buffer))
+            let budget = configuration.collectionBudget(scrapeTimeoutHeader: request.headers[scrapeTimeoutHeader])
+            guard let body = await page.renderProbe(selection, deadline: clock.now().advanced(by: budget)) else {
+                return HTTPSemanticsMiddleware<BasicRequestContext>.text(
+                    .notFound, "404 no target matches \(selection); /sd lists them\n")
+            }
+            return metricsResponse(body, request: request)
+        }
+        router.get(RouterPath(serviceDiscoveryPath)) { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: page.serviceDiscovery())))
         }
         for path in ExporterConfiguration.reservedPaths {
             router.get(RouterPath(path)) { _, _ in
@@ -60,6 +73,62 @@ public enum ExporterRouter {
             }
         }
         return router
+    }
+
+    /// The multi-target endpoint: one target's series, collected with the same deadline rules as `/metrics`.
+    public static let probePath = "/probe"
+    /// Prometheus HTTP service discovery (`http_sd_configs`): every target, for relabelling onto `/probe`.
+    public static let serviceDiscoveryPath = "/sd"
+
+    /// An exposition, gzipped when the scrape admits it.
+    static func metricsResponse(_ body: [UInt8], request: Request) -> Response {
+        var headers: HTTPFields = [.contentType: exposition, .vary: "Accept-Encoding"]
+        var buffer = ByteBuffer(bytes: body)
+        if ResponseCompression.acceptsGzip(request.headers[values: .acceptEncoding]),
+            let compressed = ResponseCompression.gzip(buffer)
+        {
+            buffer = compressed
+            headers[.contentEncoding] = "gzip"
+        }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: buffer))
+    }
+}
+
+/// The targets a `/probe` asks for: by name (a target's `NAME/REGION`, or a configuration entry's `NAME` for all its
+/// regions), narrowed by `account_id` and `region`.
+public struct TargetSelection: Sendable, CustomStringConvertible {
+    public var target: String?
+    public var accountID: String?
+    public var region: String?
+
+    public init(target: String?, accountID: String? = nil, region: String? = nil) {
+        self.target = target
+        self.accountID = accountID
+        self.region = region
+    }
+
+    /// Why the selection cannot be served, if it cannot.
+    var problem: String? {
+        if target == nil && accountID == nil {
+            return "give target= (a name from /sd), or account_id= with region="
+        }
+        for (name, value) in [("target", target), ("account_id", accountID), ("region", region)] {
+            if let value, value.isEmpty || value.count > 256 { return "\(name)= must be 1 to 256 characters" }
+        }
+        return nil
+    }
+
+    public func matches(_ target: CollectionTarget) -> Bool {
+        if let name = self.target, target.name != name, !target.name.hasPrefix(name + "/") { return false }
+        if let accountID, target.accountID != accountID { return false }
+        if let region, target.region != region { return false }
+        return true
+    }
+
+    public var description: String {
+        [("target", target), ("account_id", accountID), ("region", region)]
+            .compactMap { name, value in value.map { "\(name)=\(NetworkText.sanitized($0, limit: 64))" } }
+            .joined(separator: "&")
     }
 }
 

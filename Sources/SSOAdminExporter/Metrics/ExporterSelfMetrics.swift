@@ -148,11 +148,36 @@ struct TargetRequestObserver: AWSRequestObserver {
 /// The exporter's own identity (the default chain): its credentials series have an empty `account_id`.
 extension ExporterSelfMetrics: AWSCredentialsObserver {
     public func credentialsRefreshed(provider: String, expiration: Date?) {
-        credentialCounters(provider).refreshes.increment()
+        credentialsObserver(accountID: "").credentialsRefreshed(provider: provider, expiration: expiration)
+    }
+
+    public func credentialsRefreshFailed(provider: String, error: AWSCredentialsError) {
+        credentialsObserver(accountID: "").credentialsRefreshFailed(provider: provider, error: error)
+    }
+
+    /// Makes both counters of a provider visible at 0, for the one the chain chose.
+    public func registerCredentialProvider(_ provider: String, accountID: String = "") {
+        _ = credentialsObserver(accountID: accountID).counters(provider)
+    }
+
+    /// What the credentials of a role assumed in `accountID` report to.
+    public func credentialsObserver(accountID: String) -> AccountCredentialsObserver {
+        AccountCredentialsObserver(registry: registry, accountID: accountID)
+    }
+}
+
+/// Counts one account's credential refreshes and failures, and the expiry of the credentials in use.
+public struct AccountCredentialsObserver: AWSCredentialsObserver {
+    let registry: PrometheusCollectorRegistry
+    let accountID: String
+
+    public func credentialsRefreshed(provider: String, expiration: Date?) {
+        counters(provider).refreshes.increment()
         if let expiration {
             // Made on first use, so that keys that never expire leave the series absent rather than at 0.
-            registry.makeGauge(descriptor: MetricCatalog.credentialsExpiry.descriptor, labels: [("account_id", "")])
-                .set(expiration.timeIntervalSince1970)
+            registry.makeGauge(
+                descriptor: MetricCatalog.credentialsExpiry.descriptor, labels: [("account_id", accountID)]
+            ).set(expiration.timeIntervalSince1970)
         }
     }
 
@@ -161,26 +186,21 @@ extension ExporterSelfMetrics: AWSCredentialsObserver {
         if provider == ResolvingCredentialProvider.providerName {
             registry.makeCounter(
                 descriptor: MetricCatalog.credentialsErrors.descriptor,
-                labels: [("provider", provider), ("account_id", "")]
+                labels: [("provider", provider), ("account_id", accountID)]
             ).increment()
             return
         }
-        credentialCounters(provider).errors.increment()
+        counters(provider).errors.increment()
     }
 
-    /// Makes both counters of a provider visible at 0, for the one the chain chose.
-    public func registerCredentialProvider(_ provider: String) {
-        _ = credentialCounters(provider)
-    }
-
-    private func credentialCounters(_ provider: String) -> (refreshes: Counter, errors: Counter) {
+    func counters(_ provider: String) -> (refreshes: Counter, errors: Counter) {
         (
             registry.makeCounter(
                 descriptor: MetricCatalog.credentialsRefreshes.descriptor,
-                labels: [("provider", provider), ("account_id", "")]),
+                labels: [("provider", provider), ("account_id", accountID)]),
             registry.makeCounter(
                 descriptor: MetricCatalog.credentialsErrors.descriptor,
-                labels: [("provider", provider), ("account_id", "")])
+                labels: [("provider", provider), ("account_id", accountID)])
         )
     }
 }

@@ -30,12 +30,44 @@ public struct MetricsPage: Sendable {
         return writer.bytes
     }
 
-    /// One target's series only, for `/probe`; `nil` when no target has that name.
-    public func renderProbe(target name: String, deadline: MonotonicInstant) async -> [UInt8]? {
-        guard let snapshot = await scheduler.snapshot(of: name, deadline: deadline) else { return nil }
-        var writer = PrometheusTextWriter(reservingCapacity: Self.capacity(for: [snapshot]))
-        renderer.render([snapshot], into: &writer)
+    /// The series of the selected targets only, for `/probe`; `nil` when none matches.
+    public func renderProbe(_ selection: TargetSelection, deadline: MonotonicInstant) async -> [UInt8]? {
+        let names = scheduler.sources.filter { selection.matches($0.currentTarget) }.map(\.target.name)
+        guard !names.isEmpty else { return nil }
+        let snapshots = await withTaskGroup(of: (Int, CollectionSnapshot?).self) { group in
+            for (position, name) in names.enumerated() {
+                group.addTask { (position, await scheduler.snapshot(of: name, deadline: deadline)) }
+            }
+            var results = [CollectionSnapshot?](repeating: nil, count: names.count)
+            for await (position, snapshot) in group { results[position] = snapshot }
+            return results.compactMap { $0 }
+        }
+        var writer = PrometheusTextWriter(reservingCapacity: Self.capacity(for: snapshots))
+        renderer.render(snapshots, into: &writer)
         return writer.bytes
+    }
+
+    /// `/sd`: one target group per target, for `http_sd_configs`. The target's name is the group's only "address"
+    /// (relabelled into `__param_target`, then `__address__` set to the exporter); what else is known of it goes in
+    /// `__meta_sso_admin_*` labels, which relabelling can use and Prometheus drops afterwards, so they never clash
+    /// with the labels of the series.
+    public func serviceDiscovery() -> [UInt8] {
+        var json = "["
+        for (index, source) in scheduler.sources.enumerated() {
+            let target = source.currentTarget
+            if index > 0 { json += "," }
+            var labels: [(String, String)] = [
+                ("__meta_sso_admin_target", target.name), ("__meta_sso_admin_region", target.region),
+                ("__meta_sso_admin_account_id", target.accountID),
+            ]
+            labels += target.staticLabels.map { ("__meta_sso_admin_label_\($0.name)", $0.value) }
+            json += "{\"targets\":[\(JSONStringLiteral.encode(target.name))],\"labels\":{"
+            json += labels.map { "\(JSONStringLiteral.encode($0.0)):\(JSONStringLiteral.encode($0.1))" }
+                .joined(separator: ",")
+            json += "}}"
+        }
+        json += "]\n"
+        return Array(json.utf8)
     }
 
     /// About 1.1 KiB of exposition per instance; reserving it up front avoids regrowing a large buffer.

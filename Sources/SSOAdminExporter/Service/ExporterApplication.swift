@@ -95,39 +95,9 @@ public struct ExporterApplication: Sendable {
         )
     }
 
-    /// The one target the flags define, over any transport (tests pass a loopback one): its account is the one in
-    /// `--aws.role-arn`, else learned from STS `GetCallerIdentity` with the same credentials.
-    public static func makeDefaultSource(
-        configuration: ExporterConfiguration,
-        credentialProvider: any AWSCredentialProvider,
-        transport: any AWSHTTPTransport,
-        clock: MonotonicClock = .continuous,
-        wallClock: @escaping @Sendable () -> Date = { Date() },
-        metrics: ExporterSelfMetrics,
-        logger: Logger
-    ) -> TargetSource {
-        let target = configuration.target
-        let account = AccountIdentity(known: target.accountID)
-        let observer = metrics.requestObserver(region: target.region, accountID: { account.current })
-        func sender(_ endpoint: AWSServiceEndpoint) -> AWSRequestSender {
-            AWSRequestSender(
-                endpoint: endpoint, credentialProvider: credentialProvider, transport: transport,
-                retryStrategy: StandardRetryStrategy(maxAttempts: configuration.maxAttempts),
-                requestTimeout: configuration.requestTimeout, userAgent: BuildInfo.userAgent, clock: clock,
-                wallClock: wallClock, observer: observer, logger: logger)
-        }
-        let client = AWSJSONClient(sender: sender(configuration.endpoint), targetPrefix: SSOAdminClient.targetPrefix)
-        let paginator = ListInstancesPaginator(client: SSOAdminClient(client: client), pageSize: configuration.pageSize)
-        let sts = STSClient(sender: sender(configuration.stsEndpoint))
-        if !target.accountID.isEmpty { metrics.registerTarget(target) }
-        return TargetSource(
-            target: target, account: account,
-            listInstances: { try await paginator.collectAll(deadline: $0) },
-            learnAccountID: { try await sts.getCallerIdentity(deadline: $0).account })
-    }
-
-    /// The metrics page for a configuration, over any transport (tests pass a loopback one). Its scheduler must run
-    /// (as a service) for scrapes to be answered.
+    /// The metrics page for a configuration, over any transport (tests pass a loopback one): the targets of
+    /// `--config.file` with its collection mode, else the one target the flags define, collected on scrape. Its
+    /// scheduler must run (as a service) for scrapes to be answered.
     public static func makeMetricsPage(
         configuration: ExporterConfiguration,
         credentialProvider: any AWSCredentialProvider,
@@ -136,15 +106,31 @@ public struct ExporterApplication: Sendable {
         wallClock: @escaping @Sendable () -> Date = { Date() },
         selfMetrics: ExporterSelfMetrics? = nil,
         logger: Logger
-    ) -> MetricsPage {
+    ) throws(ExporterConfigurationError) -> MetricsPage {
         let selfMetrics = selfMetrics ?? ExporterSelfMetrics()
-        let source = makeDefaultSource(
-            configuration: configuration, credentialProvider: credentialProvider, transport: transport, clock: clock,
-            wallClock: wallClock, metrics: selfMetrics, logger: logger)
-        let scheduler = OnScrapeScheduler(
-            sources: [source],
-            collector: TargetCollector(metrics: selfMetrics, clock: clock, wallClock: wallClock, logger: logger),
-            minInterval: configuration.minInterval)
+        let factory = TargetSourceFactory(
+            configuration: configuration, baseProvider: credentialProvider, transport: transport,
+            metrics: selfMetrics, clock: clock, wallClock: wallClock, logger: logger)
+        let collector = TargetCollector(metrics: selfMetrics, clock: clock, wallClock: wallClock, logger: logger)
+        let scheduler: any CollectionScheduler & Service
+        if let targets = configuration.targets {
+            let sources = try factory.sources(for: targets)
+            switch targets.mode {
+            case .background:
+                scheduler = PeriodicScheduler(
+                    sources: sources, collector: collector, interval: targets.interval, timeout: targets.timeout,
+                    maxStale: targets.maxStale, maxConcurrency: targets.maxConcurrency, logger: logger)
+            case .onScrape:
+                scheduler = OnScrapeScheduler(
+                    sources: sources, collector: collector, minInterval: configuration.minInterval,
+                    maxStale: targets.maxStale, maxConcurrency: targets.maxConcurrency)
+            }
+        } else {
+            // The target of --aws.role-arn's account, or of the exporter's own (learned from GetCallerIdentity).
+            let source = try factory.source(configuration.target, provider: credentialProvider, transport: transport)
+            scheduler = OnScrapeScheduler(
+                sources: [source], collector: collector, minInterval: configuration.minInterval)
+        }
         return MetricsPage(scheduler: scheduler, selfMetrics: selfMetrics, processMetrics: ProcessMetrics())
     }
 
@@ -198,7 +184,7 @@ public struct ExporterApplication: Sendable {
             _ = try? await chain.current(counted: false)
             provider = chain
         }
-        let page = Self.makeMetricsPage(
+        let page = try Self.makeMetricsPage(
             configuration: configuration,
             credentialProvider: provider,
             transport: transport,

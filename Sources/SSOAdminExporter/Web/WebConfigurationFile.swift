@@ -88,7 +88,8 @@ struct WebConfigurationFile: Decodable, Sendable {
         do {
             node = try Yams.compose(yaml: text)
         } catch let error as YamlError {
-            throw WebConfigurationError(path: path, line: error.line, key: nil, "not valid YAML: \(error.problem)")
+            throw WebConfigurationError(
+                path: path, line: error.markLine, key: nil, "not valid YAML: \(error.problemText)")
         } catch {
             throw WebConfigurationError(path: path, line: nil, key: nil, "not valid YAML")
         }
@@ -190,22 +191,6 @@ public struct WebConfigurationError: Error, CustomStringConvertible, Sendable {
         case is [String: String].Type: "a mapping of strings"
         case is Node.Scalar.Type: "a single value, not a list or a mapping"
         default: "a \(type)"
-        }
-    }
-}
-
-extension YamlError {
-    fileprivate var line: Int? {
-        switch self {
-        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): mark.line
-        default: nil
-        }
-    }
-
-    fileprivate var problem: String {
-        switch self {
-        case .scanner(_, let problem, _, _), .parser(_, let problem, _, _), .composer(_, let problem, _, _): problem
-        default: "\(self)"
         }
     }
 }

@@ -52,7 +52,7 @@ struct ExporterHarness {
             let configuration = try Self.configuration(
                 endpoint: server.endpoint, arguments: arguments,
                 environment: environment.merging(["AWS_ENDPOINT_URL_STS": stsServer.endpoint]) { given, _ in given })
-            let page = ExporterApplication.makeMetricsPage(
+            let page = try ExporterApplication.makeMetricsPage(
                 configuration: configuration,
                 credentialProvider: StaticCredentialProvider(credentials),
                 transport: AsyncHTTPClientTransport(client: http),

@@ -1,0 +1,131 @@
+import AWSClient
+import Logging
+import Synchronization
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+/// Builds the sources of many targets so that they share what should be shared: one HTTP transport (connections to
+/// a regional endpoint are reused across accounts), one credentials cache per role (an `AssumeRole` per credential
+/// lifetime, not per collection), one token bucket per account (throttling in one account slows only that account).
+public final class TargetSourceFactory: Sendable {
+    public let configuration: ExporterConfiguration
+    /// The exporter's own identity: used as it is by targets without a role, and to assume the others' roles.
+    public let baseProvider: any AWSCredentialProvider
+    public let transport: any AWSHTTPTransport
+    public let metrics: ExporterSelfMetrics
+    public let clock: MonotonicClock
+    public let wallClock: @Sendable () -> Date
+    public let logger: Logger
+    private let shared = Mutex(Shared())
+
+    private struct Shared {
+        var roles: [String: any AWSCredentialProvider] = [:]
+        var buckets: [String: TokenBucket] = [:]
+    }
+
+    public init(
+        configuration: ExporterConfiguration, baseProvider: any AWSCredentialProvider,
+        transport: any AWSHTTPTransport, metrics: ExporterSelfMetrics, clock: MonotonicClock = .continuous,
+        wallClock: @escaping @Sendable () -> Date = { Date() }, logger: Logger
+    ) {
+        self.configuration = configuration
+        self.baseProvider = baseProvider
+        self.transport = transport
+        self.metrics = metrics
+        self.clock = clock
+        self.wallClock = wallClock
+        self.logger = logger
+    }
+
+    /// Every target of `targets`, one per entry and region, in file order.
+    public func sources(for targets: TargetsConfiguration) throws(ExporterConfigurationError) -> [TargetSource] {
+        var sources: [TargetSource] = []
+        for (target, entry) in targets.collectionTargets {
+            let provider = entry.role.map { role(for: $0, durationSeconds: entry.durationSeconds) } ?? baseProvider
+            // Targets whose account is learned share the exporter's own bucket, keyed apart from any account ID.
+            let bucket = bucket(
+                for: target.accountID.isEmpty ? "self" : target.accountID, targets: targets)
+            sources.append(
+                try source(
+                    target, provider: provider,
+                    transport: RateLimitedTransport(base: transport, bucket: bucket, clock: clock)))
+        }
+        return sources
+    }
+
+    /// A target's source over `provider` and `transport`.
+    public func source(
+        _ target: CollectionTarget, provider: any AWSCredentialProvider, transport: any AWSHTTPTransport
+    ) throws(ExporterConfigurationError) -> TargetSource {
+        let account = AccountIdentity(known: target.accountID)
+        let observer = metrics.requestObserver(region: target.region, accountID: { account.current })
+        let ssoAdmin = AWSJSONClient(
+            sender: sender(
+                try configuration.endpoint(forRegion: target.region), provider: provider, transport: transport,
+                observer: observer),
+            targetPrefix: SSOAdminClient.targetPrefix)
+        let paginator = ListInstancesPaginator(
+            client: SSOAdminClient(client: ssoAdmin), pageSize: configuration.pageSize)
+        let sts = STSClient(
+            sender: sender(configuration.stsEndpoint, provider: provider, transport: transport, observer: observer))
+        if !target.accountID.isEmpty { metrics.registerTarget(target) }
+        return TargetSource(
+            target: target, account: account,
+            listInstances: { try await paginator.collectAll(deadline: $0) },
+            learnAccountID: { try await sts.getCallerIdentity(deadline: $0).account })
+    }
+
+    private func sender(
+        _ endpoint: AWSServiceEndpoint, provider: any AWSCredentialProvider, transport: any AWSHTTPTransport,
+        observer: any AWSRequestObserver
+    ) -> AWSRequestSender {
+        AWSRequestSender(
+            endpoint: endpoint, credentialProvider: provider, transport: transport,
+            retryStrategy: StandardRetryStrategy(maxAttempts: configuration.maxAttempts),
+            requestTimeout: configuration.requestTimeout, userAgent: BuildInfo.userAgent, clock: clock,
+            wallClock: wallClock, observer: observer, logger: logger)
+    }
+
+    /// One refreshing provider per role (and external ID and session name), shared by the role's regions.
+    private func role(for role: ExporterConfiguration.AssumeRoleOptions, durationSeconds: Int?)
+        -> any AWSCredentialProvider
+    {
+        let key = [
+            role.roleARN, role.externalID ?? "", role.roleSessionName ?? "", durationSeconds.map(String.init) ?? "",
+        ]
+        .joined(separator: "\u{0}")
+        return shared.withLock { shared in
+            if let existing = shared.roles[key] { return existing }
+            let accountID = role.accountID
+            let sts = STSClient(
+                sender: sender(
+                    configuration.stsEndpoint, provider: baseProvider, transport: transport,
+                    observer: metrics.requestObserver(
+                        region: configuration.stsEndpoint.region, accountID: { accountID })))
+            let request = AssumeRoleRequest(
+                roleARN: role.roleARN,
+                roleSessionName: role.roleSessionName ?? "sso-admin-exporter-\(Int(wallClock().timeIntervalSince1970))",
+                externalID: role.externalID, durationSeconds: durationSeconds)
+            let source = AssumeRoleCredentialSource(request: request, sts: sts, clock: clock)
+            let observer = metrics.credentialsObserver(accountID: accountID)
+            metrics.registerCredentialProvider("assume-role", accountID: accountID)
+            let provider = RefreshingCredentialProvider(
+                name: "assume-role", wallClock: wallClock, observer: observer, fetch: { try await source.fetch() })
+            shared.roles[key] = provider
+            return provider
+        }
+    }
+
+    private func bucket(for key: String, targets: TargetsConfiguration) -> TokenBucket {
+        shared.withLock { shared in
+            if let existing = shared.buckets[key] { return existing }
+            let made = TokenBucket(rate: targets.accountRequestsPerSecond, burst: targets.accountBurst, clock: clock)
+            shared.buckets[key] = made
+            return made
+        }
+    }
+}

@@ -1,0 +1,260 @@
+import AWSClient
+import Yams
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+/// How targets are collected: when scraped, or in the background on an interval.
+public enum CollectionMode: String, Sendable, CaseIterable {
+    /// Each scrape collects (concurrent scrapes share one collection; `--collect.min-interval` reuses a recent one).
+    case onScrape = "on_scrape"
+    /// Every `interval`, whatever scrapes: `/metrics` answers from the latest snapshots without calling AWS.
+    case background
+}
+
+/// `--config.file`, read and checked: the targets to watch and the collection settings.
+public struct TargetsConfiguration: Sendable {
+    /// One entry of `targets:`: an identity (the exporter's own, or a role it assumes) in one or more regions.
+    public struct Target: Sendable, Equatable {
+        public var name: String
+        public var role: ExporterConfiguration.AssumeRoleOptions?
+        public var durationSeconds: Int?
+        /// Given, or from `role_arn`; `nil` means learned from STS `GetCallerIdentity`.
+        public var accountID: String?
+        public var regions: [String]
+        public var labels: [CollectionTarget.StaticLabel]
+    }
+
+    public var targets: [Target]
+    public var mode: CollectionMode
+    public var maxConcurrency: Int
+    public var interval: Duration
+    public var timeout: Duration
+    public var maxStale: Duration
+    /// The token bucket each account's AWS calls go through, so throttling in one account slows only that account.
+    public var accountRequestsPerSecond: Double
+    public var accountBurst: Int
+
+    public static let defaultMaxConcurrency = 64
+    public static let defaultInterval: Duration = .seconds(60)
+    public static let defaultTimeout: Duration = .seconds(30)
+    public static let defaultMaxStale: Duration = .seconds(600)
+    public static let defaultAccountRequestsPerSecond = 5.0
+    public static let defaultAccountBurst = 10
+
+    /// Every account-region pair to collect, in file order: one collection target per entry and region, named
+    /// `NAME/REGION`.
+    public var collectionTargets: [(target: CollectionTarget, entry: Target)] {
+        targets.flatMap { entry in
+            entry.regions.map { region in
+                (
+                    CollectionTarget(
+                        name: "\(entry.name)/\(region)", region: region, accountID: entry.accountID ?? "",
+                        staticLabels: entry.labels),
+                    entry
+                )
+            }
+        }
+    }
+
+    /// Reads and checks `path`; every error names the file, and the key and line where they are known.
+    public static func load(path: String) throws(ConfigFileError) -> TargetsConfiguration {
+        let text: String
+        do {
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            guard let decoded = String(data: data, encoding: .utf8) else {
+                throw ConfigFileError(path: path, line: nil, key: nil, "is not UTF-8 text")
+            }
+            text = decoded
+        } catch let error as ConfigFileError {
+            throw error
+        } catch {
+            throw ConfigFileError(path: path, line: nil, key: nil, "cannot be read (\(error))")
+        }
+        return try parse(text, path: path)
+    }
+
+    public static func parse(_ text: String, path: String) throws(ConfigFileError) -> TargetsConfiguration {
+        let file = try TargetsFile.parse(text, path: path)
+        let root = try StrictYAML.compose(text, path: path, schema: TargetsFile.schema)
+        func fail(_ key: String, _ problem: String) -> ConfigFileError {
+            ConfigFileError(path: path, line: StrictYAML.line(of: key, in: root), key: key, problem)
+        }
+        guard !file.targets.isEmpty else { throw fail("targets", "must list at least one target") }
+        var names: Set<String> = []
+        var identities: [String: String] = [:]
+        var targets: [Target] = []
+        for (index, entry) in file.targets.enumerated() {
+            let key = "targets[\(index)]"
+            guard Self.isValidName(entry.name) else {
+                throw fail("\(key).name", "\"\(entry.name)\" must be 1 to 64 letters, digits, '.', '_' or '-'")
+            }
+            guard names.insert(entry.name).inserted else {
+                throw fail("\(key).name", "\"\(entry.name)\" is the name of an earlier target")
+            }
+            var role: ExporterConfiguration.AssumeRoleOptions?
+            if let roleARN = entry.roleARN {
+                do {
+                    role = try ExporterConfiguration.checkedAssumeRole(
+                        roleARN: roleARN, externalID: entry.externalID, roleSessionName: entry.roleSessionName,
+                        names: (
+                            roleARN: "\(key).role_arn", externalID: "\(key).external_id",
+                            roleSessionName: "\(key).role_session_name"
+                        ))
+                } catch {
+                    throw ConfigFileError(
+                        path: path, line: StrictYAML.line(of: "\(key).role_arn", in: root), key: nil, error.message)
+                }
+            } else {
+                for (field, value) in [
+                    ("external_id", entry.externalID), ("role_session_name", entry.roleSessionName),
+                    ("duration_seconds", entry.durationSeconds.map(String.init)),
+                ] where value != nil {
+                    throw fail("\(key).\(field)", "needs role_arn")
+                }
+            }
+            if let duration = entry.durationSeconds, !(900...43_200).contains(duration) {
+                throw fail("\(key).duration_seconds", "\(duration) is outside 900..43200")
+            }
+            var accountID = role?.accountID
+            if let given = entry.accountID {
+                guard given.count == 12, given.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+                    throw fail("\(key).account_id", "\"\(given)\" is not a 12-digit account ID")
+                }
+                if let accountID, accountID != given {
+                    throw fail("\(key).account_id", "\(given) is not the account of role_arn (\(accountID))")
+                }
+                accountID = given
+            }
+            guard !entry.regions.isEmpty else { throw fail("\(key).regions", "must list at least one region") }
+            var regions: Set<String> = []
+            for (position, region) in entry.regions.enumerated() {
+                guard AWSEndpointResolver.isValidRegion(region) else {
+                    throw fail("\(key).regions[\(position)]", "\"\(region)\" is not a valid AWS region name")
+                }
+                guard regions.insert(region).inserted else {
+                    throw fail("\(key).regions[\(position)]", "\(region) is listed twice")
+                }
+            }
+            var labels: [CollectionTarget.StaticLabel] = []
+            for (name, value) in (entry.labels ?? [:]).sorted(by: { $0.key < $1.key }) {
+                guard Self.isValidLabelName(name) else {
+                    throw fail("\(key).labels.\(name)", "is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)")
+                }
+                guard !CollectionTarget.reservedLabelNames.contains(name) else {
+                    throw fail("\(key).labels.\(name)", "is a label the exporter sets itself")
+                }
+                guard value.count <= 256, !value.contains(where: { $0.isNewline }) else {
+                    throw fail("\(key).labels.\(name)", "must be one line of at most 256 characters")
+                }
+                labels.append(CollectionTarget.StaticLabel(name: name, value: value))
+            }
+            // Two entries for the same account, region and labels would make the same series twice.
+            if let accountID {
+                let labelText = labels.map { "\($0.name)=\($0.value)" }.joined(separator: ",")
+                for region in entry.regions {
+                    let identity = "\(accountID)/\(region)/\(labelText)"
+                    if let earlier = identities[identity] {
+                        throw fail(
+                            "\(key).regions",
+                            "account \(accountID) in \(region) with these labels is already watched by \(earlier)")
+                    }
+                    identities[identity] = entry.name
+                }
+            }
+            targets.append(
+                Target(
+                    name: entry.name, role: role, durationSeconds: entry.durationSeconds, accountID: accountID,
+                    regions: entry.regions, labels: labels))
+        }
+        let collection = file.collection
+        func duration(_ field: String, _ text: String?, default fallback: Duration, minimum: Duration)
+            throws(ConfigFileError) -> Duration
+        {
+            guard let text else { return fallback }
+            guard let value = PrometheusDuration.parse(text) else {
+                throw fail("collection.\(field)", "\"\(text)\" is not a duration such as 30s or 5m")
+            }
+            guard value >= minimum else { throw fail("collection.\(field)", "must be at least \(minimum)") }
+            return value
+        }
+        let mode: CollectionMode
+        if let text = collection?.mode {
+            guard let given = CollectionMode(rawValue: text) else {
+                throw fail("collection.mode", "\"\(text)\" is neither on_scrape nor background")
+            }
+            mode = given
+        } else {
+            let count = targets.reduce(0) { $0 + $1.regions.count }
+            mode = count > 1 ? .background : .onScrape
+        }
+        let maxConcurrency = collection?.maxConcurrency ?? defaultMaxConcurrency
+        guard (1...1024).contains(maxConcurrency) else {
+            throw fail("collection.max_concurrency", "\(maxConcurrency) is outside 1..1024")
+        }
+        let rate = collection?.accountRequestsPerSecond ?? defaultAccountRequestsPerSecond
+        guard rate.isFinite, rate > 0, rate <= 10_000 else {
+            throw fail("collection.account_requests_per_second", "must be above 0 and at most 10000")
+        }
+        let burst = collection?.accountBurst ?? defaultAccountBurst
+        guard (1...10_000).contains(burst) else {
+            throw fail("collection.account_burst", "\(burst) is outside 1..10000")
+        }
+        let interval = try duration(
+            "interval", collection?.interval, default: defaultInterval, minimum: .seconds(1))
+        let timeout = try duration("timeout", collection?.timeout, default: defaultTimeout, minimum: .milliseconds(100))
+        if mode == .background, timeout > interval {
+            throw fail("collection.timeout", "must not be longer than collection.interval in background mode")
+        }
+        return TargetsConfiguration(
+            targets: targets, mode: mode, maxConcurrency: maxConcurrency, interval: interval, timeout: timeout,
+            maxStale: try duration("max_stale", collection?.maxStale, default: defaultMaxStale, minimum: .zero),
+            accountRequestsPerSecond: rate, accountBurst: burst)
+    }
+
+    static func isValidName(_ name: String) -> Bool {
+        (1...64).contains(name.count)
+            && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "_" || $0 == "-") }
+    }
+
+    static func isValidLabelName(_ name: String) -> Bool {
+        guard let first = name.first, first.isASCII, first.isLetter || first == "_", !name.hasPrefix("__") else {
+            return false
+        }
+        return name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }
+    }
+}
+
+extension StrictYAML {
+    /// The line of the node at a dotted key path such as `targets[2].regions[0]`, for errors found after decoding.
+    static func line(of keyPath: String, in root: Node) -> Int? {
+        var node: Node? = root
+        var line = root.mark?.line
+        for part in keyPath.split(separator: ".") {
+            var name = Substring(part)
+            var indices: [Int] = []
+            while let open = name.lastIndex(of: "["), name.hasSuffix("]"),
+                let index = Int(name[name.index(after: open)..<name.index(before: name.endIndex)])
+            {
+                indices.insert(index, at: 0)
+                name = name[..<open]
+            }
+            if let mapping = node?.mapping {
+                if let key = mapping.keys.first(where: { $0.string == String(name) }) {
+                    line = key.mark?.line ?? line
+                }
+                node = mapping[String(name)]
+            } else {
+                node = nil
+            }
+            for index in indices {
+                node = node?.sequence.flatMap { index < $0.count ? $0[index] : nil }
+                line = node?.mark?.line ?? line
+            }
+        }
+        return node?.mark?.line ?? line
+    }
+}

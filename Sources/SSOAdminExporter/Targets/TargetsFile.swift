@@ -1,0 +1,196 @@
+import AWSClient
+import Yams
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+/// `--config.file` as written: the targets to watch and how to collect them.
+///
+/// Decoding is strict: an unknown key, a value of the wrong type, a duplicate target name, a malformed role ARN or
+/// label is an error naming the file, the key and its line.
+struct TargetsFile: Decodable, Sendable {
+    var targets: [Target]
+    var collection: Collection?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case targets, collection
+    }
+
+    struct Target: Decodable, Sendable {
+        var name: String
+        var roleARN: String?
+        var externalID: String?
+        var roleSessionName: String?
+        var durationSeconds: Int?
+        var accountID: String?
+        var regions: [String]
+        var labels: [String: String]?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case name, regions, labels
+            case roleARN = "role_arn"
+            case externalID = "external_id"
+            case roleSessionName = "role_session_name"
+            case durationSeconds = "duration_seconds"
+            case accountID = "account_id"
+        }
+    }
+
+    struct Collection: Decodable, Sendable {
+        var mode: String?
+        var maxConcurrency: Int?
+        var interval: String?
+        var timeout: String?
+        var maxStale: String?
+        var accountRequestsPerSecond: Double?
+        var accountBurst: Int?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case mode, interval, timeout
+            case maxConcurrency = "max_concurrency"
+            case maxStale = "max_stale"
+            case accountRequestsPerSecond = "account_requests_per_second"
+            case accountBurst = "account_burst"
+        }
+    }
+
+    /// What each mapping may hold.
+    static let schema = StrictYAML.Schema.mapping([
+        "targets": .sequence(
+            .mapping(
+                Dictionary(
+                    uniqueKeysWithValues: Target.CodingKeys.allCases.map { key -> (String, StrictYAML.Schema) in
+                        switch key {
+                        case .labels: (key.rawValue, .anyMapping)
+                        case .regions: (key.rawValue, .sequence(.value))
+                        default: (key.rawValue, .value)
+                        }
+                    }))),
+        "collection": .mapping(
+            Dictionary(uniqueKeysWithValues: Collection.CodingKeys.allCases.map { ($0.rawValue, .value) })),
+    ])
+
+    static func parse(_ text: String, path: String) throws(ConfigFileError) -> TargetsFile {
+        let node = try StrictYAML.compose(text, path: path, schema: schema)
+        do {
+            return try YAMLDecoder().decode(TargetsFile.self, from: node)
+        } catch let error as DecodingError {
+            throw ConfigFileError(decoding: error, root: node, path: path)
+        } catch {
+            throw ConfigFileError(path: path, line: nil, key: nil, "cannot be read: \(error)")
+        }
+    }
+}
+
+/// Strict reading of YAML configuration: every mapping's keys are checked against a schema before decoding, so a
+/// misspelt key is an error with its line instead of a setting silently left at its default.
+enum StrictYAML {
+    indirect enum Schema: Sendable {
+        /// These keys only, each with its own schema.
+        case mapping([String: Schema])
+        /// Any string keys (labels, header names), checked after decoding.
+        case anyMapping
+        case sequence(Schema)
+        /// A scalar, or anything the decoder will type-check.
+        case value
+    }
+
+    static func compose(_ text: String, path: String, schema: Schema) throws(ConfigFileError) -> Node {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw ConfigFileError(path: path, line: error.markLine, key: nil, "not valid YAML: \(error.problemText)")
+        } catch {
+            throw ConfigFileError(path: path, line: nil, key: nil, "not valid YAML")
+        }
+        guard let node else { throw ConfigFileError(path: path, line: nil, key: nil, "the file is empty") }
+        try check(node, against: schema, key: "", file: path)
+        return node
+    }
+
+    private static func check(_ node: Node, against schema: Schema, key: String, file: String)
+        throws(ConfigFileError)
+    {
+        switch schema {
+        case .value, .anyMapping:
+            if case .anyMapping = schema, node.mapping == nil, !isNull(node) {
+                throw ConfigFileError(path: file, line: node.mark?.line, key: key, "must be a mapping")
+            }
+        case .sequence(let element):
+            if isNull(node) { return }
+            guard case .sequence(let sequence) = node else {
+                throw ConfigFileError(path: file, line: node.mark?.line, key: key, "must be a list")
+            }
+            for (index, item) in sequence.enumerated() {
+                try check(item, against: element, key: "\(key)[\(index)]", file: file)
+            }
+        case .mapping(let fields):
+            if isNull(node), !key.isEmpty { return }
+            guard case .mapping(let mapping) = node else {
+                throw ConfigFileError(
+                    path: file, line: node.mark?.line, key: key.isEmpty ? nil : key, "must be a mapping of keys")
+            }
+            for (keyNode, value) in mapping {
+                guard let name = keyNode.string else {
+                    throw ConfigFileError(path: file, line: keyNode.mark?.line, key: key, "a key must be a string")
+                }
+                let path = key.isEmpty ? name : "\(key).\(name)"
+                guard let field = fields[name] else {
+                    throw ConfigFileError(path: file, line: keyNode.mark?.line, key: path, "unknown key")
+                }
+                try check(value, against: field, key: path, file: file)
+            }
+        }
+    }
+
+    private static func isNull(_ node: Node) -> Bool {
+        if case .scalar(let scalar) = node { return scalar.tag == .init(.null) || scalar.string.isEmpty }
+        return false
+    }
+}
+
+/// A configuration file that cannot be used, naming the file, the line and the key where they are known.
+public struct ConfigFileError: Error, CustomStringConvertible, Sendable {
+    public let path: String
+    public let line: Int?
+    public let key: String?
+    public let problem: String
+
+    init(path: String, line: Int?, key: String?, _ problem: String) {
+        self.path = path
+        self.line = line
+        self.key = key
+        self.problem = problem
+    }
+
+    public var description: String {
+        let location = line.map { "\(path):\($0)" } ?? path
+        return key.map { "\(location): \($0): \(problem)" } ?? "\(location): \(problem)"
+    }
+
+    /// A decoding error with the key path it happened at and that node's line.
+    init(decoding error: DecodingError, root: Node, path: String) {
+        let web = WebConfigurationError(decoding: error, root: root, path: path)
+        self.init(path: path, line: web.line, key: web.key, web.problem)
+    }
+}
+
+extension YamlError {
+    var markLine: Int? {
+        switch self {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): mark.line
+        default: nil
+        }
+    }
+
+    var problemText: String {
+        switch self {
+        case .scanner(_, let problem, _, _), .parser(_, let problem, _, _), .composer(_, let problem, _, _): problem
+        default: "\(self)"
+        }
+    }
+}

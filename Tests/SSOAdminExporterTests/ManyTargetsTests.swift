@@ -1,0 +1,309 @@
+import AWSClient
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import SSOAdminExporter
+import ServiceLifecycle
+import TestSupport
+import Testing
+
+/// A configuration file's targets collected against the organization simulator.
+struct SimulatedOrganization {
+    let simulator: OrganizationSimulator
+    let page: MetricsPage
+    let configuration: ExporterConfiguration
+
+    static let role = "SSOAdminExporterRead"
+
+    /// A `targets:` entry per member account (by role, in `regions`) and one for the management account by the
+    /// exporter's own identity.
+    static func targetsYAML(_ simulator: OrganizationSimulator, accounts: Int, regions: [String]) -> String {
+        var yaml = "targets:\n  - name: management\n    regions: [\(regions[0])]\n    labels: {tier: management}\n"
+        for index in 1..<accounts {
+            let id = String(100_000_000_000 + index)
+            yaml += """
+                  - name: member-\(index)
+                    role_arn: arn:aws:iam::\(id):role/\(role)
+                    regions: [\(regions.joined(separator: ", "))]
+
+                """
+        }
+        return yaml
+    }
+
+    static func write(_ yaml: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("targets-\(UUID().uuidString).yml")
+        try yaml.write(to: path, atomically: true, encoding: .utf8)
+        return path.path
+    }
+
+    static func with(
+        _ simulator: OrganizationSimulator, yaml: String, clock: MonotonicClock = .continuous,
+        _ body: (SimulatedOrganization) async throws -> Void
+    ) async throws {
+        let server = try await FakeHTTPServer.start { await simulator.handle($0) }
+        let http = AsyncHTTPClientTransport.makeHTTPClient(connectTimeout: .seconds(2))
+        let file = try write(yaml)
+        try await withAsyncCleanup {
+            let options = try ExporterOptions.parse(["--config.file", file])
+            let configuration = try ExporterConfiguration.resolve(
+                options, environment: ["AWS_ENDPOINT_URL": server.endpoint, "AWS_REGION": "us-east-1"])
+            let page = try ExporterApplication.makeMetricsPage(
+                configuration: configuration,
+                credentialProvider: StaticCredentialProvider(simulator.managementCredentials),
+                transport: AsyncHTTPClientTransport(client: http), clock: clock, logger: ExporterHarness.logger)
+            try await body(SimulatedOrganization(simulator: simulator, page: page, configuration: configuration))
+        } cleanup: {
+            try? FileManager.default.removeItem(atPath: file)
+            await server.stop()
+            try await http.shutdown()
+        }
+    }
+
+    func scrape() async throws -> ParsedExposition {
+        let bytes = await page.render(deadline: MonotonicClock.continuous.now().advanced(by: .seconds(10)))
+        return try ExpositionParser.parse(String(decoding: bytes, as: UTF8.self))
+    }
+}
+
+@Suite("many targets from --config.file")
+struct ManyTargetsTests {
+    static let regions = ["us-east-1", "eu-west-1"]
+
+    @Test("background rounds: a denied, a throttled and a hanging account fail alone; one AssumeRole per account")
+    func backgroundRounds() async throws {
+        let simulator = OrganizationSimulator.generated(
+            accounts: 8, regions: Self.regions,
+            faults: [
+                2: .init(denyAssumeRole: true), 3: .init(throttle: true), 4: .init(hang: true),
+            ])
+        let yaml =
+            SimulatedOrganization.targetsYAML(simulator, accounts: 8, regions: Self.regions)
+            + "collection:\n  mode: background\n  interval: 1m\n  timeout: 1s\n  max_concurrency: 4\n"
+        try await SimulatedOrganization.with(simulator, yaml: yaml) { organization in
+            let scheduler = try #require(organization.page.scheduler as? PeriodicScheduler)
+            #expect(scheduler.sources.count == 1 + 7 * 2)
+            let started = ContinuousClock.now
+            await scheduler.collectRound()
+            await scheduler.collectRound()
+            // The hanging account holds a slot for its 1 s timeout, twice; without a per-target timeout it would
+            // hold the round for the 10 s request timeout and more.
+            #expect(ContinuousClock.now - started < .seconds(8))
+
+            let parsed = try await organization.scrape()
+            func success(_ index: Int, _ region: String) -> Double? {
+                parsed.value(
+                    "aws_sso_admin_collect_success",
+                    ["account_id": String(100_000_000_000 + index), "region": region])
+            }
+            #expect(success(0, "us-east-1") == 1)
+            #expect(
+                parsed.value("aws_sso_admin_collect_success", ["account_id": "100000000000", "tier": "management"])
+                    == 1)
+            for index in [1, 5, 6, 7] {
+                for region in Self.regions { #expect(success(index, region) == 1, "member-\(index) \(region)") }
+            }
+            for index in [2, 3, 4] {
+                for region in Self.regions { #expect(success(index, region) == 0, "member-\(index) \(region)") }
+            }
+            let throttled = parsed.value(
+                "aws_sso_admin_api_errors_total",
+                ["account_id": "100000000003", "region": "us-east-1", "exception": "ThrottlingException"])
+            #expect((throttled ?? 0) >= 2)
+            let timedOut = parsed.value(
+                "aws_sso_admin_api_errors_total",
+                ["account_id": "100000000004", "region": "eu-west-1", "exception": "Timeout"])
+            #expect((timedOut ?? 0) >= 1)
+            let denied = parsed.value(
+                "aws_sso_admin_credentials_errors_total", ["account_id": "100000000002", "provider": "assume-role"])
+            #expect((denied ?? 0) >= 1)
+            // Instances are reported where they were listed: the organization instance in the management account,
+            // member-5's account instance in eu-west-1 (5 % 2), member-20 would be CREATE_FAILED.
+            let info = parsed.samples("aws_sso_admin_instance_info")
+            #expect(info.count == 2)
+            #expect(info.contains { $0.labels["account_id"] == "100000000005" && $0.labels["region"] == "eu-west-1" })
+            // Two rounds, one credentials lifetime: one AssumeRole per account whose role could be assumed, for both
+            // of its regions.
+            for index in [1, 3, 4, 5, 6, 7] {
+                #expect(simulator.assumeRoles(into: String(100_000_000_000 + index)) == 1)
+            }
+            #expect(simulator.calls("GetCallerIdentity") == 1)
+            // Every family once, whatever the number of targets: the parser rejects a second TYPE for a family.
+            #expect(parsed.types["aws_sso_admin_collect_success"] == "gauge")
+        }
+    }
+
+    @Test("a failing target keeps its last good instances for max_stale, marked, then drops them")
+    func maxStale() async throws {
+        let simulator = OrganizationSimulator.generated(accounts: 6, regions: ["us-east-1"])
+        let manual = ManualClock()
+        let yaml =
+            SimulatedOrganization.targetsYAML(simulator, accounts: 6, regions: ["us-east-1"])
+            + "collection:\n  mode: background\n  max_stale: 10m\n"
+        try await SimulatedOrganization.with(simulator, yaml: yaml, clock: MonotonicClock(manual)) { organization in
+            let scheduler = try #require(organization.page.scheduler as? PeriodicScheduler)
+            let member = ["account_id": "100000000005"]
+            await scheduler.collectRound()
+            var parsed = try await organization.scrape()
+            #expect(parsed.value("aws_sso_admin_collect_success", member) == 1)
+            let lastSuccess = try #require(
+                parsed.value("aws_sso_admin_collect_last_success_timestamp_seconds", member))
+            #expect(parsed.samples("aws_sso_admin_instance_info", member).count == 1)
+
+            simulator.setFaults(.init(throttle: true), for: "100000000005")
+            manual.advance(by: .seconds(300))
+            await scheduler.collectRound()
+            parsed = try await organization.scrape()
+            #expect(parsed.value("aws_sso_admin_collect_success", member) == 0)
+            #expect(parsed.value("aws_sso_admin_collect_last_success_timestamp_seconds", member) == lastSuccess)
+            #expect(parsed.samples("aws_sso_admin_instance_info", member).count == 1)
+            #expect(parsed.value("aws_sso_admin_instances", member.merging(["status": "ACTIVE"]) { $1 }) == 1)
+            #expect(parsed.value("aws_sso_admin_list_instances_pages", member) == nil)
+
+            manual.advance(by: .seconds(301))
+            await scheduler.collectRound()
+            parsed = try await organization.scrape()
+            #expect(parsed.value("aws_sso_admin_collect_success", member) == 0)
+            #expect(parsed.value("aws_sso_admin_collect_last_success_timestamp_seconds", member) == nil)
+            #expect(parsed.samples("aws_sso_admin_instance_info", member).isEmpty)
+            #expect(parsed.samples("aws_sso_admin_instances", member).isEmpty)
+        }
+    }
+
+    @Test("/sd lists every target for relabelling; /probe answers only the selected ones")
+    func probeAndServiceDiscovery() async throws {
+        let simulator = OrganizationSimulator.generated(accounts: 4, regions: Self.regions)
+        let yaml =
+            SimulatedOrganization.targetsYAML(simulator, accounts: 4, regions: Self.regions)
+            + "collection:\n  mode: on_scrape\n"
+        try await SimulatedOrganization.with(simulator, yaml: yaml) { organization in
+            try await organization.page.running {
+                let app = Application(
+                    router: ExporterRouter.make(configuration: organization.configuration, page: organization.page))
+                try await app.test(.router) { client in
+                    try await client.execute(uri: "/sd", method: .get) { response in
+                        #expect(response.status == .ok)
+                        #expect(response.headers[.contentType] == "application/json")
+                        let groups = try #require(
+                            try JSONSerialization.jsonObject(with: Data(String(buffer: response.body).utf8))
+                                as? [[String: Any]])
+                        #expect(groups.count == 1 + 3 * 2)
+                        let names = groups.compactMap { ($0["targets"] as? [String])?.first }
+                        #expect(Set(names).count == groups.count)
+                        #expect(names.contains("member-2/eu-west-1"))
+                        let labels = try #require(
+                            groups.first { ($0["targets"] as? [String]) == ["member-2/eu-west-1"] }?["labels"]
+                                as? [String: String])
+                        #expect(labels["__meta_sso_admin_account_id"] == "100000000002")
+                        #expect(labels["__meta_sso_admin_region"] == "eu-west-1")
+                    }
+                    try await client.execute(uri: "/probe?target=member-2/eu-west-1", method: .get) { response in
+                        #expect(response.status == .ok)
+                        let parsed = try ExpositionParser.parse(String(buffer: response.body))
+                        let targets = Set(
+                            parsed.samples("aws_sso_admin_collect_success").map {
+                                "\($0.labels["account_id"] ?? "")/\($0.labels["region"] ?? "")"
+                            })
+                        #expect(targets == ["100000000002/eu-west-1"])
+                        #expect(parsed.samples("aws_sso_admin_api_requests_total").isEmpty)
+                    }
+                    try await client.execute(uri: "/probe?target=member-3", method: .get) { response in
+                        let parsed = try ExpositionParser.parse(String(buffer: response.body))
+                        #expect(parsed.samples("aws_sso_admin_collect_success").count == 2)
+                    }
+                    try await client.execute(
+                        uri: "/probe?account_id=100000000001&region=us-east-1", method: .get
+                    ) { response in
+                        let parsed = try ExpositionParser.parse(String(buffer: response.body))
+                        #expect(parsed.samples("aws_sso_admin_collect_success").count == 1)
+                        #expect(parsed.value("aws_sso_admin_collect_success") == 1)
+                    }
+                    try await client.execute(uri: "/probe", method: .get) { response in
+                        #expect(response.status == .badRequest)
+                    }
+                    try await client.execute(uri: "/probe?target=nobody", method: .get) { response in
+                        #expect(response.status == .notFound)
+                    }
+                }
+            }
+        }
+    }
+
+    @Test(
+        "configuration file errors name the file, the key and the line",
+        arguments: [
+            (
+                "targets:\n  - name: a\n    regions: [us-east-1]\n    colour: blue\n",
+                ":4: targets[0].colour: unknown key"
+            ),
+            ("targets: []\n", "targets: must list at least one target"),
+            (
+                "targets:\n  - name: a\n    regions: [us-east-1]\n  - name: a\n    regions: [us-east-1]\n",
+                ":4: targets[1].name: \"a\" is the name of an earlier target"
+            ),
+            (
+                "targets:\n  - name: a\n    role_arn: arn:aws:iam::12:role/x\n    regions: [us-east-1]\n",
+                ":3: targets[0].role_arn: \"arn:aws:iam::12:role/x\" is not an IAM role ARN"
+            ),
+            (
+                "targets:\n  - name: a\n    regions: [us-east-1, Mars]\n",
+                ":3: targets[0].regions[1]: \"Mars\" is not a valid"
+            ),
+            ("targets:\n  - name: a\n    regions: []\n", "targets[0].regions: must list at least one region"),
+            (
+                "targets:\n  - name: a\n    regions: [us-east-1]\n    labels: {region: x}\n",
+                "targets[0].labels.region: is a label the exporter sets itself"
+            ),
+            (
+                "targets:\n  - name: a\n    regions: [us-east-1]\n    labels: {9lives: x}\n",
+                "targets[0].labels.9lives: is not a Prometheus label name"
+            ),
+            (
+                "targets:\n  - name: a\n    regions: [us-east-1]\n    external_id: abc\n",
+                "targets[0].external_id: needs role_arn"
+            ),
+            (
+                "targets:\n  - name: a\n    regions: [us-east-1]\ncollection:\n  interval: soon\n",
+                ":5: collection.interval: \"soon\" is not a duration"
+            ),
+            (
+                "targets:\n  - name: a\n    regions: [us-east-1]\ncollection:\n  mode: eventually\n",
+                "collection.mode: \"eventually\" is neither on_scrape nor background"
+            ),
+            ("targets:\n  - name: a\n    regions: us-east-1\n", "targets[0].regions: must be a list"),
+            (
+                "targets:\n  - name: a\n    account_id: \"111122223333\"\n    regions: [us-east-1]\n"
+                    + "  - name: b\n    account_id: \"111122223333\"\n    regions: [us-east-1]\n",
+                "targets[1].regions: account 111122223333 in us-east-1 with these labels is already watched by a"
+            ),
+            (
+                "targets:\n  - name: a\n    role_arn: arn:aws:iam::111122223333:role/r\n    account_id: \"222233334444\"\n"
+                    + "    regions: [us-east-1]\n", "targets[0].account_id: 222233334444 is not the account of role_arn"
+            ),
+            ("targets: [\n", "not valid YAML"),
+            ("", "the file is empty"),
+        ])
+    func fileErrors(yaml: String, expected: String) throws {
+        let error = try #require(throws: ConfigFileError.self) {
+            try TargetsConfiguration.parse(yaml, path: "targets.yml")
+        }
+        #expect(error.description.hasPrefix("targets.yml"), "\(error)")
+        #expect(error.description.contains(expected), "\(error)")
+    }
+
+    @Test("defaults: one target on scrape, more in the background; NAME/REGION names in file order")
+    func defaults() throws {
+        let one = try TargetsConfiguration.parse("targets:\n  - name: a\n    regions: [us-east-1]\n", path: "t.yml")
+        #expect(one.mode == .onScrape)
+        let two = try TargetsConfiguration.parse(
+            "targets:\n  - name: a\n    regions: [us-east-1, eu-west-1]\n    labels: {zone: b, env: prod}\n",
+            path: "t.yml")
+        #expect(two.mode == .background)
+        #expect(two.collectionTargets.map(\.target.name) == ["a/us-east-1", "a/eu-west-1"])
+        #expect(two.collectionTargets[0].target.labels.map(\.0) == ["region", "account_id", "env", "zone"])
+        #expect(two.maxStale == .seconds(600))
+    }
+}
