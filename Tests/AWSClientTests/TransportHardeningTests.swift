@@ -140,6 +140,15 @@ struct TransportHardeningTests {
         #expect(!cleaned.contains("AKIDREGISTERED01"))
         #expect(!cleaned.contains("registered-secret-value"))
         #expect(!cleaned.contains("registered-session-token-value"))
+        // Only the start of a long text is scrubbed; a secret that straddles the cut is still redacted whole, so
+        // not even its first characters survive.
+        let padding = String(repeating: "x", count: NetworkText.defaultLimit - 5)
+        let straddling = NetworkText.sanitized(padding + "AKIDREGISTERED01 " + String(repeating: "y", count: 1 << 20))
+        #expect(!straddling.contains("AKIDR"), "\(straddling.suffix(40))")
+        #expect(straddling.hasSuffix("...(cut)"))
+        let marked = NetworkText.sanitized(
+            padding + "Signature=abcdef0123456789 " + String(repeating: "z", count: 1 << 20))
+        #expect(!marked.contains("abcde"), "\(marked.suffix(40))")
     }
 
     @Test("a service error's code and message are bounded where they are read")

@@ -16,12 +16,22 @@ public enum NetworkText {
         "aws_secret_access_key", "aws_session_token", "secretaccesskey", "sessiontoken", "\"token\"",
     ]
 
+    /// Text beyond the limit that is still scrubbed before cutting, so that a secret straddling the cut is redacted
+    /// whole rather than leaving its first characters; longer than any session token.
+    static let scrubbingMargin = 4096
+
     /// `text` with credentials redacted, cut to `limit` characters, and control characters replaced by spaces unless
     /// `keepingControlCharacters` (for writers that escape them).
+    ///
+    /// Only the first `limit` characters and a margin are scrubbed: scrubbing a megabyte of error text whole cost
+    /// seconds of CPU, all of it thrown away by the cut.
     public static func sanitized(_ text: String, limit: Int = defaultLimit, keepingControlCharacters: Bool = false)
         -> String
     {
-        var result = redactKnownSecrets(in: text)
+        let window =
+            text.unicodeScalars.count > limit + scrubbingMargin
+            ? String(text.unicodeScalars.prefix(limit + scrubbingMargin)) : text
+        var result = redactKnownSecrets(in: window)
         result = redactMarkedValues(in: result)
         var scalars = String.UnicodeScalarView()
         var count = 0

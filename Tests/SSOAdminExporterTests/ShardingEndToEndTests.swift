@@ -1,0 +1,114 @@
+import AWSClient
+import AsyncHTTPClient
+import Foundation
+import TestSupport
+import Testing
+
+extension ExternalProgramTests {
+    @Suite("an organization split across three real Prometheus servers by hashmod over /sd and /probe")
+    struct ShardingEndToEndTests {
+        static let shards = 3
+
+        @Test("every target is scraped by exactly one shard, and only once")
+        func eachTargetOnce() async throws {
+            guard ExternalTools.shouldRun("prometheus") else { return }
+            let prometheusPath = try #require(ExternalTools.path("prometheus"), "apt-get install prometheus")
+            let directory = FileManager.default.temporaryDirectory
+                .appendingPathComponent("sso-admin-shards-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+
+            let regions = ["us-east-1", "eu-west-1"]
+            let accounts = 12
+            let simulator = OrganizationSimulator.generated(accounts: accounts, regions: regions)
+            let server = try await FakeHTTPServer.start { await simulator.handle($0) }
+            let targetsFile = directory.appendingPathComponent("targets.yml")
+            try
+                (SimulatedOrganization.targetsYAML(simulator, accounts: accounts, regions: regions)
+                + "collection:\n  mode: on_scrape\n").write(to: targetsFile, atomically: true, encoding: .utf8)
+            let expected = 1 + (accounts - 1) * regions.count
+            let http = HTTPClient(eventLoopGroupProvider: .singleton)
+            var processes: [ExternalProcess] = []
+
+            try await withAsyncCleanup {
+                let exporter = try RunningExporter(
+                    arguments: ["--config.file", targetsFile.path],
+                    environment: [
+                        "AWS_ENDPOINT_URL": server.endpoint, "AWS_REGION": "us-east-1",
+                        "AWS_ACCESS_KEY_ID": simulator.managementCredentials.accessKeyID,
+                        "AWS_SECRET_ACCESS_KEY": simulator.managementCredentials.secretAccessKey,
+                        "AWS_EC2_METADATA_DISABLED": "true", "HOME": directory.path,
+                    ])
+                try await exporter.waitUntilReady()
+
+                // The shipped sharded configuration, with this exporter's address and each server's shard number.
+                let shipped = try String(
+                    contentsOf: ExternalTools.repositoryRoot.appendingPathComponent(
+                        "deploy/prometheus/prometheus-sharded.yml"), encoding: .utf8)
+                var apis: [PrometheusAPI] = []
+                for shard in 0..<Self.shards {
+                    let port = try ExternalTools.freeLoopbackPort()
+                    let config = try Self.shardConfiguration(shipped, shard: shard, exporterPort: exporter.port)
+                    let file = directory.appendingPathComponent("prometheus-\(shard).yml")
+                    try config.write(to: file, atomically: true, encoding: .utf8)
+                    processes.append(
+                        try ExternalProcess(
+                            name: "prometheus-\(shard)", executable: prometheusPath,
+                            arguments: [
+                                "--config.file=\(file.path)",
+                                "--storage.tsdb.path=\(directory.appendingPathComponent("tsdb-\(shard)").path)",
+                                "--web.listen-address=127.0.0.1:\(port)",
+                            ],
+                            logFile: directory.appendingPathComponent("prometheus-\(shard).log")))
+                    apis.append(PrometheusAPI(http: http, base: "http://127.0.0.1:\(port)"))
+                }
+                let logs = { processes.map { $0.logTail(1_500) }.joined(separator: "\n") + exporter.log }
+
+                // Until every shard has scraped all of its targets once: the union covers every target.
+                let perShard = try await eventually(timeout: .seconds(60)) { () -> [[String]]? in
+                    var shards: [[String]] = []
+                    for api in apis {
+                        let results = try await api.query("aws_sso_admin_collect_success")
+                        shards.append(
+                            results.map {
+                                "\($0["metric"]["account_id"].string ?? "?")/\($0["metric"]["region"].string ?? "?")"
+                            })
+                    }
+                    return shards.reduce(0) { $0 + $1.count } >= expected ? shards : nil
+                }
+                let shards = try #require(perShard, "the shards never saw every target\n\(logs())")
+                let all = shards.flatMap { $0 }
+                #expect(all.count == expected, "\(shards)")
+                #expect(Set(all).count == expected, "a target was scraped by two shards: \(shards)")
+                #expect(shards.allSatisfy { !$0.isEmpty }, "a shard got no target: \(shards)")
+                // Each series came from its own probe, whose instance label is the target name.
+                for api in apis {
+                    let up = try await api.query("up{job=\"sso-admin\"}")
+                    #expect(up.allSatisfy { $0["value"].array?.last?.string == "1" }, "\(up)")
+                    let success = try await api.query("aws_sso_admin_collect_success == 0")
+                    #expect(success.isEmpty, "\(success)")
+                }
+                // No AWS call repeated for another shard: each target's ListInstances count matches its probes.
+                #expect(simulator.calls("ListInstances") >= expected)
+            } cleanup: {
+                for process in processes { process.stop() }
+                await server.stop()
+                try await http.shutdown()
+            }
+        }
+
+        static func shardConfiguration(_ shipped: String, shard: Int, exporterPort: Int) throws -> String {
+            var config = shipped.replacing("localhost:10711", with: "127.0.0.1:\(exporterPort)")
+                .replacing("regex: \"0\"", with: "regex: \"\(shard)\"")
+                .replacing("shard: \"0\"", with: "shard: \"\(shard)\"")
+                .replacing("scrape_interval: 60s", with: "scrape_interval: 1s")
+                .replacing("scrape_timeout: 30s", with: "scrape_timeout: 1s")
+                .replacing("refresh_interval: 5m", with: "refresh_interval: 1s")
+            // No rules or Alertmanager here: this test is about who scrapes what.
+            config = config.replacing(#/rule_files:\n  - rules.yml\n/#, with: "")
+            #expect(config.contains("regex: \"\(shard)\""), "the shipped file no longer has the shard's keep rule")
+            #expect(config.contains("modulus: \(shards)"))
+            return config
+        }
+    }
+}
