@@ -173,9 +173,11 @@ struct CollectionTests {
         try await ExporterHarness.with(instances: FakeInstance.numbered(1), clock: .continuous) { harness in
             harness.service.inject([.hang])
             let started = ContinuousClock.now
-            let metrics = try await harness.scrape(budget: .milliseconds(500))
+            // A 1 s budget leaves the collection the full 250 ms grace to unwind its cancelled request and count the
+            // timeout before the answer, also on a loaded machine.
+            let metrics = try await harness.scrape(budget: .seconds(1))
             let elapsed = ContinuousClock.now - started
-            #expect(elapsed < .seconds(2), "answered after \(elapsed)")
+            #expect(elapsed < .seconds(3), "answered after \(elapsed)")
             #expect(metrics.success == 0)
             #expect(metrics.errors("Timeout") == 1)
         }

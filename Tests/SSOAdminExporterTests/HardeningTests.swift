@@ -23,19 +23,25 @@ struct CollectionHardeningTests {
             let (parsed, elapsed, lateness) = try await withSchedulerLateness(over: .milliseconds(1500)) {
                 try await harness.scrape(budget: .milliseconds(1500))
             }
-            // The collection's deadline is 1.25 s (1.5 s less at most 250 ms); alone it ends there and the answer
-            // follows. Beside the suite's process-starting tests on two cores both have come up to 0.4 s later than a
-            // plain timer, so these bounds catch only gross overruns (an unbounded stall holds the collection to the
-            // 10 s timeout); the counts below are the precise checks.
-            let collection = try #require(parsed.value("aws_sso_admin_collect_duration_seconds"))
-            #expect(collection < 1.75 + lateness.secondsDouble, "the collection ran \(collection) s")
+            // The collection's deadline is 1.25 s (1.5 s less at most 250 ms); alone it ends there, the timeout is
+            // counted, and the answer follows. Beside the suite's process-starting tests on two cores timers have fired
+            // up to 0.4 s late, so the bound allows that lateness and catches only gross overruns (an unbounded stall
+            // holds the collection to the 10 s timeout).
             #expect(
                 elapsed < .seconds(2) + lateness,
                 "the scrape overran its deadline: \(elapsed), timers ran \(lateness) late")
             #expect(parsed.success == 0)
-            #expect((parsed.errors("Timeout") ?? 0) >= 1)
-            #expect((parsed.requests ?? 0) >= 1)
-            let count = parsed.value("aws_sso_admin_api_request_duration_seconds_count", ["operation": "ListInstances"])
+            // On a loaded machine the cancelled request may finish unwinding just after the scrape was answered; it is
+            // counted then, as a Timeout of an attempt that was sent.
+            let counted = try await eventually(timeout: .seconds(5)) { () -> ParsedExposition? in
+                let registry = try ExpositionParser.parse(
+                    String(decoding: harness.page.selfMetrics.registry.emitToBuffer(), as: UTF8.self))
+                return (registry.errors("Timeout") ?? 0) >= 1 ? registry : nil
+            }
+            let registry = try #require(counted, "the stalled body was never counted as a Timeout")
+            #expect((registry.requests ?? 0) >= 1)
+            let count = registry.value(
+                "aws_sso_admin_api_request_duration_seconds_count", ["operation": "ListInstances"])
             #expect((count ?? 0) >= 1)
         }
     }

@@ -2,13 +2,14 @@ import AWSClient
 
 /// Decides when targets are collected and answers scrapes with their snapshots.
 public protocol CollectionScheduler: Sendable {
-    /// Every target, in configuration order.
-    var sources: [TargetSource] { get }
+    /// The targets, read afresh for every round or scrape.
+    var targets: TargetSet { get }
     /// Appended to the HELP text of the families rendered from snapshots, to say results may be reused.
     var helpSuffix: String { get }
     /// A snapshot of every target, answered by `deadline`.
     func snapshots(deadline: MonotonicInstant) async -> [CollectionSnapshot]
     /// A snapshot of the target named `name`, answered by `deadline`; `nil` when there is no such target.
+    /// Several calls for different targets run concurrently.
     func snapshot(of name: String, deadline: MonotonicInstant) async -> CollectionSnapshot?
 }
 
@@ -34,4 +35,9 @@ struct TargetHistory: Sendable {
         latest = reported
         return reported
     }
+}
+
+extension CollectionScheduler {
+    /// Every target, in configuration order, then discovered ones.
+    public var sources: [TargetSource] { targets.sources }
 }

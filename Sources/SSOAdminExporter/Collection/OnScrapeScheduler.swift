@@ -15,55 +15,51 @@ import Synchronization
 /// that started it (the next scrape joins it) without an unstructured task. Graceful shutdown cancels them and
 /// answers every waiting scrape at once.
 public final class OnScrapeScheduler: CollectionScheduler, Service {
-    public let sources: [TargetSource]
+    public let targets: TargetSet
     public let minInterval: Duration
     public let maxStale: Duration
     public let maxConcurrency: Int
     private let collector: TargetCollector
-    private let index: [String: Int]
     private let state = Mutex(State())
-    private let requests: AsyncStream<Int>
-    private let requestContinuation: AsyncStream<Int>.Continuation
+    private let requests: AsyncStream<Request>
+    private let requestContinuation: AsyncStream<Request>.Continuation
+
+    private struct Request: Sendable {
+        let source: TargetSource
+        let deadline: MonotonicInstant
+    }
 
     /// How much earlier than the scrape's deadline the collection itself must end, so that a timeout it hits is
     /// counted and reported in the same scrape, which still answers by its deadline. At most a quarter of the budget.
     static let completionGrace: Duration = .milliseconds(250)
 
     private struct State {
-        var histories: [TargetHistory]
-        /// Per target: the deadline of the collection in flight, if any.
-        var inFlight: [MonotonicInstant?]
+        var histories: [String: TargetHistory] = [:]
+        /// Targets with a collection in flight.
+        var inFlight: Set<String> = []
         var waiters: [Int: Waiter] = [:]
         var nextWaiterID = 0
         var shutDown = false
-
-        init(count: Int = 0) {
-            histories = Array(repeating: TargetHistory(), count: count)
-            inFlight = Array(repeating: nil, count: count)
-        }
     }
 
     private enum Waiter {
         /// Registered, its continuation not yet stored.
-        case pending(target: Int)
-        case waiting(target: Int, CheckedContinuation<CollectionSnapshot?, Never>)
+        case pending(target: String)
+        case waiting(target: String, CheckedContinuation<CollectionSnapshot?, Never>)
         /// Answered before its continuation was stored.
         case answered(CollectionSnapshot?)
     }
 
     public init(
-        sources: [TargetSource], collector: TargetCollector, minInterval: Duration = .zero,
+        targets: TargetSet, collector: TargetCollector, minInterval: Duration = .zero,
         maxStale: Duration = .zero, maxConcurrency: Int = 16
     ) {
-        self.sources = sources
+        self.targets = targets
         self.collector = collector
         self.minInterval = minInterval
         self.maxStale = maxStale
         self.maxConcurrency = max(1, maxConcurrency)
-        self.index = Dictionary(
-            sources.enumerated().map { ($1.target.name, $0) }, uniquingKeysWith: { first, _ in first })
-        state.withLock { $0 = State(count: sources.count) }
-        (requests, requestContinuation) = AsyncStream.makeStream(of: Int.self)
+        (requests, requestContinuation) = AsyncStream.makeStream(of: Request.self)
     }
 
     public var helpSuffix: String {
@@ -71,10 +67,11 @@ public final class OnScrapeScheduler: CollectionScheduler, Service {
     }
 
     public func snapshots(deadline: MonotonicInstant) async -> [CollectionSnapshot] {
-        if sources.count == 1 { return [await snapshot(at: 0, deadline: deadline)] }
+        let sources = self.sources
+        if sources.count == 1 { return [await snapshot(of: sources[0], deadline: deadline)] }
         return await withTaskGroup(of: (Int, CollectionSnapshot).self) { group in
-            for position in sources.indices {
-                group.addTask { (position, await self.snapshot(at: position, deadline: deadline)) }
+            for (position, source) in sources.enumerated() {
+                group.addTask { (position, await self.snapshot(of: source, deadline: deadline)) }
             }
             var results = [CollectionSnapshot?](repeating: nil, count: sources.count)
             for await (position, snapshot) in group { results[position] = snapshot }
@@ -83,24 +80,24 @@ public final class OnScrapeScheduler: CollectionScheduler, Service {
     }
 
     public func snapshot(of name: String, deadline: MonotonicInstant) async -> CollectionSnapshot? {
-        guard let position = index[name] else { return nil }
-        return await snapshot(at: position, deadline: deadline)
+        guard let source = targets.source(named: name) else { return nil }
+        return await snapshot(of: source, deadline: deadline)
     }
 
     /// A snapshot no older than the minimum interval, answered by `deadline` whatever AWS does, and at once when
     /// the calling task is cancelled or the exporter shuts down.
-    func snapshot(at position: Int, deadline: MonotonicInstant) async -> CollectionSnapshot {
+    func snapshot(of source: TargetSource, deadline: MonotonicInstant) async -> CollectionSnapshot {
         let clock = collector.monotonicClock
         let now = clock.now()
         let startedAt = collector.now
-        let source = sources[position]
+        let name = source.target.name
         enum Decision {
             case reuse(CollectionSnapshot)
             case refuse
             case wait(id: Int, start: MonotonicInstant?)
         }
         let decision: Decision = state.withLock { state in
-            if let latest = state.histories[position].latest, minInterval > .zero,
+            if let latest = state.histories[name]?.latest, minInterval > .zero,
                 latest.finishedAt.advanced(by: minInterval) > now
             {
                 return .reuse(latest)
@@ -108,12 +105,11 @@ public final class OnScrapeScheduler: CollectionScheduler, Service {
             if state.shutDown { return .refuse }
             let id = state.nextWaiterID
             state.nextWaiterID += 1
-            state.waiters[id] = .pending(target: position)
-            guard state.inFlight[position] == nil else { return .wait(id: id, start: nil) }
+            state.waiters[id] = .pending(target: name)
+            guard state.inFlight.insert(name).inserted else { return .wait(id: id, start: nil) }
             let remaining = now.duration(to: deadline)
-            let collectionDeadline = deadline.advanced(by: .zero - max(.zero, min(Self.completionGrace, remaining / 4)))
-            state.inFlight[position] = collectionDeadline
-            return .wait(id: id, start: collectionDeadline)
+            return .wait(
+                id: id, start: deadline.advanced(by: .zero - max(.zero, min(Self.completionGrace, remaining / 4))))
         }
         switch decision {
         case .reuse(let latest):
@@ -122,7 +118,7 @@ public final class OnScrapeScheduler: CollectionScheduler, Service {
             return collector.failure(
                 "the exporter is shutting down", of: source, waitStarted: now, startedAt: startedAt)
         case .wait(let id, let start):
-            if start != nil { requestContinuation.yield(position) }
+            if let start { requestContinuation.yield(Request(source: source, deadline: start)) }
             if let result = await wait(id, patience: now.duration(to: deadline)) { return result }
             let reason =
                 Task.isCancelled || state.withLock({ $0.shutDown })
@@ -183,13 +179,13 @@ public final class OnScrapeScheduler: CollectionScheduler, Service {
     }
 
     /// Records a finished collection and answers everyone waiting for that target.
-    private func finish(_ position: Int, _ snapshot: CollectionSnapshot) {
+    private func finish(_ name: String, _ snapshot: CollectionSnapshot) {
         let answered: [(Int, CollectionSnapshot)] = state.withLock { state in
-            let reported = state.histories[position].record(snapshot, maxStale: maxStale)
-            state.inFlight[position] = nil
+            let reported = state.histories[name, default: TargetHistory()].record(snapshot, maxStale: maxStale)
+            state.inFlight.remove(name)
             return state.waiters.compactMap { id, waiter in
                 switch waiter {
-                case .pending(let target) where target == position, .waiting(let target, _) where target == position:
+                case .pending(let target) where target == name, .waiting(let target, _) where target == name:
                     return (id, reported)
                 default:
                     return nil
@@ -204,16 +200,14 @@ public final class OnScrapeScheduler: CollectionScheduler, Service {
     public func run() async {
         await withTaskGroup(of: Void.self) { group in
             var running = 0
-            for await position in requests.cancelOnGracefulShutdown() {
+            for await request in requests.cancelOnGracefulShutdown() {
                 if running == maxConcurrency {
                     await group.next()
                     running -= 1
                 }
-                let deadline = state.withLock { $0.inFlight[position] } ?? collector.monotonicClock.now()
-                let source = sources[position]
                 group.addTask {
-                    let snapshot = await self.collector.collect(source, deadline: deadline)
-                    self.finish(position, snapshot)
+                    let snapshot = await self.collector.collect(request.source, deadline: request.deadline)
+                    self.finish(request.source.target.name, snapshot)
                 }
                 running += 1
             }

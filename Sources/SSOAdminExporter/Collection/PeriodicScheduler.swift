@@ -10,35 +10,31 @@ import Synchronization
 /// next rather than overlapping it. Each target's collection gets `timeout` of its own, so a hanging account holds
 /// one slot for its timeout and never delays the others beyond it.
 public final class PeriodicScheduler: CollectionScheduler, Service {
-    public let sources: [TargetSource]
+    public let targets: TargetSet
     public let interval: Duration
     public let timeout: Duration
     public let maxStale: Duration
     public let maxConcurrency: Int
     private let collector: TargetCollector
-    private let index: [String: Int]
-    private let state: Mutex<State>
+    private let state = Mutex(State())
     private let logger: Logger
 
     private struct State {
-        var histories: [TargetHistory]
+        var histories: [String: TargetHistory] = [:]
         var rounds = 0
     }
 
     public init(
-        sources: [TargetSource], collector: TargetCollector, interval: Duration, timeout: Duration,
+        targets: TargetSet, collector: TargetCollector, interval: Duration, timeout: Duration,
         maxStale: Duration, maxConcurrency: Int, logger: Logger
     ) {
-        self.sources = sources
+        self.targets = targets
         self.collector = collector
         self.interval = interval
         self.timeout = timeout
         self.maxStale = maxStale
         self.maxConcurrency = max(1, maxConcurrency)
         self.logger = logger
-        self.index = Dictionary(
-            sources.enumerated().map { ($1.target.name, $0) }, uniquingKeysWith: { first, _ in first })
-        state = Mutex(State(histories: Array(repeating: TargetHistory(), count: sources.count)))
     }
 
     public var helpSuffix: String { " Collected in the background every \(interval.secondsDouble)s." }
@@ -46,25 +42,28 @@ public final class PeriodicScheduler: CollectionScheduler, Service {
     /// Rounds completed so far.
     public var completedRounds: Int { state.withLock { $0.rounds } }
 
-    /// The latest snapshot of every target collected at least once; a target not yet collected has none.
+    /// The latest snapshot of every target collected at least once, in target order; a target not yet collected
+    /// has none.
     public func snapshots(deadline: MonotonicInstant) async -> [CollectionSnapshot] {
-        state.withLock { $0.histories.compactMap(\.latest) }
+        let names = sources.map(\.target.name)
+        return state.withLock { state in names.compactMap { state.histories[$0]?.latest } }
     }
 
     public func snapshot(of name: String, deadline: MonotonicInstant) async -> CollectionSnapshot? {
-        guard let position = index[name] else { return nil }
-        return state.withLock { $0.histories[position].latest }
+        guard let source = targets.source(named: name) else { return nil }
+        return state.withLock { $0.histories[name]?.latest }
             ?? collector.failure(
-                "not collected yet", of: sources[position], waitStarted: collector.monotonicClock.now(),
+                "not collected yet", of: source, waitStarted: collector.monotonicClock.now(),
                 startedAt: collector.now)
     }
 
     /// Collects every target once, `maxConcurrency` at a time.
     public func collectRound() async {
         let clock = collector.monotonicClock
+        let sources = self.sources
         await withTaskGroup(of: Void.self) { group in
             var running = 0
-            for (position, source) in sources.enumerated() {
+            for source in sources {
                 if running == maxConcurrency {
                     await group.next()
                     running -= 1
@@ -73,12 +72,20 @@ public final class PeriodicScheduler: CollectionScheduler, Service {
                 group.addTask {
                     let snapshot = await self.collector.collect(
                         source, deadline: clock.now().advanced(by: self.timeout))
-                    self.state.withLock { _ = $0.histories[position].record(snapshot, maxStale: self.maxStale) }
+                    self.state.withLock {
+                        _ = $0.histories[source.target.name, default: TargetHistory()]
+                            .record(snapshot, maxStale: self.maxStale)
+                    }
                 }
                 running += 1
             }
         }
-        state.withLock { $0.rounds += 1 }
+        // Targets no longer watched (gone from the configuration or the organization) take their series with them.
+        let current = Set(sources.map(\.target.name))
+        state.withLock { state in
+            state.histories = state.histories.filter { current.contains($0.key) }
+            state.rounds += 1
+        }
     }
 
     /// Rounds until graceful shutdown, which cancels the round in flight.
@@ -93,7 +100,7 @@ public final class PeriodicScheduler: CollectionScheduler, Service {
                 if wait <= .zero {
                     self.logger.warning(
                         "a collection round took longer than the interval",
-                        metadata: ["interval": "\(self.interval)", "targets": "\(self.sources.count)"])
+                        metadata: ["interval": "\(self.interval)", "targets": "\(self.targets.sources.count)"])
                     continue
                 }
                 do { try await clock.sleep(for: wait) } catch { break }

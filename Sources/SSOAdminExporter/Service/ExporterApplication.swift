@@ -118,18 +118,20 @@ public struct ExporterApplication: Sendable {
             switch targets.mode {
             case .background:
                 scheduler = PeriodicScheduler(
-                    sources: sources, collector: collector, interval: targets.interval, timeout: targets.timeout,
+                    targets: TargetSet(configured: sources), collector: collector, interval: targets.interval,
+                    timeout: targets.timeout,
                     maxStale: targets.maxStale, maxConcurrency: targets.maxConcurrency, logger: logger)
             case .onScrape:
                 scheduler = OnScrapeScheduler(
-                    sources: sources, collector: collector, minInterval: configuration.minInterval,
+                    targets: TargetSet(configured: sources), collector: collector,
+                    minInterval: configuration.minInterval,
                     maxStale: targets.maxStale, maxConcurrency: targets.maxConcurrency)
             }
         } else {
             // The target of --aws.role-arn's account, or of the exporter's own (learned from GetCallerIdentity).
             let source = try factory.source(configuration.target, provider: credentialProvider, transport: transport)
             scheduler = OnScrapeScheduler(
-                sources: [source], collector: collector, minInterval: configuration.minInterval)
+                targets: TargetSet(configured: [source]), collector: collector, minInterval: configuration.minInterval)
         }
         return MetricsPage(scheduler: scheduler, selfMetrics: selfMetrics, processMetrics: ProcessMetrics())
     }
