@@ -54,7 +54,8 @@ struct SimulatedOrganization {
             let page = try ExporterApplication.makeMetricsPage(
                 configuration: configuration,
                 credentialProvider: StaticCredentialProvider(simulator.managementCredentials),
-                transport: AsyncHTTPClientTransport(client: http), clock: clock, logger: ExporterHarness.logger)
+                transport: AsyncHTTPClientTransport(client: http), clock: clock,
+                environment: ["AWS_ENDPOINT_URL": server.endpoint], logger: ExporterHarness.logger)
             try await body(SimulatedOrganization(simulator: simulator, page: page, configuration: configuration))
         } cleanup: {
             try? FileManager.default.removeItem(atPath: file)
@@ -133,6 +134,59 @@ struct ManyTargetsTests {
             #expect(simulator.calls("GetCallerIdentity") == 1)
             // Every family once, whatever the number of targets: the parser rejects a second TYPE for a family.
             #expect(parsed.types["aws_sso_admin_collect_success"] == "gauge")
+        }
+    }
+
+    @Test("discovery: accounts by state and lists, enabled regions, kind; a failed discovery keeps the last list")
+    func discovery() async throws {
+        let regions = ["us-east-1", "eu-west-1", "ap-southeast-2"]
+        let simulator = OrganizationSimulator.generated(
+            accounts: 10, regions: regions, enabledRegions: [3: ["us-east-1", "eu-west-1"]], states: [7: "SUSPENDED"])
+        let yaml = """
+            discovery:
+              organizations:
+                role_name: \(SimulatedOrganization.role)
+                regions: enabled
+                exclude_accounts: ["100000000009"]
+                labels: {source: organization}
+            collection:
+              timeout: 5s
+
+            """
+        try await SimulatedOrganization.with(simulator, yaml: yaml) { organization in
+            let scheduler = try #require(organization.page.scheduler as? PeriodicScheduler)
+            let discovery = try #require(organization.page.discovery)
+            await discovery.discover()
+            // Ten accounts, less the suspended one and the excluded one: eight, in three regions but account 3 in two.
+            let kept = 8
+            #expect(scheduler.sources.count == kept * 3 - 1)
+            #expect(!scheduler.sources.contains { $0.target.accountID == "100000000007" })
+            #expect(!scheduler.sources.contains { $0.target.accountID == "100000000009" })
+            #expect(
+                scheduler.sources.filter { $0.target.accountID == "100000000003" }.map(\.target.region).sorted()
+                    == ["eu-west-1", "us-east-1"])
+            await scheduler.collectRound()
+            var parsed = try await organization.scrape()
+            #expect(parsed.value("aws_sso_admin_targets", ["state": "discovered"]) == Double(kept * 3 - 1))
+            #expect(parsed.value("aws_sso_admin_targets", ["state": "configured"]) == 0)
+            #expect(parsed.value("aws_sso_admin_targets", ["state": "failing"]) == 0)
+            #expect(parsed.value("aws_sso_admin_discovery_accounts") == Double(kept))
+            #expect(parsed.samples("aws_sso_admin_collect_success", ["source": "organization"]).count == kept * 3 - 1)
+            let info = parsed.samples("aws_sso_admin_instance_info")
+            #expect(
+                info.first { $0.labels["account_id"] == "100000000000" }?.labels["kind"] == "organization", "\(info)")
+            #expect(info.first { $0.labels["account_id"] == "100000000005" }?.labels["kind"] == "account", "\(info)")
+            // One AssumeRole per account for ListRegions and all its regions' collections together.
+            #expect(simulator.assumeRoles(into: "100000000001") == 1)
+            #expect(simulator.calls("ListRegions") == kept)
+
+            simulator.setOrganizationsFailing(true)
+            await discovery.discover()
+            await scheduler.collectRound()
+            parsed = try await organization.scrape()
+            #expect(parsed.value("aws_sso_admin_discovery_errors_total") == 1)
+            #expect(parsed.value("aws_sso_admin_targets", ["state": "discovered"]) == Double(kept * 3 - 1))
+            #expect(parsed.samples("aws_sso_admin_collect_success").count == kept * 3 - 1)
         }
     }
 

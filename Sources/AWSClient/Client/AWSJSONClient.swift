@@ -68,6 +68,20 @@ public final class AWSJSONClient: Sendable {
         )
     }
 
+    /// Calls a modeled operation with a JSON `body`: `awsJson1_1` with the target prefix, or `restJson1` on
+    /// `POST restPath` when one is given.
+    public func send<Output: Sendable>(
+        _ operation: AWSOperation<Output>, body: [UInt8], restPath: String? = nil, deadline: MonotonicInstant
+    ) async throws -> Output {
+        let request =
+            restPath.map { AWSJSONProtocol.restRequest(endpoint: endpoint.url, path: $0, body: body) }
+            ?? AWSJSONProtocol.request(
+                endpoint: endpoint.url, targetPrefix: targetPrefix, operation: operation.name, body: body)
+        return try await sender.send(
+            operation: operation.name, request: request, deadline: deadline, parseError: AWSJSONProtocol.parseError,
+            decode: operation.decode)
+    }
+
     func signedRequest(operation: String, body: [UInt8], credentials: AWSCredentials) -> AWSHTTPRequest {
         sender.prepared(
             AWSJSONProtocol.request(

@@ -26,6 +26,14 @@ public enum AWSJSONProtocol {
         )
     }
 
+    /// The unsigned `restJson1` request for an operation bound to `POST path` (such as Account's `/listRegions`).
+    public static func restRequest(endpoint: URL, path: String, body: [UInt8]) -> AWSHTTPRequest {
+        var url = endpoint
+        url.append(path: String(path.drop(while: { $0 == "/" })))
+        return AWSHTTPRequest(
+            method: "POST", url: url, headers: [("Content-Type", "application/json")], body: body)
+    }
+
     /// The error in a non-2xx response, following the order the AWS SDKs use for `awsJson1_1`:
     /// the `X-Amzn-ErrorType` header, then `__type`, then `code` in the body.
     /// A body that is not JSON falls back to an XML `<Code>` element and then to a name for the HTTP status.

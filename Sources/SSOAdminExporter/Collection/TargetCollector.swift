@@ -101,8 +101,7 @@ public struct TargetCollector: Sendable {
             let (instances, pages) = try await source.listInstances(deadline)
             outcome = .success(instances: instances, pages: pages)
         } catch let error as PaginationError {
-            metrics.recordError(
-                target: target, operation: SSOAdminClient.listInstances, exception: error.exceptionName)
+            metrics.recordError(target: target, operation: error.operation, exception: error.exceptionName)
             outcome = .failure(reason: error.description)
         } catch {
             // AWS client errors were already counted attempt by attempt.

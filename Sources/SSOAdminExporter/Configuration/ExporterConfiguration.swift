@@ -138,7 +138,8 @@ public struct ExporterConfiguration: Sendable {
                     return (region, "profile \(profile.name) (\(profile.origin))")
                 }
                 // With a configuration file, its first region is where STS calls go when nothing else says.
-                return targets.flatMap { $0.targets.first?.regions.first }.map { ($0, "--config.file") }
+                return targets.flatMap { $0.targets.first?.regions.first ?? $0.discovery?.regions?.first }
+                    .map { ($0, "--config.file") }
             }
             let explicitEndpoint = [
                 options.endpointURL, environment["AWS_ENDPOINT_URL_\(SSOAdminClient.endpointEnvironmentName)"],

@@ -49,10 +49,15 @@ public final class ExporterSelfMetrics: Sendable {
     /// Makes a target's request and modeled-error series visible at 0.
     public func registerTarget(_ target: CollectionTarget) {
         for (operation, errors) in preregistered {
-            _ = handles(region: target.region, accountID: target.accountID, operation: operation)
-            for exception in errors {
-                _ = errorCounter(region: target.region, accountID: target.accountID, operation, exception: exception)
-            }
+            register(operation: operation, modeledErrors: errors, region: target.region, accountID: target.accountID)
+        }
+    }
+
+    /// Makes an operation's request series and its modeled errors visible at 0 for one region and account.
+    public func register(operation: String, modeledErrors: [String], region: String, accountID: String) {
+        _ = handles(region: region, accountID: accountID, operation: operation)
+        for exception in modeledErrors {
+            _ = errorCounter(region: region, accountID: accountID, operation, exception: exception)
         }
     }
 

@@ -44,6 +44,23 @@ public enum MetricCatalog {
         listInstancesPages, collectSuccess, collectDuration, collectLastSuccess,
     ]
 
+    // Targets and discovery.
+    public static let targets = MetricSpec(
+        "aws_sso_admin_targets", .gauge,
+        help: "Targets watched: configured (in --config.file or by the flags), discovered (from the organization), "
+            + "and failing (whose last collection failed).")
+    public static let discoveryAccounts = MetricSpec(
+        "aws_sso_admin_discovery_accounts", .gauge,
+        help: "Accounts the last successful organization discovery kept, after states and include/exclude lists.")
+    public static let discoveryErrors = MetricSpec(
+        "aws_sso_admin_discovery_errors_total", .counter,
+        help: "Organization discoveries that failed; the last good account list stays in use.")
+    public static let discoveryDuration = MetricSpec(
+        "aws_sso_admin_discovery_duration_seconds", .gauge, help: "Duration of the last organization discovery.")
+    public static let discoveryLastSuccess = MetricSpec(
+        "aws_sso_admin_discovery_last_success_timestamp_seconds", .gauge,
+        help: "When the last successful organization discovery finished, in seconds since the Unix epoch.")
+
     // Cumulative, kept in a long-lived registry.
     public static let apiRequests = MetricSpec(
         "aws_sso_admin_api_requests_total", .counter,

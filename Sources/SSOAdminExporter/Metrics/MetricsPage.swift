@@ -9,11 +9,15 @@ public struct MetricsPage: Sendable {
     public let selfMetrics: ExporterSelfMetrics
     public let renderer: SnapshotRenderer
     public let processMetrics: ProcessMetrics
+    /// Organization discovery, when configured: it finds targets and knows the management account.
+    public let discovery: OrganizationDiscovery?
 
     public init(
-        scheduler: any CollectionScheduler & Service, selfMetrics: ExporterSelfMetrics, processMetrics: ProcessMetrics
+        scheduler: any CollectionScheduler & Service, selfMetrics: ExporterSelfMetrics, processMetrics: ProcessMetrics,
+        discovery: OrganizationDiscovery? = nil
     ) {
         self.scheduler = scheduler
+        self.discovery = discovery
         self.selfMetrics = selfMetrics
         self.renderer = SnapshotRenderer(helpSuffix: scheduler.helpSuffix)
         self.processMetrics = processMetrics
@@ -23,7 +27,8 @@ public struct MetricsPage: Sendable {
     public func render(deadline: MonotonicInstant) async -> [UInt8] {
         let snapshots = await scheduler.snapshots(deadline: deadline)
         var writer = PrometheusTextWriter(reservingCapacity: Self.capacity(for: snapshots))
-        renderer.render(snapshots, into: &writer)
+        renderer.render(snapshots, managementAccountID: discovery?.managementAccountID, into: &writer)
+        renderTargetCounts(snapshots, into: &writer)
         writer.appendRaw(selfMetrics.registry.emitToBuffer())
         BuildInfo.render(into: &writer)
         processMetrics.render(into: &writer)
@@ -43,8 +48,20 @@ public struct MetricsPage: Sendable {
             return results.compactMap { $0 }
         }
         var writer = PrometheusTextWriter(reservingCapacity: Self.capacity(for: snapshots))
-        renderer.render(snapshots, into: &writer)
+        renderer.render(snapshots, managementAccountID: discovery?.managementAccountID, into: &writer)
         return writer.bytes
+    }
+
+    /// `aws_sso_admin_targets{state}`: configured, discovered, and failing (last collection failed).
+    func renderTargetCounts(_ snapshots: [CollectionSnapshot], into writer: inout PrometheusTextWriter) {
+        writer.family(MetricCatalog.targets)
+        let set = scheduler.targets
+        for (state, count) in [
+            ("configured", set.configuredCount), ("discovered", set.discoveredCount),
+            ("failing", snapshots.filter { !$0.succeeded }.count),
+        ] {
+            writer.sample(MetricCatalog.targets.name, labels: [("state", state)], value: Double(count))
+        }
     }
 
     /// `/sd`: one target group per target, for `http_sd_configs`. The target's name is the group's only "address"

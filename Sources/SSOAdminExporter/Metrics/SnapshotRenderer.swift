@@ -40,9 +40,18 @@ public struct SnapshotRenderer: Sendable {
         render([snapshot], into: &writer)
     }
 
+    /// `kind` of an instance: `organization` for the instance the management account owns, `account` for one any
+    /// other account owns, `unknown` while the management account is not known (no organization discovery).
+    static func kind(owner: String?, managementAccountID: String?) -> String {
+        guard let managementAccountID else { return "unknown" }
+        return owner == managementAccountID ? "organization" : "account"
+    }
+
     /// Writes every family once, with the samples of all `snapshots` under it, so that any number of targets makes
     /// a valid exposition.
-    public func render(_ snapshots: [CollectionSnapshot], into writer: inout PrometheusTextWriter) {
+    public func render(
+        _ snapshots: [CollectionSnapshot], managementAccountID: String? = nil, into writer: inout PrometheusTextWriter
+    ) {
         let targets = snapshots.map { EncodedLabels($0.target.labels) }
         writer.family(MetricCatalog.collectSuccess, helpSuffix: helpSuffix)
         for (snapshot, labels) in zip(snapshots, targets) {
@@ -119,6 +128,8 @@ public struct SnapshotRenderer: Sendable {
                 info.append("identity_store_id", Self.clean(instance.identityStoreId))
                 info.append("owner_account_id", Self.clean(instance.ownerAccountId))
                 info.append("name", Self.clean(instance.name))
+                info.append(
+                    "kind", Self.kind(owner: instance.ownerAccountId, managementAccountID: managementAccountID))
                 writer.sample(MetricCatalog.instanceInfo.name, info, value: 1)
             }
         }

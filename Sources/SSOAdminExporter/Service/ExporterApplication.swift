@@ -105,27 +105,32 @@ public struct ExporterApplication: Sendable {
         clock: MonotonicClock = .continuous,
         wallClock: @escaping @Sendable () -> Date = { Date() },
         selfMetrics: ExporterSelfMetrics? = nil,
+        environment: [String: String] = [:],
         logger: Logger
     ) throws(ExporterConfigurationError) -> MetricsPage {
         let selfMetrics = selfMetrics ?? ExporterSelfMetrics()
         let factory = TargetSourceFactory(
             configuration: configuration, baseProvider: credentialProvider, transport: transport,
-            metrics: selfMetrics, clock: clock, wallClock: wallClock, logger: logger)
+            metrics: selfMetrics, clock: clock, wallClock: wallClock, environment: environment, logger: logger)
         let collector = TargetCollector(metrics: selfMetrics, clock: clock, wallClock: wallClock, logger: logger)
         let scheduler: any CollectionScheduler & Service
+        var discovery: OrganizationDiscovery?
         if let targets = configuration.targets {
-            let sources = try factory.sources(for: targets)
+            let set = TargetSet(configured: try factory.sources(for: targets))
             switch targets.mode {
             case .background:
                 scheduler = PeriodicScheduler(
-                    targets: TargetSet(configured: sources), collector: collector, interval: targets.interval,
-                    timeout: targets.timeout,
+                    targets: set, collector: collector, interval: targets.interval, timeout: targets.timeout,
                     maxStale: targets.maxStale, maxConcurrency: targets.maxConcurrency, logger: logger)
             case .onScrape:
                 scheduler = OnScrapeScheduler(
-                    targets: TargetSet(configured: sources), collector: collector,
-                    minInterval: configuration.minInterval,
+                    targets: set, collector: collector, minInterval: configuration.minInterval,
                     maxStale: targets.maxStale, maxConcurrency: targets.maxConcurrency)
+            }
+            discovery = try targets.discovery.map { settings throws(ExporterConfigurationError) in
+                try OrganizationDiscovery(
+                    settings: settings, targets: set, factory: factory, maxConcurrency: targets.maxConcurrency,
+                    timeout: targets.timeout, logger: logger)
             }
         } else {
             // The target of --aws.role-arn's account, or of the exporter's own (learned from GetCallerIdentity).
@@ -133,7 +138,8 @@ public struct ExporterApplication: Sendable {
             scheduler = OnScrapeScheduler(
                 targets: TargetSet(configured: [source]), collector: collector, minInterval: configuration.minInterval)
         }
-        return MetricsPage(scheduler: scheduler, selfMetrics: selfMetrics, processMetrics: ProcessMetrics())
+        return MetricsPage(
+            scheduler: scheduler, selfMetrics: selfMetrics, processMetrics: ProcessMetrics(), discovery: discovery)
     }
 
     /// The Hummingbird application serving the exporter's routes, with the connection limits of `limiter`, and
@@ -175,10 +181,12 @@ public struct ExporterApplication: Sendable {
             settings: configuration.proxy, connectTimeout: configuration.connectTimeout)
         let metrics = ExporterSelfMetrics()
         let provider: any AWSCredentialProvider
+        var environment: [String: String] = [:]
         switch credentials {
         case .provider(let given):
             provider = given
-        case .defaultChain(let environment):
+        case .defaultChain(let given):
+            environment = given
             let chain = Self.makeChainProvider(
                 configuration: configuration, environment: environment, transport: transport,
                 localTransport: transport.direct, metrics: metrics, logger: logger)
@@ -191,6 +199,7 @@ public struct ExporterApplication: Sendable {
             credentialProvider: provider,
             transport: transport,
             selfMetrics: metrics,
+            environment: environment,
             logger: logger
         )
         var serverConfiguration = configuration
@@ -219,10 +228,15 @@ public struct ExporterApplication: Sendable {
             .init(service: HTTPClientService(clients: httpClients)),
             .init(service: app),
             .init(service: page.scheduler, successTerminationBehavior: .ignore),
+        ]
+        if let discovery = page.discovery {
+            services.append(.init(service: discovery, successTerminationBehavior: .ignore))
+        }
+        services += [
             .init(
                 service: SignalLogger(
                     signals: otherSignals, onHangup: onHangup, logger: logger),
-                successTerminationBehavior: .ignore),
+                successTerminationBehavior: .ignore)
         ]
         if let web {
             services.append(

@@ -20,6 +20,10 @@ public final class TargetSourceFactory: Sendable {
     public let clock: MonotonicClock
     public let wallClock: @Sendable () -> Date
     public let logger: Logger
+    /// The environment endpoints of other services are read from (`AWS_ENDPOINT_URL_<SERVICE>`).
+    public let environment: [String: String]
+    /// The account token buckets' settings, from the configuration file.
+    let rate: (perSecond: Double, burst: Int)
     private let shared = Mutex(Shared())
 
     private struct Shared {
@@ -30,9 +34,14 @@ public final class TargetSourceFactory: Sendable {
     public init(
         configuration: ExporterConfiguration, baseProvider: any AWSCredentialProvider,
         transport: any AWSHTTPTransport, metrics: ExporterSelfMetrics, clock: MonotonicClock = .continuous,
-        wallClock: @escaping @Sendable () -> Date = { Date() }, logger: Logger
+        wallClock: @escaping @Sendable () -> Date = { Date() }, environment: [String: String] = [:], logger: Logger
     ) {
         self.configuration = configuration
+        self.environment = environment
+        rate = (
+            configuration.targets?.accountRequestsPerSecond ?? TargetsConfiguration.defaultAccountRequestsPerSecond,
+            configuration.targets?.accountBurst ?? TargetsConfiguration.defaultAccountBurst
+        )
         self.baseProvider = baseProvider
         self.transport = transport
         self.metrics = metrics
@@ -47,12 +56,10 @@ public final class TargetSourceFactory: Sendable {
         for (target, entry) in targets.collectionTargets {
             let provider = entry.role.map { role(for: $0, durationSeconds: entry.durationSeconds) } ?? baseProvider
             // Targets whose account is learned share the exporter's own bucket, keyed apart from any account ID.
-            let bucket = bucket(
-                for: target.accountID.isEmpty ? "self" : target.accountID, targets: targets)
             sources.append(
                 try source(
                     target, provider: provider,
-                    transport: RateLimitedTransport(base: transport, bucket: bucket, clock: clock)))
+                    transport: rateLimitedTransport(account: target.accountID.isEmpty ? "self" : target.accountID)))
         }
         return sources
     }
@@ -79,7 +86,7 @@ public final class TargetSourceFactory: Sendable {
             learnAccountID: { try await sts.getCallerIdentity(deadline: $0).account })
     }
 
-    private func sender(
+    func sender(
         _ endpoint: AWSServiceEndpoint, provider: any AWSCredentialProvider, transport: any AWSHTTPTransport,
         observer: any AWSRequestObserver
     ) -> AWSRequestSender {
@@ -91,7 +98,7 @@ public final class TargetSourceFactory: Sendable {
     }
 
     /// One refreshing provider per role (and external ID and session name), shared by the role's regions.
-    private func role(for role: ExporterConfiguration.AssumeRoleOptions, durationSeconds: Int?)
+    func role(for role: ExporterConfiguration.AssumeRoleOptions, durationSeconds: Int?)
         -> any AWSCredentialProvider
     {
         let key = [
@@ -120,12 +127,14 @@ public final class TargetSourceFactory: Sendable {
         }
     }
 
-    private func bucket(for key: String, targets: TargetsConfiguration) -> TokenBucket {
-        shared.withLock { shared in
+    /// The shared transport through `account`'s token bucket.
+    func rateLimitedTransport(account key: String) -> any AWSHTTPTransport {
+        let bucket = shared.withLock { shared in
             if let existing = shared.buckets[key] { return existing }
-            let made = TokenBucket(rate: targets.accountRequestsPerSecond, burst: targets.accountBurst, clock: clock)
+            let made = TokenBucket(rate: rate.perSecond, burst: rate.burst, clock: clock)
             shared.buckets[key] = made
             return made
         }
+        return RateLimitedTransport(base: transport, bucket: bucket, clock: clock)
     }
 }

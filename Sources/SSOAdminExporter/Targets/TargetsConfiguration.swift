@@ -28,7 +28,28 @@ public struct TargetsConfiguration: Sendable {
         public var labels: [CollectionTarget.StaticLabel]
     }
 
+    /// `discovery.organizations`: every account of the organization, each through a role of the same name.
+    public struct Discovery: Sendable, Equatable {
+        /// The role to list the organization as; `nil` lists it as the exporter's own identity.
+        public var role: ExporterConfiguration.AssumeRoleOptions?
+        /// The role assumed in every account: `arn:{partition}:iam::{account}:role/{roleName}`.
+        public var roleName: String
+        public var externalID: String?
+        public var roleSessionName: String?
+        public var durationSeconds: Int?
+        /// `nil` means each account's enabled regions (Account `ListRegions`).
+        public var regions: [String]?
+        public var includeAccounts: Set<String>?
+        public var excludeAccounts: Set<String>
+        public var accountStates: Set<String>
+        public var refreshInterval: Duration
+        public var labels: [CollectionTarget.StaticLabel]
+
+        public static let defaultRefreshInterval: Duration = .seconds(3600)
+    }
+
     public var targets: [Target]
+    public var discovery: Discovery?
     public var mode: CollectionMode
     public var maxConcurrency: Int
     public var interval: Duration
@@ -83,11 +104,16 @@ public struct TargetsConfiguration: Sendable {
         func fail(_ key: String, _ problem: String) -> ConfigFileError {
             ConfigFileError(path: path, line: StrictYAML.line(of: key, in: root), key: key, problem)
         }
-        guard !file.targets.isEmpty else { throw fail("targets", "must list at least one target") }
+        let discovery = try file.discovery?.organizations.map { organizations throws(ConfigFileError) in
+            try Self.discovery(organizations, fail: fail, path: path, root: root)
+        }
+        guard !(file.targets ?? []).isEmpty || discovery != nil else {
+            throw fail("targets", "must list at least one target, or configure discovery.organizations")
+        }
         var names: Set<String> = []
         var identities: [String: String] = [:]
         var targets: [Target] = []
-        for (index, entry) in file.targets.enumerated() {
+        for (index, entry) in (file.targets ?? []).enumerated() {
             let key = "targets[\(index)]"
             guard Self.isValidName(entry.name) else {
                 throw fail("\(key).name", "\"\(entry.name)\" must be 1 to 64 letters, digits, '.', '_' or '-'")
@@ -104,9 +130,11 @@ public struct TargetsConfiguration: Sendable {
                             roleARN: "\(key).role_arn", externalID: "\(key).external_id",
                             roleSessionName: "\(key).role_session_name"
                         ))
-                } catch {
+                } catch let error as ExporterConfigurationError {
                     throw ConfigFileError(
                         path: path, line: StrictYAML.line(of: "\(key).role_arn", in: root), key: nil, error.message)
+                } catch {
+                    throw fail("\(key).role_arn", "\(error)")
                 }
             } else {
                 for (field, value) in [
@@ -189,7 +217,7 @@ public struct TargetsConfiguration: Sendable {
             mode = given
         } else {
             let count = targets.reduce(0) { $0 + $1.regions.count }
-            mode = count > 1 ? .background : .onScrape
+            mode = count > 1 || discovery != nil ? .background : .onScrape
         }
         let maxConcurrency = collection?.maxConcurrency ?? defaultMaxConcurrency
         guard (1...1024).contains(maxConcurrency) else {
@@ -210,9 +238,93 @@ public struct TargetsConfiguration: Sendable {
             throw fail("collection.timeout", "must not be longer than collection.interval in background mode")
         }
         return TargetsConfiguration(
-            targets: targets, mode: mode, maxConcurrency: maxConcurrency, interval: interval, timeout: timeout,
+            targets: targets, discovery: discovery, mode: mode, maxConcurrency: maxConcurrency, interval: interval,
+            timeout: timeout,
             maxStale: try duration("max_stale", collection?.maxStale, default: defaultMaxStale, minimum: .zero),
             accountRequestsPerSecond: rate, accountBurst: burst)
+    }
+
+    static func discovery(
+        _ file: TargetsFile.Organizations, fail: (String, String) -> ConfigFileError, path: String, root: Node
+    ) throws(ConfigFileError) -> Discovery {
+        let key = "discovery.organizations"
+        var role: ExporterConfiguration.AssumeRoleOptions?
+        if let roleARN = file.roleARN {
+            do {
+                role = try ExporterConfiguration.checkedAssumeRole(
+                    roleARN: roleARN, externalID: nil, roleSessionName: nil,
+                    names: ("\(key).role_arn", "\(key).external_id", "\(key).role_session_name"))
+            } catch {
+                throw ConfigFileError(
+                    path: path, line: StrictYAML.line(of: "\(key).role_arn", in: root), key: nil, error.message)
+            }
+        }
+        guard (1...64).contains(file.roleName.count),
+            file.roleName.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+=,.@_-/".contains($0)) })
+        else { throw fail("\(key).role_name", "\"\(file.roleName)\" is not an IAM role name (with its path)") }
+        // The member role's external ID and session name are checked as a role ARN's would be.
+        do {
+            _ = try ExporterConfiguration.checkedAssumeRole(
+                roleARN: "arn:aws:iam::000000000000:role/\(file.roleName)", externalID: file.externalID,
+                roleSessionName: file.roleSessionName,
+                names: ("\(key).role_name", "\(key).external_id", "\(key).role_session_name"))
+        } catch {
+            throw ConfigFileError(path: path, line: StrictYAML.line(of: key, in: root), key: nil, error.message)
+        }
+        if let duration = file.durationSeconds, !(900...43_200).contains(duration) {
+            throw fail("\(key).duration_seconds", "\(duration) is outside 900..43200")
+        }
+        var regions: [String]?
+        switch file.regions {
+        case .enabled(let word):
+            guard word == "enabled" else {
+                throw fail("\(key).regions", "must be a list of regions or the word enabled, not \"\(word)\"")
+            }
+        case .listed(let listed):
+            guard !listed.isEmpty else { throw fail("\(key).regions", "must list at least one region") }
+            for (position, region) in listed.enumerated() where !AWSEndpointResolver.isValidRegion(region) {
+                throw fail("\(key).regions[\(position)]", "\"\(region)\" is not a valid AWS region name")
+            }
+            guard Set(listed).count == listed.count else { throw fail("\(key).regions", "lists a region twice") }
+            regions = listed
+        }
+        func accounts(_ field: String, _ list: [String]?) throws(ConfigFileError) -> Set<String>? {
+            guard let list else { return nil }
+            for (position, account) in list.enumerated() where !AccountID.isValid(account) {
+                throw fail("\(key).\(field)[\(position)]", "\"\(account)\" is not a 12-digit account ID")
+            }
+            return Set(list)
+        }
+        let states = file.accountStates ?? ["ACTIVE"]
+        let knownStates: Set<String> = ["ACTIVE", "SUSPENDED", "PENDING_CLOSURE", "PENDING_ACTIVATION", "CLOSED"]
+        for (position, state) in states.enumerated() where !knownStates.contains(state) {
+            throw fail(
+                "\(key).account_states[\(position)]",
+                "\"\(state)\" is not an account state (\(knownStates.sorted().joined(separator: ", ")))")
+        }
+        var refresh = Discovery.defaultRefreshInterval
+        if let text = file.refreshInterval {
+            guard let value = PrometheusDuration.parse(text), value >= .seconds(60) else {
+                throw fail("\(key).refresh_interval", "\"\(text)\" must be a duration of at least 1m")
+            }
+            refresh = value
+        }
+        var labels: [CollectionTarget.StaticLabel] = []
+        for (name, value) in (file.labels ?? [:]).sorted(by: { $0.key < $1.key }) {
+            guard isValidLabelName(name) else {
+                throw fail("\(key).labels.\(name)", "is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)")
+            }
+            guard !CollectionTarget.reservedLabelNames.contains(name) else {
+                throw fail("\(key).labels.\(name)", "is a label the exporter sets itself")
+            }
+            labels.append(CollectionTarget.StaticLabel(name: name, value: value))
+        }
+        return Discovery(
+            role: role, roleName: file.roleName, externalID: file.externalID, roleSessionName: file.roleSessionName,
+            durationSeconds: file.durationSeconds, regions: regions,
+            includeAccounts: try accounts("include_accounts", file.includeAccounts),
+            excludeAccounts: try accounts("exclude_accounts", file.excludeAccounts) ?? [],
+            accountStates: Set(states), refreshInterval: refresh, labels: labels)
     }
 
     static func isValidName(_ name: String) -> Bool {

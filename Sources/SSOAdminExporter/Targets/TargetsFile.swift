@@ -12,11 +12,62 @@ import Yams
 /// Decoding is strict: an unknown key, a value of the wrong type, a duplicate target name, a malformed role ARN or
 /// label is an error naming the file, the key and its line.
 struct TargetsFile: Decodable, Sendable {
-    var targets: [Target]
+    var targets: [Target]?
+    var discovery: Discovery?
     var collection: Collection?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case targets, collection
+        case targets, discovery, collection
+    }
+
+    struct Discovery: Decodable, Sendable {
+        var organizations: Organizations?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case organizations
+        }
+    }
+
+    struct Organizations: Decodable, Sendable {
+        var roleARN: String?
+        var roleName: String
+        var externalID: String?
+        var roleSessionName: String?
+        var durationSeconds: Int?
+        var regions: Regions
+        var includeAccounts: [String]?
+        var excludeAccounts: [String]?
+        var accountStates: [String]?
+        var refreshInterval: String?
+        var labels: [String: String]?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case regions, labels
+            case roleARN = "role_arn"
+            case roleName = "role_name"
+            case externalID = "external_id"
+            case roleSessionName = "role_session_name"
+            case durationSeconds = "duration_seconds"
+            case includeAccounts = "include_accounts"
+            case excludeAccounts = "exclude_accounts"
+            case accountStates = "account_states"
+            case refreshInterval = "refresh_interval"
+        }
+    }
+
+    /// `regions:` of discovery: a list, or `enabled` for the regions each account has enabled.
+    enum Regions: Decodable, Sendable {
+        case listed([String])
+        case enabled(String)
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let word = try? container.decode(String.self) {
+                self = .enabled(word)
+            } else {
+                self = .listed(try container.decode([String].self))
+            }
+        }
     }
 
     struct Target: Decodable, Sendable {
@@ -69,6 +120,17 @@ struct TargetsFile: Decodable, Sendable {
                         default: (key.rawValue, .value)
                         }
                     }))),
+        "discovery": .mapping([
+            "organizations": .mapping(
+                Dictionary(
+                    uniqueKeysWithValues: Organizations.CodingKeys.allCases.map { key -> (String, StrictYAML.Schema) in
+                        switch key {
+                        case .labels: (key.rawValue, .anyMapping)
+                        case .includeAccounts, .excludeAccounts, .accountStates: (key.rawValue, .sequence(.value))
+                        default: (key.rawValue, .value)
+                        }
+                    }))
+        ]),
         "collection": .mapping(
             Dictionary(uniqueKeysWithValues: Collection.CodingKeys.allCases.map { ($0.rawValue, .value) })),
     ])

@@ -68,6 +68,12 @@ public final class OrganizationSimulator: Sendable {
         var nextKey = 0
         /// Faults set while running, in place of the account's own.
         var faults: [String: Faults] = [:]
+        var organizationsFailing = false
+    }
+
+    /// Makes every Organizations call fail with `ServiceException` (or answer again).
+    public func setOrganizationsFailing(_ failing: Bool) {
+        state.withLock { $0.organizationsFailing = failing }
     }
 
     /// Changes what `account`'s calls suffer from now on.
@@ -91,7 +97,7 @@ public final class OrganizationSimulator: Sendable {
     /// of them CREATE_FAILED with a reason.
     public static func generated(
         accounts count: Int, regions: [String], latency: Duration = .zero,
-        faults: [Int: Faults] = [:]
+        faults: [Int: Faults] = [:], enabledRegions: [Int: [String]] = [:], states: [Int: String] = [:]
     ) -> OrganizationSimulator {
         var accounts: [Account] = []
         for index in 0..<count {
@@ -117,7 +123,8 @@ public final class OrganizationSimulator: Sendable {
             }
             accounts.append(
                 Account(
-                    id: id, name: "account-\(index)", enabledRegions: regions, instances: instances,
+                    id: id, name: "account-\(index)", state: states[index] ?? "ACTIVE",
+                    enabledRegions: enabledRegions[index] ?? regions, instances: instances,
                     faults: faults[index] ?? Faults()))
         }
         return OrganizationSimulator(managementAccountID: accounts[0].id, accounts: accounts, latency: latency)
@@ -147,6 +154,8 @@ public final class OrganizationSimulator: Sendable {
         if request.uri == "/listRegions" { return listRegions(request, caller: caller) }
         switch request.header("X-Amz-Target") {
         case "SWBExternalService.ListInstances": return await listInstances(request, caller: caller)
+        case "AWSOrganizationsV20161128.ListAccounts" where state.withLock({ $0.organizationsFailing }):
+            return Self.jsonError("ServiceException", 500, "simulated outage")
         case "AWSOrganizationsV20161128.ListAccounts": return listAccounts(request, caller: caller)
         case "AWSOrganizationsV20161128.DescribeOrganization": return describeOrganization(caller: caller)
         default: return Self.jsonError("UnknownOperationException", 400, "unknown operation")

@@ -1,0 +1,219 @@
+import AWSClient
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+/// An account of the organization, as `ListAccounts` lists it.
+public struct OrganizationAccount: Sendable, Equatable {
+    public let id: String
+    /// `State` (`ACTIVE`, `SUSPENDED`, `PENDING_CLOSURE`, `PENDING_ACTIVATION`, `CLOSED`), else the older `Status`.
+    public let state: String
+}
+
+/// The Organizations operations discovery needs, over JSON 1.1 (`botocore/data/organizations/2016-11-28`).
+public struct OrganizationsClient: Sendable {
+    public static let targetPrefix = "AWSOrganizationsV20161128"
+    public static let signingName = "organizations"
+    public static let endpointEnvironmentName = "ORGANIZATIONS"
+    /// `NextToken` and `MaxResults` bounds in the model.
+    public static let maxTokenLength = 100_000
+    public static let maxPageSize = 20
+
+    public static let listAccounts = AWSOperation(
+        name: "ListAccounts",
+        modeledErrors: [
+            "AccessDeniedException", "AWSOrganizationsNotInUseException", "InvalidInputException",
+            "ServiceException", "TooManyRequestsException",
+        ],
+        decode: decodeAccounts)
+    public static let describeOrganization = AWSOperation(
+        name: "DescribeOrganization",
+        modeledErrors: [
+            "AccessDeniedException", "AWSOrganizationsNotInUseException", "ConcurrentModificationException",
+            "ServiceException", "TooManyRequestsException",
+        ],
+        decode: decodeManagementAccount)
+
+    public let client: AWSJSONClient
+
+    public init(client: AWSJSONClient) {
+        self.client = client
+    }
+
+    /// Every account of the organization.
+    public func accounts(deadline: MonotonicInstant) async throws -> [OrganizationAccount] {
+        let pages = try await AWSPaginator(maxTokenLength: Self.maxTokenLength).pages(
+            of: Self.listAccounts.name,
+            fetch: { token in
+                try await client.send(
+                    Self.listAccounts, body: JSONBody.pagination(maxResults: Self.maxPageSize, nextToken: token),
+                    deadline: deadline)
+            },
+            nextToken: \.nextToken)
+        return pages.flatMap(\.items)
+    }
+
+    /// The organization's management account.
+    public func managementAccountID(deadline: MonotonicInstant) async throws -> String {
+        try await client.send(Self.describeOrganization, body: Array("{}".utf8), deadline: deadline)
+    }
+
+    static func decodeAccounts(_ body: [UInt8]) throws -> JSONPage<OrganizationAccount> {
+        try JSONPage.read(body, listMember: "Accounts") { reader in
+            var id: String?
+            var state: String?
+            var status: String?
+            try reader.readObject { reader, member in
+                switch member {
+                case "Id": id = try reader.readString()
+                case "State": state = try reader.readString()
+                case "Status": status = try reader.readString()
+                default: try reader.skipValue()
+                }
+            }
+            guard let id, AccountID.isValid(id) else { throw JSONShapeError("an account without a 12-digit Id") }
+            return OrganizationAccount(id: id, state: state ?? status ?? "UNKNOWN")
+        }
+    }
+
+    static func decodeManagementAccount(_ body: [UInt8]) throws -> String {
+        var reader = JSONReader(body)
+        var management: String?
+        try reader.readObject { reader, member in
+            guard member == "Organization", try reader.peekKind() == .object else { return try reader.skipValue() }
+            try reader.readObject { reader, member in
+                if member == "MasterAccountId" { management = try reader.readString() } else { try reader.skipValue() }
+            }
+        }
+        guard let management, AccountID.isValid(management) else {
+            throw JSONShapeError("DescribeOrganization without a 12-digit MasterAccountId")
+        }
+        return management
+    }
+}
+
+/// The Account Management operation discovery needs, over REST-JSON (`botocore/data/account/2021-02-01`).
+public struct AccountClient: Sendable {
+    public static let signingName = "account"
+    public static let endpointEnvironmentName = "ACCOUNT"
+    public static let maxTokenLength = 1000
+    public static let maxPageSize = 50
+
+    public static let listRegions = AWSOperation(
+        name: "ListRegions",
+        modeledErrors: [
+            "AccessDeniedException", "ValidationException", "TooManyRequestsException", "InternalServerException",
+        ],
+        decode: decodeRegions)
+
+    public let client: AWSJSONClient
+
+    public init(client: AWSJSONClient) {
+        self.client = client
+    }
+
+    /// The regions the calling account has enabled (opted in, or enabled by default).
+    public func enabledRegions(deadline: MonotonicInstant) async throws -> [String] {
+        let pages = try await AWSPaginator(maxTokenLength: Self.maxTokenLength).pages(
+            of: Self.listRegions.name,
+            fetch: { token in
+                var body = JSONBody.pagination(maxResults: Self.maxPageSize, nextToken: token)
+                body.removeLast()
+                body += Array(#","RegionOptStatusContains":["ENABLED","ENABLED_BY_DEFAULT"]}"#.utf8)
+                return try await client.send(Self.listRegions, body: body, restPath: "/listRegions", deadline: deadline)
+            },
+            nextToken: \.nextToken)
+        return pages.flatMap(\.items).filter { $0.status == "ENABLED" || $0.status == "ENABLED_BY_DEFAULT" }.map(\.name)
+    }
+
+    static func decodeRegions(_ body: [UInt8]) throws -> JSONPage<(name: String, status: String)> {
+        try JSONPage.read(body, listMember: "Regions") { reader in
+            var name: String?
+            var status: String?
+            try reader.readObject { reader, member in
+                switch member {
+                case "RegionName": name = try reader.readString()
+                case "RegionOptStatus": status = try reader.readString()
+                default: try reader.skipValue()
+                }
+            }
+            guard let name, AWSEndpointResolver.isValidRegion(name) else {
+                throw JSONShapeError("a region without a valid RegionName")
+            }
+            return (name, status ?? "")
+        }
+    }
+}
+
+/// One page of a JSON listing: its items and the token of the next page.
+public struct JSONPage<Item: Sendable>: Sendable {
+    public let items: [Item]
+    public let nextToken: String?
+
+    /// Reads `{"<listMember>": [...], "NextToken": "..."}`, other members skipped.
+    static func read(_ body: [UInt8], listMember: String, item: (inout JSONReader) throws -> Item) throws -> JSONPage {
+        var reader = JSONReader(body)
+        var items: [Item] = []
+        var nextToken: String?
+        try reader.readObject { reader, member in
+            switch member {
+            case listMember:
+                guard try reader.peekKind() != .null else { return try reader.skipValue() }
+                try reader.readArray { reader in items.append(try item(&reader)) }
+            case "NextToken": nextToken = try reader.readString()
+            default: try reader.skipValue()
+            }
+        }
+        try reader.expectEnd()
+        return JSONPage(items: items, nextToken: nextToken)
+    }
+}
+
+/// A 2xx JSON response whose content does not have the model's shape.
+public struct JSONShapeError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+enum JSONBody {
+    /// `{"MaxResults":N,"NextToken":"..."}`, the token left out on the first page.
+    static func pagination(maxResults: Int, nextToken: String?) -> [UInt8] {
+        var members = ["\"MaxResults\":\(maxResults)"]
+        if let nextToken { members.append("\"NextToken\":\(JSONStringLiteral.encode(nextToken))") }
+        return Array("{\(members.joined(separator: ","))}".utf8)
+    }
+}
+
+enum AccountID {
+    static func isValid(_ text: String) -> Bool { text.count == 12 && text.allSatisfy { $0.isASCII && $0.isNumber } }
+}
+
+/// The endpoint of a global service (Organizations, Account): one per partition, signed for the partition's home
+/// region, unless an endpoint is given (`AWS_ENDPOINT_URL_<SERVICE>`, `AWS_ENDPOINT_URL`).
+enum GlobalServiceEndpoint {
+    static func resolve(
+        prefix: String, signingName: String, environmentName: String, region: String,
+        environment: [String: String]
+    ) throws -> AWSServiceEndpoint {
+        let partition = AWSPartition.of(region)
+        let home: String =
+            switch partition.id {
+            case "aws": "us-east-1"
+            case "aws-cn": "cn-northwest-1"
+            case "aws-us-gov": "us-gov-west-1"
+            default: region
+            }
+        for variable in ["AWS_ENDPOINT_URL_\(environmentName)", "AWS_ENDPOINT_URL"] {
+            if let text = environment[variable], !text.isEmpty {
+                return AWSServiceEndpoint(
+                    url: try EndpointURL.parse(text, source: variable), region: home, signingName: signingName)
+            }
+        }
+        return AWSServiceEndpoint(
+            url: URL(string: "https://\(prefix).\(home).\(partition.dnsSuffix)")!, region: home,
+            signingName: signingName)
+    }
+}
