@@ -102,6 +102,9 @@ extension ExternalProgramTests {
                 let description = alert["annotations"]["description"].string ?? ""
                 #expect(description.contains("Status reason: \(Self.reason)."), "\(description)")
                 #expect(description.contains("owned by account 210987654321"), "\(description)")
+                // The account comes from the fake STS's GetCallerIdentity, and names where the instance was listed.
+                #expect(alert["labels"]["account_id"].string == sts.account)
+                #expect(description.contains("listed by account \(sts.account)"), "\(description)")
                 #expect(
                     alert["annotations"]["runbook_url"].string?.hasSuffix("SSOAdminInstanceCreateFailed.md") == true)
 
@@ -305,7 +308,7 @@ final class WebhookReceiver: Sendable {
 }
 
 /// Every PromQL query in the shipped dashboard, the variables' selectors included, as Prometheus will run them:
-/// `$job`, `$instance` and `$region` match anything, `$__rate_interval` is a minute.
+/// `$job`, `$instance`, `$region` and `$account_id` match what "All" matches, `$__rate_interval` is a minute.
 enum DashboardQueries {
     static func load() throws -> [(place: String, query: String)] {
         let data = try Data(
@@ -337,6 +340,7 @@ enum DashboardQueries {
 
     static func substituted(_ expr: String) -> String {
         expr.replacing("$job", with: ".+").replacing("$instance", with: ".+").replacing("$region", with: ".+")
+            .replacing("$account_id", with: ".*")
             .replacing("$__rate_interval", with: "1m")
     }
 }

@@ -83,7 +83,7 @@ extension ExternalProgramTests {
                 #expect(shards.allSatisfy { !$0.isEmpty }, "a shard got no target: \(shards)")
                 // Each series came from its own probe, whose instance label is the target name.
                 for api in apis {
-                    let up = try await api.query("up{job=\"sso-admin\"}")
+                    let up = try await api.query("up{job=\"sso-admin-exporter\"}")
                     #expect(up.allSatisfy { $0["value"].array?.last?.string == "1" }, "\(up)")
                     let success = try await api.query("aws_sso_admin_collect_success == 0")
                     #expect(success.isEmpty, "\(success)")
