@@ -286,6 +286,59 @@ struct ManyTargetsTests {
         }
     }
 
+    @Test("POST /-/reload replaces the configured targets; a broken file keeps them and is counted")
+    func reload() async throws {
+        let simulator = OrganizationSimulator.generated(accounts: 4, regions: Self.regions)
+        let two = SimulatedOrganization.targetsYAML(simulator, accounts: 2, regions: Self.regions)
+        try await SimulatedOrganization.with(simulator, yaml: two + "collection:\n  mode: on_scrape\n") {
+            organization in
+            let file = try #require(organization.configuration.configFile)
+            try await organization.page.running {
+                let reloader = try #require(organization.page.reloader)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { await reloader.run() }
+                    defer { group.cancelAll() }
+                    let app = Application(
+                        router: ExporterRouter.make(configuration: organization.configuration, page: organization.page))
+                    try await app.test(.router) { client in
+                        func targets() async throws -> Int {
+                            try await client.execute(uri: "/sd", method: .get) { response in
+                                let groups = try JSONSerialization.jsonObject(
+                                    with: Data(String(buffer: response.body).utf8))
+                                return (groups as? [Any])?.count ?? -1
+                            }
+                        }
+                        #expect(try await targets() == 1 + 1 * 2)
+                        try
+                            (SimulatedOrganization.targetsYAML(simulator, accounts: 4, regions: Self.regions)
+                            + "collection:\n  mode: on_scrape\n").write(toFile: file, atomically: true, encoding: .utf8)
+                        try await client.execute(uri: "/-/reload", method: .post) { response in
+                            #expect(response.status == .ok, "\(String(buffer: response.body))")
+                        }
+                        #expect(try await targets() == 1 + 3 * 2)
+
+                        try "targets:\n  - name: x\n    regions: [Mars]\n".write(
+                            toFile: file, atomically: true, encoding: .utf8)
+                        try await client.execute(uri: "/-/reload", method: .post) { response in
+                            #expect(response.status == .internalServerError)
+                            #expect(String(buffer: response.body).contains("\"Mars\" is not a valid AWS region name"))
+                        }
+                        #expect(try await targets() == 1 + 3 * 2)
+                        try await client.execute(uri: "/-/reload", method: .get) { response in
+                            #expect(response.status == .methodNotAllowed)
+                            #expect(response.headers[.allow] == "POST")
+                        }
+                        let parsed = try await organization.scrape()
+                        #expect(parsed.value("aws_sso_admin_exporter_config_reloads_total", ["result": "success"]) == 1)
+                        #expect(parsed.value("aws_sso_admin_exporter_config_reloads_total", ["result": "failure"]) == 1)
+                        #expect(parsed.value("aws_sso_admin_exporter_config_last_reload_successful") == 0)
+                        #expect(parsed.samples("aws_sso_admin_collect_success").count == 1 + 3 * 2)
+                    }
+                }
+            }
+        }
+    }
+
     @Test(
         "configuration file errors name the file, the key and the line",
         arguments: [

@@ -30,6 +30,8 @@ public struct ExporterConfiguration: Sendable {
     public var endpointIsCustom: Bool = false
     /// `--config.file`: many targets; `nil` collects the one target the flags define.
     public var targets: TargetsConfiguration?
+    /// Where `targets` was read from, for reloads.
+    public var configFile: String?
     /// Where the default target learns its account (STS `GetCallerIdentity`) when `--aws.role-arn` does not name it.
     public var stsEndpoint: AWSServiceEndpoint
     public var pageSize: Int
@@ -88,7 +90,7 @@ public struct ExporterConfiguration: Sendable {
         guard path.hasPrefix("/"), !path.contains(where: { $0 == "?" || $0 == "#" || $0.isWhitespace }) else {
             throw ExporterConfigurationError("--web.telemetry-path: \"\(path)\" must be a path starting with /")
         }
-        guard path != "/", !reservedPaths.contains(path) else {
+        guard path != "/", !reservedPaths.contains(path), !["/probe", "/sd", "/-/reload"].contains(path) else {
             throw ExporterConfigurationError("--web.telemetry-path: \"\(path)\" is taken by another endpoint")
         }
         if let file = options.webConfigFile, file.isEmpty {
@@ -224,6 +226,7 @@ public struct ExporterConfiguration: Sendable {
         )
         configuration.endpointIsCustom = endpointIsCustom
         configuration.targets = targets
+        configuration.configFile = options.configFile
         if let targets {
             for region in Set(targets.targets.flatMap(\.regions)).sorted() {
                 do {

@@ -29,7 +29,9 @@ public enum ExporterRouter {
         }
         let knownPaths = Set(
             ["/", configuration.telemetryPath, probePath, serviceDiscoveryPath] + ExporterConfiguration.reservedPaths)
-        router.add(middleware: HTTPSemanticsMiddleware(knownPaths: knownPaths))
+        router.add(
+            middleware: HTTPSemanticsMiddleware(
+                knownPaths: knownPaths, postOnlyPaths: page.reloader == nil ? [] : [reloadPath]))
         let landing = LandingPage.html(telemetryPath: configuration.telemetryPath)
         router.get("/") { _, _ in
             Response(
@@ -63,6 +65,17 @@ public enum ExporterRouter {
                 status: .ok, headers: [.contentType: "application/json"],
                 body: .init(byteBuffer: ByteBuffer(bytes: page.serviceDiscovery())))
         }
+        if let reloader = page.reloader {
+            router.post(RouterPath(reloadPath)) { _, _ in
+                switch await reloader.reload() {
+                case .success(let summary):
+                    return HTTPSemanticsMiddleware<BasicRequestContext>.text(.ok, "reloaded: \(summary)\n")
+                case .failure(let error):
+                    return HTTPSemanticsMiddleware<BasicRequestContext>.text(
+                        .internalServerError, "reload failed; the last good targets stay:\n\(error)\n")
+                }
+            }
+        }
         for path in ExporterConfiguration.reservedPaths {
             router.get(RouterPath(path)) { _, _ in
                 Response(
@@ -79,6 +92,8 @@ public enum ExporterRouter {
     public static let probePath = "/probe"
     /// Prometheus HTTP service discovery (`http_sd_configs`): every target, for relabelling onto `/probe`.
     public static let serviceDiscoveryPath = "/sd"
+    /// `POST` reloads `--config.file`, as Prometheus' own lifecycle endpoint does.
+    public static let reloadPath = "/-/reload"
 
     /// An exposition, gzipped when the scrape admits it.
     static func metricsResponse(_ body: [UInt8], request: Request) -> Response {
@@ -136,6 +151,8 @@ public struct TargetSelection: Sendable, CustomStringConvertible {
 /// a method a known path does not serve, and `Connection: close` echoed when the client asked for it (HTTP/1.0).
 struct HTTPSemanticsMiddleware<Context: RequestContext>: RouterMiddleware {
     let knownPaths: Set<String>
+    /// Paths served to `POST` only (`/-/reload`).
+    var postOnlyPaths: Set<String> = []
     static var allowed: String { "GET, HEAD" }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
@@ -145,7 +162,10 @@ struct HTTPSemanticsMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             response = try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound {
-            if knownPaths.contains(request.uri.path) {
+            if postOnlyPaths.contains(request.uri.path) {
+                response = Self.text(.methodNotAllowed, "405 method \(request.method.rawValue) not allowed; use POST\n")
+                response.headers[.allow] = "POST"
+            } else if knownPaths.contains(request.uri.path) {
                 response = Self.text(
                     .methodNotAllowed, "405 method \(request.method.rawValue) not allowed; use \(Self.allowed)\n")
                 response.headers[.allow] = Self.allowed

@@ -93,6 +93,14 @@ public enum MetricCatalog {
         help: "HTTP connections the exporter closed: max_connections (over --web.max-connections) or read_timeout "
             + "(no whole request within --web.read-timeout).")
 
+    public static let configReloads = MetricSpec(
+        "aws_sso_admin_exporter_config_reloads_total", .counter,
+        help:
+            "Reloads of --config.file on SIGHUP or POST /-/reload, by result: success, or failure (the targets of the "
+            + "last good file stay).")
+    public static let configLastReloadSuccessful = MetricSpec(
+        "aws_sso_admin_exporter_config_last_reload_successful", .gauge,
+        help: "1 if the last load of --config.file succeeded, 0 if the exporter watches the targets of an older one.")
     public static let webConfigReloads = MetricSpec(
         "aws_sso_admin_exporter_web_config_reloads_total", .counter,
         help: "Reloads of --web.config.file after a change or SIGHUP, by result: success, or failure (the last good "

@@ -11,13 +11,16 @@ public struct MetricsPage: Sendable {
     public let processMetrics: ProcessMetrics
     /// Organization discovery, when configured: it finds targets and knows the management account.
     public let discovery: OrganizationDiscovery?
+    /// Reloads `--config.file` (SIGHUP, `POST /-/reload`), when there is one.
+    public let reloader: TargetsReloader?
 
     public init(
         scheduler: any CollectionScheduler & Service, selfMetrics: ExporterSelfMetrics, processMetrics: ProcessMetrics,
-        discovery: OrganizationDiscovery? = nil
+        discovery: OrganizationDiscovery? = nil, reloader: TargetsReloader? = nil
     ) {
         self.scheduler = scheduler
         self.discovery = discovery
+        self.reloader = reloader
         self.selfMetrics = selfMetrics
         self.renderer = SnapshotRenderer(helpSuffix: scheduler.helpSuffix)
         self.processMetrics = processMetrics

@@ -115,6 +115,7 @@ public struct ExporterApplication: Sendable {
         let collector = TargetCollector(metrics: selfMetrics, clock: clock, wallClock: wallClock, logger: logger)
         let scheduler: any CollectionScheduler & Service
         var discovery: OrganizationDiscovery?
+        var reloader: TargetsReloader?
         if let targets = configuration.targets {
             let set = TargetSet(configured: try factory.sources(for: targets))
             switch targets.mode {
@@ -126,6 +127,10 @@ public struct ExporterApplication: Sendable {
                 scheduler = OnScrapeScheduler(
                     targets: set, collector: collector, minInterval: configuration.minInterval,
                     maxStale: targets.maxStale, maxConcurrency: targets.maxConcurrency)
+            }
+            if let path = configuration.configFile {
+                reloader = TargetsReloader(
+                    path: path, initial: targets, targets: set, factory: factory, logger: logger)
             }
             discovery = try targets.discovery.map { settings throws(ExporterConfigurationError) in
                 try OrganizationDiscovery(
@@ -139,7 +144,8 @@ public struct ExporterApplication: Sendable {
                 targets: TargetSet(configured: [source]), collector: collector, minInterval: configuration.minInterval)
         }
         return MetricsPage(
-            scheduler: scheduler, selfMetrics: selfMetrics, processMetrics: ProcessMetrics(), discovery: discovery)
+            scheduler: scheduler, selfMetrics: selfMetrics, processMetrics: ProcessMetrics(), discovery: discovery,
+            reloader: reloader)
     }
 
     /// The Hummingbird application serving the exporter's routes, with the connection limits of `limiter`, and
@@ -221,8 +227,13 @@ public struct ExporterApplication: Sendable {
             configuration: configuration, page: page, limiter: limiter, web: web, logger: logger)
         let (hangups, hangupContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         var onHangup: (@Sendable () -> Void)?
-        if web != nil {
-            onHangup = { @Sendable in _ = hangupContinuation.yield() }
+        if web != nil || page.reloader != nil {
+            let reloader = page.reloader
+            let reloadsWeb = web != nil
+            onHangup = { @Sendable in
+                if reloadsWeb { _ = hangupContinuation.yield() }
+                reloader?.hangup()
+            }
         }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: HTTPClientService(clients: httpClients)),
@@ -231,6 +242,9 @@ public struct ExporterApplication: Sendable {
         ]
         if let discovery = page.discovery {
             services.append(.init(service: discovery, successTerminationBehavior: .ignore))
+        }
+        if let reloader = page.reloader {
+            services.append(.init(service: reloader, successTerminationBehavior: .ignore))
         }
         services += [
             .init(

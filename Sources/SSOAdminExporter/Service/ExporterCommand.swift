@@ -27,7 +27,8 @@ public struct ExporterCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "sso-admin-exporter",
         abstract: "Prometheus exporter for AWS IAM Identity Center (sso-admin ListInstances).",
-        version: BuildInfo.version
+        version: BuildInfo.version,
+        subcommands: [CheckConfigCommand.self]
     )
 
     @OptionGroup public var options: ExporterOptions
@@ -149,6 +150,38 @@ public struct ExporterCommand: AsyncParsableCommand {
             ExporterLogHandler.writeToStandardError("sso-admin-exporter: \(message)")
             // Usage and configuration errors exit 2, as Prometheus exporters do; ArgumentParser would use 64.
             terminateProcess(code == .validationFailure ? 2 : (code == .failure ? 1 : code.rawValue))
+        }
+    }
+}
+
+/// `sso-admin-exporter check-config --config.file F`: checks the configuration file and prints every problem.
+public struct CheckConfigCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "check-config",
+        abstract: "Check --config.file, print every problem found, and exit 0 if it is usable, else 1.")
+
+    // The exporter's flags, so that `--config.file` reads as it does when running (ArgumentParser gives a flag the
+    // parent command declares to the parent); the others are accepted and ignored.
+    @OptionGroup public var options: ExporterOptions
+
+    public init() {}
+
+    public func run() throws {
+        guard let configFile = options.configFile else {
+            throw ValidationError("check-config: give the file to check with --config.file")
+        }
+        do {
+            let loaded = try TargetsConfiguration.load(path: configFile)
+            let discovery = loaded.discovery.map { settings in
+                "organization discovery (role \(settings.roleName), "
+                    + "\(settings.regions.map { "\($0.count) regions" } ?? "each account's enabled regions"))"
+            }
+            print(
+                "\(configFile): usable: \(loaded.collectionTargets.count) configured targets"
+                    + (discovery.map { ", \($0)" } ?? "") + ", \(loaded.mode.rawValue) collection")
+        } catch {
+            ExporterLogHandler.writeToStandardError("\(error)")
+            throw ExitCode.failure
         }
     }
 }

@@ -104,101 +104,130 @@ public struct TargetsConfiguration: Sendable {
         func fail(_ key: String, _ problem: String) -> ConfigFileError {
             ConfigFileError(path: path, line: StrictYAML.line(of: key, in: root), key: key, problem)
         }
-        let discovery = try file.discovery?.organizations.map { organizations throws(ConfigFileError) in
-            try Self.discovery(organizations, fail: fail, path: path, root: root)
+        var discoveryProblem: ConfigFileError?
+        var discovery: Discovery?
+        if let organizations = file.discovery?.organizations {
+            do {
+                discovery = try Self.discovery(organizations, fail: fail, path: path, root: root)
+            } catch {
+                discoveryProblem = error
+            }
         }
-        guard !(file.targets ?? []).isEmpty || discovery != nil else {
+        guard !(file.targets ?? []).isEmpty || file.discovery?.organizations != nil else {
             throw fail("targets", "must list at least one target, or configure discovery.organizations")
         }
         var names: Set<String> = []
         var identities: [String: String] = [:]
         var targets: [Target] = []
+        // Each target is checked on its own, so that one run reports every target's problem.
+        var problems: [ConfigFileError] = []
         for (index, entry) in (file.targets ?? []).enumerated() {
-            let key = "targets[\(index)]"
-            guard Self.isValidName(entry.name) else {
-                throw fail("\(key).name", "\"\(entry.name)\" must be 1 to 64 letters, digits, '.', '_' or '-'")
-            }
-            guard names.insert(entry.name).inserted else {
-                throw fail("\(key).name", "\"\(entry.name)\" is the name of an earlier target")
-            }
-            var role: ExporterConfiguration.AssumeRoleOptions?
-            if let roleARN = entry.roleARN {
-                do {
-                    role = try ExporterConfiguration.checkedAssumeRole(
-                        roleARN: roleARN, externalID: entry.externalID, roleSessionName: entry.roleSessionName,
-                        names: (
-                            roleARN: "\(key).role_arn", externalID: "\(key).external_id",
-                            roleSessionName: "\(key).role_session_name"
-                        ))
-                } catch let error as ExporterConfigurationError {
-                    throw ConfigFileError(
-                        path: path, line: StrictYAML.line(of: "\(key).role_arn", in: root), key: nil, error.message)
-                } catch {
-                    throw fail("\(key).role_arn", "\(error)")
+            do throws(ConfigFileError) {
+                let key = "targets[\(index)]"
+                guard Self.isValidName(entry.name) else {
+                    throw fail("\(key).name", "\"\(entry.name)\" must be 1 to 64 letters, digits, '.', '_' or '-'")
                 }
-            } else {
-                for (field, value) in [
-                    ("external_id", entry.externalID), ("role_session_name", entry.roleSessionName),
-                    ("duration_seconds", entry.durationSeconds.map(String.init)),
-                ] where value != nil {
-                    throw fail("\(key).\(field)", "needs role_arn")
+                guard names.insert(entry.name).inserted else {
+                    throw fail("\(key).name", "\"\(entry.name)\" is the name of an earlier target")
                 }
-            }
-            if let duration = entry.durationSeconds, !(900...43_200).contains(duration) {
-                throw fail("\(key).duration_seconds", "\(duration) is outside 900..43200")
-            }
-            var accountID = role?.accountID
-            if let given = entry.accountID {
-                guard given.count == 12, given.allSatisfy({ $0.isASCII && $0.isNumber }) else {
-                    throw fail("\(key).account_id", "\"\(given)\" is not a 12-digit account ID")
-                }
-                if let accountID, accountID != given {
-                    throw fail("\(key).account_id", "\(given) is not the account of role_arn (\(accountID))")
-                }
-                accountID = given
-            }
-            guard !entry.regions.isEmpty else { throw fail("\(key).regions", "must list at least one region") }
-            var regions: Set<String> = []
-            for (position, region) in entry.regions.enumerated() {
-                guard AWSEndpointResolver.isValidRegion(region) else {
-                    throw fail("\(key).regions[\(position)]", "\"\(region)\" is not a valid AWS region name")
-                }
-                guard regions.insert(region).inserted else {
-                    throw fail("\(key).regions[\(position)]", "\(region) is listed twice")
-                }
-            }
-            var labels: [CollectionTarget.StaticLabel] = []
-            for (name, value) in (entry.labels ?? [:]).sorted(by: { $0.key < $1.key }) {
-                guard Self.isValidLabelName(name) else {
-                    throw fail("\(key).labels.\(name)", "is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)")
-                }
-                guard !CollectionTarget.reservedLabelNames.contains(name) else {
-                    throw fail("\(key).labels.\(name)", "is a label the exporter sets itself")
-                }
-                guard value.count <= 256, !value.contains(where: { $0.isNewline }) else {
-                    throw fail("\(key).labels.\(name)", "must be one line of at most 256 characters")
-                }
-                labels.append(CollectionTarget.StaticLabel(name: name, value: value))
-            }
-            // Two entries for the same account, region and labels would make the same series twice.
-            if let accountID {
-                let labelText = labels.map { "\($0.name)=\($0.value)" }.joined(separator: ",")
-                for region in entry.regions {
-                    let identity = "\(accountID)/\(region)/\(labelText)"
-                    if let earlier = identities[identity] {
-                        throw fail(
-                            "\(key).regions",
-                            "account \(accountID) in \(region) with these labels is already watched by \(earlier)")
+                var role: ExporterConfiguration.AssumeRoleOptions?
+                if let roleARN = entry.roleARN {
+                    do {
+                        role = try ExporterConfiguration.checkedAssumeRole(
+                            roleARN: roleARN, externalID: entry.externalID, roleSessionName: entry.roleSessionName,
+                            names: (
+                                roleARN: "\(key).role_arn", externalID: "\(key).external_id",
+                                roleSessionName: "\(key).role_session_name"
+                            ))
+                    } catch let error as ExporterConfigurationError {
+                        throw ConfigFileError(
+                            path: path, line: StrictYAML.line(of: "\(key).role_arn", in: root), key: nil, error.message)
+                    } catch {
+                        throw fail("\(key).role_arn", "\(error)")
                     }
-                    identities[identity] = entry.name
+                } else {
+                    for (field, value) in [
+                        ("external_id", entry.externalID), ("role_session_name", entry.roleSessionName),
+                        ("duration_seconds", entry.durationSeconds.map(String.init)),
+                    ] where value != nil {
+                        throw fail("\(key).\(field)", "needs role_arn")
+                    }
                 }
+                if let duration = entry.durationSeconds, !(900...43_200).contains(duration) {
+                    throw fail("\(key).duration_seconds", "\(duration) is outside 900..43200")
+                }
+                var accountID = role?.accountID
+                if let given = entry.accountID {
+                    guard given.count == 12, given.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+                        throw fail("\(key).account_id", "\"\(given)\" is not a 12-digit account ID")
+                    }
+                    if let accountID, accountID != given {
+                        throw fail("\(key).account_id", "\(given) is not the account of role_arn (\(accountID))")
+                    }
+                    accountID = given
+                }
+                guard !entry.regions.isEmpty else { throw fail("\(key).regions", "must list at least one region") }
+                var regions: Set<String> = []
+                for (position, region) in entry.regions.enumerated() {
+                    guard AWSEndpointResolver.isValidRegion(region) else {
+                        throw fail("\(key).regions[\(position)]", "\"\(region)\" is not a valid AWS region name")
+                    }
+                    guard regions.insert(region).inserted else {
+                        throw fail("\(key).regions[\(position)]", "\(region) is listed twice")
+                    }
+                }
+                var labels: [CollectionTarget.StaticLabel] = []
+                for (name, value) in (entry.labels ?? [:]).sorted(by: { $0.key < $1.key }) {
+                    guard Self.isValidLabelName(name) else {
+                        throw fail("\(key).labels.\(name)", "is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)")
+                    }
+                    guard !CollectionTarget.reservedLabelNames.contains(name) else {
+                        throw fail("\(key).labels.\(name)", "is a label the exporter sets itself")
+                    }
+                    guard value.count <= 256, !value.contains(where: { $0.isNewline }) else {
+                        throw fail("\(key).labels.\(name)", "must be one line of at most 256 characters")
+                    }
+                    labels.append(CollectionTarget.StaticLabel(name: name, value: value))
+                }
+                // Two entries for the same account, region and labels would make the same series twice.
+                if let accountID {
+                    let labelText = labels.map { "\($0.name)=\($0.value)" }.joined(separator: ",")
+                    for region in entry.regions {
+                        let identity = "\(accountID)/\(region)/\(labelText)"
+                        if let earlier = identities[identity] {
+                            throw fail(
+                                "\(key).regions",
+                                "account \(accountID) in \(region) with these labels is already watched by \(earlier)")
+                        }
+                        identities[identity] = entry.name
+                    }
+                }
+                targets.append(
+                    Target(
+                        name: entry.name, role: role, durationSeconds: entry.durationSeconds, accountID: accountID,
+                        regions: entry.regions, labels: labels))
+            } catch {
+                problems.append(error)
             }
-            targets.append(
-                Target(
-                    name: entry.name, role: role, durationSeconds: entry.durationSeconds, accountID: accountID,
-                    regions: entry.regions, labels: labels))
         }
-        let collection = file.collection
+        problems += discoveryProblem.map { [$0] } ?? []
+        let settings: TargetsConfiguration
+        do {
+            settings = try collectionSettings(
+                file.collection, targets: targets, discovery: discovery,
+                hasDiscovery: file.discovery?.organizations != nil, fail: fail)
+        } catch {
+            throw ConfigFileError(all: problems + [error])
+        }
+        if !problems.isEmpty { throw ConfigFileError(all: problems) }
+        return settings
+    }
+
+    /// The `collection:` section, with the targets already checked.
+    private static func collectionSettings(
+        _ collection: TargetsFile.Collection?, targets: [Target], discovery: Discovery?, hasDiscovery: Bool,
+        fail: (String, String) -> ConfigFileError
+    ) throws(ConfigFileError) -> TargetsConfiguration {
         func duration(_ field: String, _ text: String?, default fallback: Duration, minimum: Duration)
             throws(ConfigFileError) -> Duration
         {
@@ -217,7 +246,7 @@ public struct TargetsConfiguration: Sendable {
             mode = given
         } else {
             let count = targets.reduce(0) { $0 + $1.regions.count }
-            mode = count > 1 || discovery != nil ? .background : .onScrape
+            mode = count > 1 || hasDiscovery ? .background : .onScrape
         }
         let maxConcurrency = collection?.maxConcurrency ?? defaultMaxConcurrency
         guard (1...1024).contains(maxConcurrency) else {

@@ -221,6 +221,8 @@ public struct ConfigFileError: Error, CustomStringConvertible, Sendable {
     public let line: Int?
     public let key: String?
     public let problem: String
+    /// Further problems found in the same file, each reported on its own line.
+    public private(set) var others: [ConfigFileError] = []
 
     init(path: String, line: Int?, key: String?, _ problem: String) {
         self.path = path
@@ -229,7 +231,18 @@ public struct ConfigFileError: Error, CustomStringConvertible, Sendable {
         self.problem = problem
     }
 
+    /// The first of `all` (which must not be empty), carrying the rest.
+    init(all: [ConfigFileError]) {
+        self = all[0]
+        others = Array(all.dropFirst())
+    }
+
+    /// Every problem, one per line.
     public var description: String {
+        ([self.single] + others.map(\.single)).joined(separator: "\n")
+    }
+
+    private var single: String {
         let location = line.map { "\(path):\($0)" } ?? path
         return key.map { "\(location): \($0): \(problem)" } ?? "\(location): \(problem)"
     }
