@@ -124,6 +124,13 @@ let package = Package(
             path: "Demo/sso-admin-fake",
             swiftSettings: upcomingFeatures
         ),
+        // A loopback AWS organization (STS, Organizations, Account, sso-admin) for benchmarks and demos.
+        .executableTarget(
+            name: "sso-admin-org-simulator",
+            dependencies: ["AWSClient", "TestSupport"],
+            path: "Demo/sso-admin-org-simulator",
+            swiftSettings: upcomingFeatures
+        ),
         .target(
             name: "TestSupport",
             dependencies: [

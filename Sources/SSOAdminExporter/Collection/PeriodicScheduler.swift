@@ -57,10 +57,16 @@ public final class PeriodicScheduler: CollectionScheduler, Service {
                 startedAt: collector.now)
     }
 
-    /// Collects every target once, `maxConcurrency` at a time.
-    public func collectRound() async {
+    /// Collects every target once, `maxConcurrency` at a time; with `onlyNew`, only targets never collected (those
+    /// a discovery or reload just added).
+    public func collectRound(onlyNew: Bool = false) async {
         let clock = collector.monotonicClock
-        let sources = self.sources
+        var sources = self.sources
+        if onlyNew {
+            let known = state.withLock { Set($0.histories.keys) }
+            sources = sources.filter { !known.contains($0.target.name) }
+            guard !sources.isEmpty else { return }
+        }
         await withTaskGroup(of: Void.self) { group in
             var running = 0
             for source in sources {
@@ -81,14 +87,15 @@ public final class PeriodicScheduler: CollectionScheduler, Service {
             }
         }
         // Targets no longer watched (gone from the configuration or the organization) take their series with them.
-        let current = Set(sources.map(\.target.name))
+        let current = Set(self.sources.map(\.target.name))
         state.withLock { state in
             state.histories = state.histories.filter { current.contains($0.key) }
-            state.rounds += 1
+            if !onlyNew { state.rounds += 1 }
         }
     }
 
-    /// Rounds until graceful shutdown, which cancels the round in flight.
+    /// Rounds until graceful shutdown, which cancels the round in flight. Targets added between rounds (by a
+    /// discovery or a reload) are collected when they appear rather than at the next round.
     public func run() async {
         let clock = collector.monotonicClock
         await cancelWhenGracefulShutdown {
@@ -96,15 +103,35 @@ public final class PeriodicScheduler: CollectionScheduler, Service {
                 let started = clock.now()
                 await self.collectRound()
                 let next = started.advanced(by: self.interval)
-                let wait = clock.now().duration(to: next)
-                if wait <= .zero {
+                if clock.now() >= next {
                     self.logger.warning(
                         "a collection round took longer than the interval",
                         metadata: ["interval": "\(self.interval)", "targets": "\(self.targets.sources.count)"])
                     continue
                 }
-                do { try await clock.sleep(for: wait) } catch { break }
+                while !Task.isCancelled, clock.now() < next {
+                    let changed = await self.waitForChange(orFor: clock.now().duration(to: next))
+                    if changed { await self.collectRound(onlyNew: true) }
+                }
             }
+        }
+    }
+
+    /// Waits until the target set changes (`true`) or `duration` passes (`false`).
+    private func waitForChange(orFor duration: Duration) async -> Bool {
+        let clock = collector.monotonicClock
+        return await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await self.targets.changed()
+                return !Task.isCancelled
+            }
+            group.addTask {
+                try? await clock.sleep(for: duration)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
         }
     }
 }

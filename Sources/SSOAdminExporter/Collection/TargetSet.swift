@@ -5,9 +5,39 @@ import Synchronization
 /// target that disappears takes its series with it and a new one starts clean.
 public final class TargetSet: Sendable {
     private let state: Mutex<(configured: [TargetSource], discovered: [TargetSource])>
+    /// Waiters for the next change, by ID so that a cancelled wait can leave.
+    private let waiters = Mutex<(next: Int, continuations: [Int: CheckedContinuation<Void, Never>])>((0, [:]))
 
     public init(configured: [TargetSource], discovered: [TargetSource] = []) {
         state = Mutex((configured, discovered))
+    }
+
+    /// Returns at the next change, or at once when the calling task is cancelled.
+    public func changed() async {
+        let id = waiters.withLock { waiters in
+            waiters.next += 1
+            return waiters.next
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let cancelled = waiters.withLock { waiters in
+                    if Task.isCancelled { return true }
+                    waiters.continuations[id] = continuation
+                    return false
+                }
+                if cancelled { continuation.resume() }
+            }
+        } onCancel: {
+            waiters.withLock { $0.continuations.removeValue(forKey: id) }?.resume()
+        }
+    }
+
+    private func notify() {
+        let woken = waiters.withLock { waiters in
+            defer { waiters.continuations.removeAll() }
+            return Array(waiters.continuations.values)
+        }
+        for continuation in woken { continuation.resume() }
     }
 
     /// Configured targets first, in file order, then discovered ones; a discovered target never hides a configured
@@ -24,10 +54,12 @@ public final class TargetSet: Sendable {
 
     public func replaceConfigured(_ sources: [TargetSource]) {
         state.withLock { $0.configured = sources }
+        notify()
     }
 
     public func replaceDiscovered(_ sources: [TargetSource]) {
         state.withLock { $0.discovered = sources }
+        notify()
     }
 
     public func source(named name: String) -> TargetSource? {
