@@ -27,6 +27,10 @@ enum Benchmarks {
             try await exporterMemory(instances: 1_000, scrapes: 300)
             return
         }
+        if CommandLine.arguments.dropFirst().first == "--organization-only" {
+            for accounts in [500, 1_000, 2_000] { try await organizationScale(accounts: accounts) }
+            return
+        }
         if CommandLine.arguments.dropFirst().first == "--tls-only" {
             try await securedScrapes(instances: 1_000, scrapes: 100)
             return
@@ -39,6 +43,7 @@ enum Benchmarks {
         try await endToEnd(instances: 1_000, scrapes: 100)
         try await securedScrapes(instances: 1_000, scrapes: 100)
         try await exporterMemory(instances: 1_000, scrapes: 300)
+        for accounts in [500, 1_000, 2_000] { try await organizationScale(accounts: accounts) }
     }
 
     /// Runs `body` `iterations` times after a warm-up and reports the median of five rounds per iteration.

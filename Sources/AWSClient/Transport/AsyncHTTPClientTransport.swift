@@ -28,11 +28,16 @@ public struct AsyncHTTPClientTransport: AWSHTTPTransport {
     }
 
     /// An HTTP client with the timeouts the AWS calls need; the caller shuts it down.
+    ///
+    /// - Parameter maxConnectionsPerHost: kept-alive connections to one endpoint. Every account's calls in a region
+    ///   go to the same regional host, so this bounds how many targets of a region are collected at once.
     public static func makeHTTPClient(
         connectTimeout: Duration,
-        proxy: HTTPClient.Configuration.Proxy? = nil
+        proxy: HTTPClient.Configuration.Proxy? = nil,
+        maxConnectionsPerHost: Int = 8
     ) -> HTTPClient {
         var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(1, maxConnectionsPerHost)
         configuration.proxy = proxy
         configuration.timeout.connect = .nanoseconds(connectTimeout.clampedNanoseconds)
         configuration.redirectConfiguration = .disallow

@@ -126,14 +126,20 @@ public struct ProxyRoutingTransport: AWSHTTPTransport {
     }
 
     /// The transport for `settings` and every client it uses, which the caller shuts down.
-    public static func make(settings: ProxySettings, connectTimeout: Duration) -> (ProxyRoutingTransport, [HTTPClient])
-    {
-        let direct = AsyncHTTPClientTransport.makeHTTPClient(connectTimeout: connectTimeout)
+    public static func make(
+        settings: ProxySettings, connectTimeout: Duration, maxConnectionsPerHost: Int = 8
+    ) -> (ProxyRoutingTransport, [HTTPClient]) {
+        let direct = AsyncHTTPClientTransport.makeHTTPClient(
+            connectTimeout: connectTimeout, maxConnectionsPerHost: maxConnectionsPerHost)
         let https = settings.https.map {
-            AsyncHTTPClientTransport.makeHTTPClient(connectTimeout: connectTimeout, proxy: $0.asyncHTTPClientProxy)
+            AsyncHTTPClientTransport.makeHTTPClient(
+                connectTimeout: connectTimeout, proxy: $0.asyncHTTPClientProxy,
+                maxConnectionsPerHost: maxConnectionsPerHost)
         }
         let http = settings.http.map {
-            AsyncHTTPClientTransport.makeHTTPClient(connectTimeout: connectTimeout, proxy: $0.asyncHTTPClientProxy)
+            AsyncHTTPClientTransport.makeHTTPClient(
+                connectTimeout: connectTimeout, proxy: $0.asyncHTTPClientProxy,
+                maxConnectionsPerHost: maxConnectionsPerHost)
         }
         let transport = ProxyRoutingTransport(
             settings: settings,

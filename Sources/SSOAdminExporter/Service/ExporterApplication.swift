@@ -184,7 +184,8 @@ public struct ExporterApplication: Sendable {
         // Trapped first, so that a SIGHUP during startup is logged rather than ending the process.
         let otherSignals = await UnixSignalsSequence(trapping: SignalLogger.trapped)
         let (transport, httpClients) = ProxyRoutingTransport.make(
-            settings: configuration.proxy, connectTimeout: configuration.connectTimeout)
+            settings: configuration.proxy, connectTimeout: configuration.connectTimeout,
+            maxConnectionsPerHost: max(8, configuration.targets?.maxConcurrency ?? 8))
         let metrics = ExporterSelfMetrics()
         let provider: any AWSCredentialProvider
         var environment: [String: String] = [:]

@@ -1,0 +1,120 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import TestSupport
+
+extension Benchmarks {
+    /// The exporter binary watching a simulated organization (the `sso-admin-org-simulator` binary, both built next
+    /// to this one): `accounts` accounts in three regions, `latency` per call, `maxConcurrency` targets at a time.
+    /// Everything is read from the exporter's own metrics: the first round's duration (from the discovery's end to
+    /// the last target's success), its calls, its CPU and resident memory, and how long `/metrics` takes for every
+    /// target.
+    static func organizationScale(accounts: Int, latency: Duration = .milliseconds(50), maxConcurrency: Int = 64)
+        async throws
+    {
+        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let exporterBinary = directory.appendingPathComponent("sso-admin-exporter").path
+        let simulatorBinary = directory.appendingPathComponent("sso-admin-org-simulator").path
+        guard FileManager.default.isExecutableFile(atPath: exporterBinary),
+            FileManager.default.isExecutableFile(atPath: simulatorBinary)
+        else {
+            print("organization: build the exporter and the simulator too (swift build -c release)")
+            return
+        }
+        let regions = ["us-east-1", "eu-west-1", "ap-southeast-2"]
+        let simulatorPort = try ExternalTools.freeLoopbackPort()
+        let simulator = Process()
+        simulator.executableURL = URL(fileURLWithPath: simulatorBinary)
+        simulator.arguments = [
+            "--accounts", "\(accounts)", "--regions", regions.joined(separator: ","), "--latency-ms",
+            "\(Int(latency.milliseconds))", "--port", "\(simulatorPort)",
+        ]
+        simulator.standardOutput = FileHandle.nullDevice
+        try simulator.run()
+        defer {
+            kill(simulator.processIdentifier, SIGKILL)
+            simulator.waitUntilExit()
+        }
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("org-\(UUID().uuidString).yml")
+        try """
+        discovery:
+          organizations:
+            role_name: SSOAdminExporterRead
+            regions: [\(regions.joined(separator: ", "))]
+        collection:
+          mode: background
+          interval: 1h
+          timeout: 60s
+          max_concurrency: \(maxConcurrency)
+
+        """.write(to: config, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: config) }
+        let port = try ExternalTools.freeLoopbackPort()
+        let exporter = Process()
+        exporter.executableURL = URL(fileURLWithPath: exporterBinary)
+        exporter.arguments = [
+            "--config.file", config.path, "--web.listen-address", "127.0.0.1:\(port)", "--log.level", "error",
+        ]
+        exporter.environment = [
+            "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": "http://127.0.0.1:\(simulatorPort)",
+            "AWS_ACCESS_KEY_ID": "AKIASIMULATEDMGMT001", "AWS_SECRET_ACCESS_KEY": "simulated-management-secret",
+            "AWS_EC2_METADATA_DISABLED": "true", "HOME": NSTemporaryDirectory(),
+        ]
+        try exporter.run()
+        defer {
+            kill(exporter.processIdentifier, SIGKILL)
+            exporter.waitUntilExit()
+        }
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        defer { http.shutdown { _ in } }
+        func scrape() async throws -> (ParsedExposition, Duration) {
+            let started = ContinuousClock.now
+            let response = try await http.execute(
+                HTTPClientRequest(url: "http://127.0.0.1:\(port)/metrics"), timeout: .seconds(30))
+            let body = try await response.body.collect(upTo: 256 << 20)
+            let elapsed = ContinuousClock.now - started
+            return (try ExpositionParser.parse(String(buffer: body)), elapsed)
+        }
+        let targets = accounts * regions.count
+        var done: ParsedExposition?
+        let deadline = ContinuousClock.now + .seconds(600)
+        while done == nil, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(250))
+            guard let (metrics, _) = try? await scrape() else { continue }
+            if metrics.samples("aws_sso_admin_collect_last_success_timestamp_seconds").count == targets {
+                done = metrics
+            }
+        }
+        guard let metrics = done else {
+            print("organization of \(accounts) accounts: not every target was collected within 10 minutes")
+            return
+        }
+        let discovered = metrics.value("aws_sso_admin_discovery_last_success_timestamp_seconds") ?? 0
+        let lastSuccess =
+            metrics.samples("aws_sso_admin_collect_last_success_timestamp_seconds").map(\.value).max() ?? 0
+        let round = lastSuccess - discovered
+        func requests(_ operation: String) -> Double {
+            metrics.samples("aws_sso_admin_api_requests_total", ["operation": operation]).reduce(0) { $0 + $1.value }
+        }
+        let assumeRoles = requests("AssumeRole")
+        let roundCalls = requests("ListInstances") + assumeRoles
+        let allCalls = metrics.samples("aws_sso_admin_api_requests_total").reduce(0) { $0 + $1.value }
+        let ideal = roundCalls * latency.seconds / Double(maxConcurrency)
+        let cpu = metrics.value("process_cpu_seconds_total") ?? 0
+        let resident = metrics.value("process_resident_memory_bytes") ?? 0
+        var renders: [Duration] = []
+        for _ in 0..<11 { renders.append(try await scrape().1) }
+        let render = renders.sorted()[5]
+        print(
+            String(
+                format:
+                    "organization, %5d accounts × 3 regions (%5d targets): round %6.2f s (ideal %6.2f s, ×%.2f), "
+                    + "%5.0f AssumeRole, %6.0f calls, CPU %5.2f s = %3.0f µs/call, RSS %5.1f MiB, /metrics %5.1f ms",
+                accounts, targets, round, ideal, round / ideal, assumeRoles, allCalls, cpu, cpu / allCalls * 1e6,
+                resident / 1_048_576, render.milliseconds))
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
