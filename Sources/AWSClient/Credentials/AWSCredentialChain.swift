@@ -26,6 +26,17 @@ public struct AWSCredentialChainContext: Sendable {
     public var requestObserver: (any AWSRequestObserver)?
     public var readFile: @Sendable (String) throws -> String?
     public var logger: Logger
+    /// STS calls made for credentials follow these (`AWS_MAX_ATTEMPTS`, the request timeout), as every other AWS
+    /// call does.
+    public var retry = AWSClientConfiguration.Retry()
+    public var requestTimeout: Duration = .seconds(5)
+
+    /// How the chain's STS senders are made.
+    var clientConfiguration: AWSClientConfiguration {
+        AWSClientConfiguration(
+            userAgent: userAgent, timeout: .init(request: requestTimeout), retry: retry, clock: clock,
+            wallClock: wallClock, logger: logger)
+    }
 
     public init(
         environment: [String: String],
@@ -62,6 +73,11 @@ public struct AWSCredentialChainContext: Sendable {
 public struct ResolvedCredentialProvider: Sendable {
     public let provider: any AWSCredentialProvider
     public let source: String
+
+    public init(provider: any AWSCredentialProvider, source: String) {
+        self.provider = provider
+        self.source = source
+    }
 }
 
 /// The default credential chain in botocore's order; the first source that is configured wins:
@@ -301,8 +317,7 @@ public enum AWSCredentialChain {
         return STSClient(
             sender: AWSRequestSender(
                 endpoint: endpoint, credentialProvider: credentials, transport: context.awsTransport,
-                requestTimeout: .seconds(5), userAgent: context.userAgent, clock: context.clock,
-                wallClock: context.wallClock, observer: context.requestObserver, logger: context.logger))
+                configuration: context.clientConfiguration, observer: context.requestObserver))
     }
 
     static func refreshing(

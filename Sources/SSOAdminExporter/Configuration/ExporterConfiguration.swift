@@ -74,6 +74,14 @@ public struct ExporterConfiguration: Sendable {
     public static let scrapeTimeoutMargin: Duration = .milliseconds(500)
     public static let reservedPaths: Set<String> = ["/-/healthy", "/-/ready"]
 
+    /// Timeouts and retries for every AWS client, from `--aws.request-timeout`, `--aws.connect-timeout` and
+    /// `AWS_MAX_ATTEMPTS`.
+    public var awsClient: AWSClientConfiguration {
+        AWSClientConfiguration(
+            userAgent: BuildInfo.userAgent, timeout: .init(connect: connectTimeout, request: requestTimeout),
+            retry: .init(maxAttempts: maxAttempts))
+    }
+
     /// The one target the flags define: the account of `--aws.role-arn`, else learned on the first collection.
     public var target: CollectionTarget {
         CollectionTarget(region: endpoint.region, accountID: assumeRole?.accountID ?? "")

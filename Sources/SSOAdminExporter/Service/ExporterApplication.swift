@@ -52,7 +52,7 @@ public struct ExporterApplication: Sendable {
         readFile: @escaping @Sendable (String) throws -> String? = AWSSharedConfiguration.readFileIfPresent,
         logger: Logger
     ) -> ResolvingCredentialProvider {
-        let context = AWSCredentialChainContext(
+        let chainContext = AWSCredentialChainContext(
             environment: environment,
             profile: configuration.profile,
             region: configuration.endpoint.region,
@@ -67,6 +67,10 @@ public struct ExporterApplication: Sendable {
             readFile: readFile,
             logger: logger
         )
+        var tuned = chainContext
+        tuned.retry = configuration.awsClient.retry
+        tuned.requestTimeout = configuration.requestTimeout
+        let context = tuned
         let assumeRole = configuration.assumeRole
         return ResolvingCredentialProvider(
             resolve: {

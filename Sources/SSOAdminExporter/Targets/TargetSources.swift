@@ -90,11 +90,13 @@ public final class TargetSourceFactory: Sendable {
         _ endpoint: AWSServiceEndpoint, provider: any AWSCredentialProvider, transport: any AWSHTTPTransport,
         observer: any AWSRequestObserver
     ) -> AWSRequestSender {
-        AWSRequestSender(
-            endpoint: endpoint, credentialProvider: provider, transport: transport,
-            retryStrategy: StandardRetryStrategy(maxAttempts: configuration.maxAttempts),
-            requestTimeout: configuration.requestTimeout, userAgent: BuildInfo.userAgent, clock: clock,
-            wallClock: wallClock, observer: observer, logger: logger)
+        var client = configuration.awsClient
+        client.clock = clock
+        client.wallClock = wallClock
+        client.logger = logger
+        return AWSRequestSender(
+            endpoint: endpoint, credentialProvider: provider, transport: transport, configuration: client,
+            observer: observer)
     }
 
     /// One refreshing provider per role (and external ID and session name), shared by the role's regions.

@@ -1,0 +1,71 @@
+import Logging
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+/// How a client talks to AWS, apart from where (the endpoint) and as whom (the credentials): timeouts, retries,
+/// the `User-Agent` it sends, the clocks it reads and its logger. One value, as AsyncHTTPClient's
+/// `HTTPClient.Configuration` is, so that every sender (sso-admin, STS, Organizations, Account) is made alike.
+public struct AWSClientConfiguration: Sendable {
+    public struct Timeout: Sendable {
+        /// Establishing a connection.
+        public var connect: Duration
+        /// One attempt, from sending the request to the end of the response body; a deadline may cut it shorter.
+        public var request: Duration
+
+        public init(connect: Duration = .seconds(5), request: Duration = .seconds(10)) {
+            self.connect = connect
+            self.request = request
+        }
+    }
+
+    /// The SDKs' `standard` retry mode.
+    public struct Retry: Sendable {
+        /// Attempts per call, the first included (`AWS_MAX_ATTEMPTS`).
+        public var maxAttempts: Int
+
+        public init(maxAttempts: Int = 3) {
+            self.maxAttempts = maxAttempts
+        }
+    }
+
+    public var timeout: Timeout
+    public var retry: Retry
+    /// Names the program; the caller passes its own (the client speaks no program's name).
+    public var userAgent: String
+    public var clock: MonotonicClock
+    public var wallClock: @Sendable () -> Date
+    public var logger: Logger
+
+    public init(
+        userAgent: String, timeout: Timeout = Timeout(), retry: Retry = Retry(), clock: MonotonicClock = .continuous,
+        wallClock: @escaping @Sendable () -> Date = { Date() }, logger: Logger = Logger(label: "aws-client")
+    ) {
+        self.userAgent = userAgent
+        self.timeout = timeout
+        self.retry = retry
+        self.clock = clock
+        self.wallClock = wallClock
+        self.logger = logger
+    }
+}
+
+extension AWSRequestSender {
+    /// A sender for `endpoint` as `credentialProvider` (`nil` for unsigned operations only), made by `configuration`,
+    /// reporting every attempt to `observer`.
+    public convenience init(
+        endpoint: AWSServiceEndpoint, credentialProvider: (any AWSCredentialProvider)?,
+        transport: any AWSHTTPTransport, configuration: AWSClientConfiguration,
+        observer: (any AWSRequestObserver)? = nil
+    ) {
+        self.init(
+            endpoint: endpoint, credentialProvider: credentialProvider, transport: transport,
+            retryStrategy: StandardRetryStrategy(maxAttempts: configuration.retry.maxAttempts),
+            requestTimeout: configuration.timeout.request, userAgent: configuration.userAgent,
+            clock: configuration.clock, wallClock: configuration.wallClock, observer: observer,
+            logger: configuration.logger)
+    }
+}
