@@ -34,8 +34,9 @@ struct CollectionHardeningTests {
             // On a loaded machine the cancelled request may finish unwinding just after the scrape was answered; it is
             // counted then, as a Timeout of an attempt that was sent.
             let counted = try await eventually(timeout: .seconds(5)) { () -> ParsedExposition? in
-                let registry = try ExpositionParser.parse(
-                    String(decoding: harness.page.selfMetrics.registry.emitToBuffer(), as: UTF8.self))
+                var writer = PrometheusTextWriter()
+                harness.page.selfMetrics.render(into: &writer)
+                let registry = try ExpositionParser.parse(String(decoding: writer.bytes, as: UTF8.self))
                 return (registry.errors("Timeout") ?? 0) >= 1 ? registry : nil
             }
             let registry = try #require(counted, "the stalled body was never counted as a Timeout")

@@ -8,14 +8,12 @@ import Synchronization
     import Foundation
 #endif
 
-/// The exporter's cumulative counters and histograms, kept in one long-lived swift-prometheus registry for the
-/// whole process, whatever the number of targets.
+/// The exporter's cumulative metrics for the whole process, whatever the number of targets: the per-target AWS call
+/// and credentials series in ``TargetCallMetrics``, the few process-wide ones (HTTP connections, reloads, discovery)
+/// in a long-lived swift-prometheus registry.
 ///
 /// Every request and error series carries `region` and `account_id` (and nothing from a target's static labels),
-/// every credentials series `provider` and `account_id` (empty for the exporter's own identity): one family always
-/// has the same label names, which swift-prometheus requires. Only bounded label spaces live here (target ×
-/// operation × exception name), so the registry's copy-on-insert cost is paid when a target first appears, never
-/// per scrape.
+/// every credentials series `provider` and `account_id` (empty for the exporter's own identity).
 public final class ExporterSelfMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     /// Distinct exception names a counter is kept for; past it new names are counted as `Unknown`.
@@ -26,15 +24,8 @@ public final class ExporterSelfMetrics: Sendable {
     ]
     /// The operations whose series exist from a target's start, with their modeled errors.
     let preregistered: [(operation: String, errors: [String])]
+    let targets = TargetCallMetrics(buckets: ExporterSelfMetrics.durationBuckets)
     private let exceptionNames = Mutex<Set<String>>([])
-    /// The registry looks series up by hashing their labels; scrapes send many requests, so keep the handles.
-    private let handles = Mutex<[RequestKey: (requests: Counter, duration: DurationHistogram)]>([:])
-
-    struct RequestKey: Hashable {
-        let region: String
-        let accountID: String
-        let operation: String
-    }
 
     public init(
         registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
@@ -55,10 +46,8 @@ public final class ExporterSelfMetrics: Sendable {
 
     /// Makes an operation's request series and its modeled errors visible at 0 for one region and account.
     public func register(operation: String, modeledErrors: [String], region: String, accountID: String) {
-        _ = handles(region: region, accountID: accountID, operation: operation)
-        for exception in modeledErrors {
-            _ = errorCounter(region: region, accountID: accountID, operation, exception: exception)
-        }
+        targets.register(
+            .init(region: region, accountID: accountID, operation: operation), errors: modeledErrors)
     }
 
     /// What a target's AWS clients report their calls to; the account may be learned after the client is made.
@@ -69,9 +58,7 @@ public final class ExporterSelfMetrics: Sendable {
     func attemptFinished(
         region: String, accountID: String, operation: String, duration elapsed: Duration, error: AWSClientError?
     ) {
-        let (requests, duration) = handles(region: region, accountID: accountID, operation: operation)
-        requests.increment()
-        duration.record(elapsed)
+        targets.attempt(.init(region: region, accountID: accountID, operation: operation), duration: elapsed)
         if let error {
             recordError(region: region, accountID: accountID, operation: operation, exception: error.exceptionName)
         }
@@ -83,8 +70,9 @@ public final class ExporterSelfMetrics: Sendable {
     }
 
     func recordError(region: String, accountID: String, operation: String, exception: String) {
-        errorCounter(region: region, accountID: accountID, operation, exception: admittedExceptionName(exception))
-            .increment()
+        targets.error(
+            .init(region: region, accountID: accountID, operation: operation),
+            exception: admittedExceptionName(exception))
     }
 
     func admittedExceptionName(_ raw: String) -> String {
@@ -107,29 +95,10 @@ public final class ExporterSelfMetrics: Sendable {
         }
     }
 
-    private func handles(region: String, accountID: String, operation: String) -> (
-        requests: Counter, duration: DurationHistogram
-    ) {
-        let key = RequestKey(region: region, accountID: accountID, operation: operation)
-        return handles.withLock { handles in
-            if let found = handles[key] { return found }
-            let labels = [("region", region), ("account_id", accountID), ("operation", operation)]
-            let made = (
-                registry.makeCounter(descriptor: MetricCatalog.apiRequests.descriptor, labels: labels),
-                registry.makeDurationHistogram(
-                    descriptor: MetricCatalog.apiRequestDuration.descriptor, labels: labels,
-                    buckets: Self.durationBuckets)
-            )
-            handles[key] = made
-            return made
-        }
-    }
-
-    private func errorCounter(region: String, accountID: String, _ operation: String, exception: String) -> Counter {
-        registry.makeCounter(
-            descriptor: MetricCatalog.apiErrors.descriptor,
-            labels: [("region", region), ("account_id", accountID), ("operation", operation), ("exception", exception)]
-        )
+    /// The per-target series, then the registry's.
+    public func render(into writer: inout PrometheusTextWriter) {
+        targets.render(into: &writer)
+        writer.appendRaw(registry.emitToBuffer())
     }
 }
 
@@ -162,51 +131,31 @@ extension ExporterSelfMetrics: AWSCredentialsObserver {
 
     /// Makes both counters of a provider visible at 0, for the one the chain chose.
     public func registerCredentialProvider(_ provider: String, accountID: String = "") {
-        _ = credentialsObserver(accountID: accountID).counters(provider)
+        targets.registerCredentials(provider: provider, accountID: accountID)
     }
 
     /// What the credentials of a role assumed in `accountID` report to.
     public func credentialsObserver(accountID: String) -> AccountCredentialsObserver {
-        AccountCredentialsObserver(registry: registry, accountID: accountID)
+        AccountCredentialsObserver(table: targets, accountID: accountID)
     }
 }
 
 /// Counts one account's credential refreshes and failures, and the expiry of the credentials in use.
 public struct AccountCredentialsObserver: AWSCredentialsObserver {
-    let registry: PrometheusCollectorRegistry
+    let table: TargetCallMetrics
     let accountID: String
 
     public func credentialsRefreshed(provider: String, expiration: Date?) {
-        counters(provider).refreshes.increment()
-        if let expiration {
-            // Made on first use, so that keys that never expire leave the series absent rather than at 0.
-            registry.makeGauge(
-                descriptor: MetricCatalog.credentialsExpiry.descriptor, labels: [("account_id", accountID)]
-            ).set(expiration.timeIntervalSince1970)
-        }
+        table.credentialsRefreshed(provider: provider, accountID: accountID, expiration: expiration)
     }
 
     public func credentialsRefreshFailed(provider: String, error: AWSCredentialsError) {
         // The chain resolves providers but refreshes nothing itself: it has an error counter only.
         if provider == ResolvingCredentialProvider.providerName {
-            registry.makeCounter(
-                descriptor: MetricCatalog.credentialsErrors.descriptor,
-                labels: [("provider", provider), ("account_id", accountID)]
-            ).increment()
-            return
+            table.chainFailed(accountID: accountID)
+        } else {
+            table.credentialsFailed(provider: provider, accountID: accountID)
         }
-        counters(provider).errors.increment()
-    }
-
-    func counters(_ provider: String) -> (refreshes: Counter, errors: Counter) {
-        (
-            registry.makeCounter(
-                descriptor: MetricCatalog.credentialsRefreshes.descriptor,
-                labels: [("provider", provider), ("account_id", accountID)]),
-            registry.makeCounter(
-                descriptor: MetricCatalog.credentialsErrors.descriptor,
-                labels: [("provider", provider), ("account_id", accountID)])
-        )
     }
 }
 

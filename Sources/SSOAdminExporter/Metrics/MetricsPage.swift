@@ -32,7 +32,7 @@ public struct MetricsPage: Sendable {
         var writer = PrometheusTextWriter(reservingCapacity: Self.capacity(for: snapshots))
         renderer.render(snapshots, managementAccountID: discovery?.managementAccountID, into: &writer)
         renderTargetCounts(snapshots, into: &writer)
-        writer.appendRaw(selfMetrics.registry.emitToBuffer())
+        selfMetrics.render(into: &writer)
         BuildInfo.render(into: &writer)
         processMetrics.render(into: &writer)
         return writer.bytes
