@@ -7,8 +7,8 @@ import Synchronization
 /// scrapes from the latest snapshots without calling AWS: any number of Prometheus servers may scrape it.
 ///
 /// A round starts when the previous one ends and `interval` has passed since it started, so a slow round delays the
-/// next rather than overlapping it. Each target's collection gets `timeout` of its own, so a hanging account holds
-/// one slot for its timeout and never delays the others beyond it.
+/// next rather than overlapping it. An account's targets share one slot, one after another; each target's
+/// collection gets `timeout` of its own, so a hanging account holds one slot and never delays the others.
 public final class PeriodicScheduler: CollectionScheduler, Service {
     public let targets: TargetSet
     public let interval: Duration
@@ -67,20 +67,36 @@ public final class PeriodicScheduler: CollectionScheduler, Service {
             sources = sources.filter { !known.contains($0.target.name) }
             guard !sources.isEmpty else { return }
         }
+        // One slot per account, its regions one after another: the account's first collection assumes its role, and
+        // the others would otherwise hold slots just waiting for those credentials. A hanging account still delays
+        // only itself, each of its targets by its own timeout.
+        var accounts: [[TargetSource]] = []
+        var position: [String: Int] = [:]
+        for source in sources {
+            let account = source.target.accountID
+            if !account.isEmpty, let index = position[account] {
+                accounts[index].append(source)
+            } else {
+                if !account.isEmpty { position[account] = accounts.count }
+                accounts.append([source])
+            }
+        }
         await withTaskGroup(of: Void.self) { group in
             var running = 0
-            for source in sources {
+            for account in accounts {
                 if running == maxConcurrency {
                     await group.next()
                     running -= 1
                 }
                 guard !Task.isCancelled else { break }
                 group.addTask {
-                    let snapshot = await self.collector.collect(
-                        source, deadline: clock.now().advanced(by: self.timeout))
-                    self.state.withLock {
-                        _ = $0.histories[source.target.name, default: TargetHistory()]
-                            .record(snapshot, maxStale: self.maxStale)
+                    for source in account {
+                        let snapshot = await self.collector.collect(
+                            source, deadline: clock.now().advanced(by: self.timeout))
+                        self.state.withLock {
+                            _ = $0.histories[source.target.name, default: TargetHistory()]
+                                .record(snapshot, maxStale: self.maxStale)
+                        }
                     }
                 }
                 running += 1

@@ -4,12 +4,27 @@ import Synchronization
 /// either changes. Schedulers read it afresh for every round or scrape and keep their state by target name, so a
 /// target that disappears takes its series with it and a new one starts clean.
 public final class TargetSet: Sendable {
-    private let state: Mutex<(configured: [TargetSource], discovered: [TargetSource])>
+    private let state: Mutex<State>
+
+    private struct State {
+        var configured: [TargetSource]
+        var discovered: [TargetSource]
+        /// Every watched target by name, rebuilt on each change: a sharded Prometheus probes every target, and a
+        /// lookup must not walk the list each time.
+        var byName: [String: TargetSource] = [:]
+
+        mutating func reindex() {
+            byName = Dictionary(discovered.map { ($0.target.name, $0) }, uniquingKeysWith: { first, _ in first })
+            for source in configured { byName[source.target.name] = source }
+        }
+    }
     /// Waiters for the next change, by ID so that a cancelled wait can leave.
     private let waiters = Mutex<(next: Int, continuations: [Int: CheckedContinuation<Void, Never>])>((0, [:]))
 
     public init(configured: [TargetSource], discovered: [TargetSource] = []) {
-        state = Mutex((configured, discovered))
+        var state = State(configured: configured, discovered: discovered)
+        state.reindex()
+        self.state = Mutex(state)
     }
 
     /// Returns at the next change, or at once when the calling task is cancelled.
@@ -53,16 +68,22 @@ public final class TargetSet: Sendable {
     public var discoveredCount: Int { sources.count - configuredCount }
 
     public func replaceConfigured(_ sources: [TargetSource]) {
-        state.withLock { $0.configured = sources }
+        state.withLock {
+            $0.configured = sources
+            $0.reindex()
+        }
         notify()
     }
 
     public func replaceDiscovered(_ sources: [TargetSource]) {
-        state.withLock { $0.discovered = sources }
+        state.withLock {
+            $0.discovered = sources
+            $0.reindex()
+        }
         notify()
     }
 
     public func source(named name: String) -> TargetSource? {
-        sources.first { $0.target.name == name }
+        state.withLock { $0.byName[name] }
     }
 }

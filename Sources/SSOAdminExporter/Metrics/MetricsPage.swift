@@ -40,7 +40,13 @@ public struct MetricsPage: Sendable {
 
     /// The series of the selected targets only, for `/probe`; `nil` when none matches.
     public func renderProbe(_ selection: TargetSelection, deadline: MonotonicInstant) async -> [UInt8]? {
-        let names = scheduler.sources.filter { selection.matches($0.currentTarget) }.map(\.target.name)
+        // An exact name (what /sd hands out) is found by lookup; anything else walks the targets.
+        let names: [String]
+        if let name = selection.target, let source = scheduler.targets.source(named: name) {
+            names = selection.matches(source.currentTarget) ? [name] : []
+        } else {
+            names = scheduler.sources.filter { selection.matches($0.currentTarget) }.map(\.target.name)
+        }
         guard !names.isEmpty else { return nil }
         let snapshots = await withTaskGroup(of: (Int, CollectionSnapshot?).self) { group in
             for (position, name) in names.enumerated() {
