@@ -67,12 +67,14 @@ extension Benchmarks {
         }
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         defer { http.shutdown { _ in } }
+        var size = 0
         func scrape() async throws -> (ParsedExposition, Duration) {
             let started = ContinuousClock.now
             let response = try await http.execute(
                 HTTPClientRequest(url: "http://127.0.0.1:\(port)/metrics"), timeout: .seconds(30))
             let body = try await response.body.collect(upTo: 256 << 20)
             let elapsed = ContinuousClock.now - started
+            size = body.readableBytes
             return (try ExpositionParser.parse(String(buffer: body)), elapsed)
         }
         let targets = accounts * regions.count
@@ -110,9 +112,10 @@ extension Benchmarks {
             String(
                 format:
                     "organization, %5d accounts × 3 regions (%5d targets): round %6.2f s (ideal %6.2f s, ×%.2f), "
-                    + "%5.0f AssumeRole, %6.0f calls, CPU %5.2f s = %3.0f µs/call, RSS %5.1f MiB, /metrics %5.1f ms",
+                    + "%5.0f AssumeRole, %6.0f calls, CPU %5.2f s = %3.0f µs/call, RSS %5.1f MiB, /metrics %5.1f ms "
+                    + "(%.1f MB)",
                 accounts, targets, round, ideal, round / ideal, assumeRoles, allCalls, cpu, cpu / allCalls * 1e6,
-                resident / 1_048_576, render.milliseconds))
+                resident / 1_048_576, render.milliseconds, Double(size) / 1e6))
     }
 }
 
