@@ -176,19 +176,7 @@ public struct TargetsConfiguration: Sendable {
                         throw fail("\(key).regions[\(position)]", "\(region) is listed twice")
                     }
                 }
-                var labels: [CollectionTarget.StaticLabel] = []
-                for (name, value) in (entry.labels ?? [:]).sorted(by: { $0.key < $1.key }) {
-                    guard Self.isValidLabelName(name) else {
-                        throw fail("\(key).labels.\(name)", "is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)")
-                    }
-                    guard !CollectionTarget.reservedLabelNames.contains(name) else {
-                        throw fail("\(key).labels.\(name)", "is a label the exporter sets itself")
-                    }
-                    guard value.count <= 256, !value.contains(where: { $0.isNewline }) else {
-                        throw fail("\(key).labels.\(name)", "must be one line of at most 256 characters")
-                    }
-                    labels.append(CollectionTarget.StaticLabel(name: name, value: value))
-                }
+                let labels = try staticLabels(entry.labels, key: "\(key).labels", fail: fail)
                 // Two entries for the same account, region and labels would make the same series twice.
                 if let accountID {
                     let labelText = labels.map { "\($0.name)=\($0.value)" }.joined(separator: ",")
@@ -338,22 +326,33 @@ public struct TargetsConfiguration: Sendable {
             }
             refresh = value
         }
-        var labels: [CollectionTarget.StaticLabel] = []
-        for (name, value) in (file.labels ?? [:]).sorted(by: { $0.key < $1.key }) {
-            guard isValidLabelName(name) else {
-                throw fail("\(key).labels.\(name)", "is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)")
-            }
-            guard !CollectionTarget.reservedLabelNames.contains(name) else {
-                throw fail("\(key).labels.\(name)", "is a label the exporter sets itself")
-            }
-            labels.append(CollectionTarget.StaticLabel(name: name, value: value))
-        }
+        let labels = try staticLabels(file.labels, key: "\(key).labels", fail: fail)
         return Discovery(
             role: role, roleName: file.roleName, externalID: file.externalID, roleSessionName: file.roleSessionName,
             durationSeconds: file.durationSeconds, regions: regions,
             includeAccounts: try accounts("include_accounts", file.includeAccounts),
             excludeAccounts: try accounts("exclude_accounts", file.excludeAccounts) ?? [],
             accountStates: Set(states), refreshInterval: refresh, labels: labels)
+    }
+
+    /// `labels:` of a target or of discovery, sorted by name.
+    static func staticLabels(
+        _ labels: [String: String]?, key: String, fail: (String, String) -> ConfigFileError
+    ) throws(ConfigFileError) -> [CollectionTarget.StaticLabel] {
+        var checked: [CollectionTarget.StaticLabel] = []
+        for (name, value) in (labels ?? [:]).sorted(by: { $0.key < $1.key }) {
+            guard isValidLabelName(name) else {
+                throw fail("\(key).\(name)", "is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)")
+            }
+            guard !CollectionTarget.reservedLabelNames.contains(name) else {
+                throw fail("\(key).\(name)", "is a label the exporter sets itself")
+            }
+            guard value.count <= 256, !value.contains(where: { $0.isNewline }) else {
+                throw fail("\(key).\(name)", "must be one line of at most 256 characters")
+            }
+            checked.append(CollectionTarget.StaticLabel(name: name, value: value))
+        }
+        return checked
     }
 
     static func isValidName(_ name: String) -> Bool {
