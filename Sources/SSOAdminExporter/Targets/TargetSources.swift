@@ -77,9 +77,14 @@ public final class TargetSourceFactory: Sendable {
             targetPrefix: SSOAdminClient.targetPrefix)
         let paginator = ListInstancesPaginator(
             client: SSOAdminClient(client: ssoAdmin), pageSize: configuration.pageSize)
+        guard target.accountID.isEmpty else {
+            metrics.registerTarget(target)
+            return TargetSource(
+                target: target, account: account, listInstances: { try await paginator.collectAll(deadline: $0) })
+        }
+        // Only a target without a known account needs STS to learn it.
         let sts = STSClient(
             sender: sender(configuration.stsEndpoint, provider: provider, transport: transport, observer: observer))
-        if !target.accountID.isEmpty { metrics.registerTarget(target) }
         return TargetSource(
             target: target, account: account,
             listInstances: { try await paginator.collectAll(deadline: $0) },
