@@ -152,9 +152,10 @@ final class TargetCallMetrics: Sendable {
         }
         writer.family(MetricCatalog.apiRequestDuration)
         let bucketName = MetricCatalog.apiRequestDuration.name + "_bucket"
-        let bounds = buckets.map { EncodedLabels([("le", PrometheusTextWriter.format($0))]) } + [
-            EncodedLabels([("le", "+Inf")])
-        ]
+        let bounds =
+            buckets.map { EncodedLabels([("le", PrometheusTextWriter.format($0))]) } + [
+                EncodedLabels([("le", "+Inf")])
+            ]
         for (key, series) in durations.withLock({ $0 }).sorted(by: { $0.key < $1.key }) {
             let labels = EncodedLabels([("region", key.region), ("operation", key.operation)])
             var cumulative = 0.0
