@@ -1,6 +1,7 @@
 import AWSClient
 import AsyncHTTPClient
 import Foundation
+import NIOCore
 import TestSupport
 import Testing
 
@@ -94,6 +95,59 @@ extension ExternalProgramTests {
                 for process in processes { process.stop() }
                 await server.stop()
                 try await http.shutdown()
+            }
+        }
+
+        @Test("SIGHUP reloads --config.file in the running binary; check-config exits 0 or 1 with every problem")
+        func hangupReloadsTargets() async throws {
+            let simulator = OrganizationSimulator.generated(accounts: 3, regions: ["us-east-1"])
+            let server = try await FakeHTTPServer.start { await simulator.handle($0) }
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("reload-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let file = directory.appendingPathComponent("targets.yml")
+            try SimulatedOrganization.targetsYAML(simulator, accounts: 2, regions: ["us-east-1"])
+                .write(to: file, atomically: true, encoding: .utf8)
+            let binary = try #require(ExternalProgramTests.BinaryTests.binary)
+            let checked = try await ExternalTools.runDetached(binary, ["check-config", "--config.file", file.path])
+            #expect(checked.status == 0, "\(checked.output)")
+            try await withAsyncCleanup {
+                let exporter = try RunningExporter(
+                    arguments: ["--config.file", file.path],
+                    environment: [
+                        "AWS_ENDPOINT_URL": server.endpoint, "AWS_REGION": "us-east-1",
+                        "AWS_ACCESS_KEY_ID": simulator.managementCredentials.accessKeyID,
+                        "AWS_SECRET_ACCESS_KEY": simulator.managementCredentials.secretAccessKey,
+                        "AWS_EC2_METADATA_DISABLED": "true", "HOME": directory.path,
+                    ])
+                try await exporter.waitUntilReady()
+                func targets() async throws -> Int? {
+                    guard let response = await exporter.get("/sd") else { return nil }
+                    let body = try await response.body.collect(upTo: 1 << 20)
+                    return (try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [Any])?.count
+                }
+                #expect(try await targets() == 2)
+                try SimulatedOrganization.targetsYAML(simulator, accounts: 3, regions: ["us-east-1"])
+                    .write(to: file, atomically: true, encoding: .utf8)
+                kill(exporter.process.processIdentifier, SIGHUP)
+                let reloaded = try await eventually(timeout: .seconds(10)) { try await targets() == 3 ? true : nil }
+                #expect(reloaded == true, "\(exporter.log)")
+
+                try "targets:\n  - name: x\n    regions: [Mars]\n  - name: x\n    regions: [us-east-1]\n"
+                    .write(to: file, atomically: true, encoding: .utf8)
+                let broken = try await ExternalTools.runDetached(binary, ["check-config", "--config.file", file.path])
+                #expect(broken.status == 1)
+                #expect(broken.output.contains("targets[0].regions[0]: \"Mars\""), "\(broken.output)")
+                #expect(broken.output.contains("targets[1].name: \"x\" is the name of an earlier target"))
+                kill(exporter.process.processIdentifier, SIGHUP)
+                let failed = try await eventually(timeout: .seconds(10)) { () -> Bool? in
+                    let metrics = try await exporter.metrics()
+                    return metrics.value("aws_sso_admin_exporter_config_last_reload_successful") == 0 ? true : nil
+                }
+                #expect(failed == true)
+                #expect(try await targets() == 3)
+            } cleanup: {
+                await server.stop()
             }
         }
 

@@ -294,7 +294,7 @@ struct SignalLogger: Service {
     func run() async throws {
         for await signal in signals.cancelOnGracefulShutdown() {
             if signal == .sighup, let onHangup {
-                logger.info("SIGHUP: reloading the web configuration", metadata: ["signal": "\(signal)"])
+                logger.info("SIGHUP: reloading the configuration files", metadata: ["signal": "\(signal)"])
                 onHangup()
                 continue
             }

@@ -14,8 +14,17 @@ public final class TargetsReloader: Service {
     private let targets: TargetSet
     private let initial: TargetsConfiguration
     private let logger: Logger
-    private let requests: AsyncStream<CheckedContinuation<Outcome, Never>?>
-    private let requestContinuation: AsyncStream<CheckedContinuation<Outcome, Never>?>.Continuation
+    private let requests: AsyncStream<Request>
+    private let requestContinuation: AsyncStream<Request>.Continuation
+
+    private enum Request: Sendable {
+        case hangup
+        case http(CheckedContinuation<Outcome, Never>)
+
+        func answer(_ outcome: Outcome) {
+            if case .http(let continuation) = self { continuation.resume(returning: outcome) }
+        }
+    }
     private let successes: Counter
     private let failures: Counter
     private let lastSuccessful: Gauge
@@ -40,13 +49,13 @@ public final class TargetsReloader: Service {
 
     /// Asks for a reload (SIGHUP); the result is logged and counted.
     public func hangup() {
-        requestContinuation.yield(nil)
+        requestContinuation.yield(.hangup)
     }
 
     /// Reloads and answers with what happened (`POST /-/reload`).
     public func reload() async -> Outcome {
         await withCheckedContinuation { continuation in
-            if case .terminated = requestContinuation.yield(continuation) {
+            if case .terminated = requestContinuation.yield(.http(continuation)) {
                 continuation.resume(
                     returning: .failure(ConfigFileError(path: path, line: nil, key: nil, "shutting down")))
             }
@@ -55,11 +64,11 @@ public final class TargetsReloader: Service {
 
     public func run() async {
         for await request in requests.cancelOnGracefulShutdown() {
-            request?.resume(returning: load())
+            request.answer(load())
         }
         requestContinuation.finish()
         for await request in requests {
-            request?.resume(returning: .failure(ConfigFileError(path: path, line: nil, key: nil, "shutting down")))
+            request.answer(.failure(ConfigFileError(path: path, line: nil, key: nil, "shutting down")))
         }
     }
 
