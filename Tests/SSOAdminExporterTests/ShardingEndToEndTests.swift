@@ -34,12 +34,7 @@ extension ExternalProgramTests {
             try await withAsyncCleanup {
                 let exporter = try RunningExporter(
                     arguments: ["--config.file", targetsFile.path],
-                    environment: [
-                        "AWS_ENDPOINT_URL": server.endpoint, "AWS_REGION": "us-east-1",
-                        "AWS_ACCESS_KEY_ID": simulator.managementCredentials.accessKeyID,
-                        "AWS_SECRET_ACCESS_KEY": simulator.managementCredentials.secretAccessKey,
-                        "AWS_EC2_METADATA_DISABLED": "true", "HOME": directory.path,
-                    ])
+                    environment: Self.environment(simulator, server, home: directory))
                 try await exporter.waitUntilReady()
 
                 // The shipped sharded configuration, with this exporter's address and each server's shard number.
@@ -114,12 +109,7 @@ extension ExternalProgramTests {
             try await withAsyncCleanup {
                 let exporter = try RunningExporter(
                     arguments: ["--config.file", file.path],
-                    environment: [
-                        "AWS_ENDPOINT_URL": server.endpoint, "AWS_REGION": "us-east-1",
-                        "AWS_ACCESS_KEY_ID": simulator.managementCredentials.accessKeyID,
-                        "AWS_SECRET_ACCESS_KEY": simulator.managementCredentials.secretAccessKey,
-                        "AWS_EC2_METADATA_DISABLED": "true", "HOME": directory.path,
-                    ])
+                    environment: Self.environment(simulator, server, home: directory))
                 try await exporter.waitUntilReady()
                 func targets() async throws -> Int? {
                     guard let response = await exporter.get("/sd") else { return nil }
@@ -149,6 +139,18 @@ extension ExternalProgramTests {
             } cleanup: {
                 await server.stop()
             }
+        }
+
+        /// The exporter's environment against the simulator, as its management account.
+        static func environment(_ simulator: OrganizationSimulator, _ server: FakeHTTPServer, home: URL) -> [String:
+            String]
+        {
+            [
+                "AWS_ENDPOINT_URL": server.endpoint, "AWS_REGION": "us-east-1",
+                "AWS_ACCESS_KEY_ID": simulator.managementCredentials.accessKeyID,
+                "AWS_SECRET_ACCESS_KEY": simulator.managementCredentials.secretAccessKey,
+                "AWS_EC2_METADATA_DISABLED": "true", "HOME": home.path,
+            ]
         }
 
         static func shardConfiguration(_ shipped: String, shard: Int, exporterPort: Int) throws -> String {

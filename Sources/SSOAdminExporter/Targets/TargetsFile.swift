@@ -150,6 +150,8 @@ struct TargetsFile: Decodable, Sendable {
 /// Strict reading of YAML configuration: every mapping's keys are checked against a schema before decoding, so a
 /// misspelt key is an error with its line instead of a setting silently left at its default.
 enum StrictYAML {
+    static let emptyFile = "the file is empty"
+
     indirect enum Schema: Sendable {
         /// These keys only, each with its own schema.
         case mapping([String: Schema])
@@ -169,7 +171,7 @@ enum StrictYAML {
         } catch {
             throw ConfigFileError(path: path, line: nil, key: nil, "not valid YAML")
         }
-        guard let node else { throw ConfigFileError(path: path, line: nil, key: nil, "the file is empty") }
+        guard let node else { throw ConfigFileError(path: path, line: nil, key: nil, emptyFile) }
         try check(node, against: schema, key: "", file: path)
         return node
     }
@@ -194,7 +196,8 @@ enum StrictYAML {
             if isNull(node), !key.isEmpty { return }
             guard case .mapping(let mapping) = node else {
                 throw ConfigFileError(
-                    path: file, line: node.mark?.line, key: key.isEmpty ? nil : key, "must be a mapping of keys")
+                    path: file, line: node.mark?.line, key: key.isEmpty ? nil : key,
+                    key.isEmpty ? "must be a mapping of keys" : "must be a mapping")
             }
             for (keyNode, value) in mapping {
                 guard let name = keyNode.string else {

@@ -72,69 +72,36 @@ struct WebConfigurationFile: Decodable, Sendable {
         }
     }
 
-    /// The keys each mapping may hold, by its path; `nil` means any key (user names, header names checked later).
-    static let knownKeys: [String: Set<String>?] = [
-        "": Set(CodingKeys.allCases.map(\.rawValue)),
-        "tls_server_config": Set(TLSServerConfig.CodingKeys.allCases.map(\.rawValue)),
-        "http_server_config": Set(HTTPServerConfig.CodingKeys.allCases.map(\.rawValue)),
-        "http_server_config.headers": nil,
-        "basic_auth_users": nil,
-        "rate_limit": Set(RateLimit.CodingKeys.allCases.map(\.rawValue)),
-    ]
+    /// What each mapping may hold; user names and header names are any keys, checked after decoding.
+    static let schema = StrictYAML.Schema.mapping([
+        "tls_server_config": .mapping(keys(TLSServerConfig.CodingKeys.self)),
+        "http_server_config": .mapping(["http2": .value, "headers": .anyMapping]),
+        "basic_auth_users": .anyMapping,
+        "rate_limit": .mapping(keys(RateLimit.CodingKeys.self)),
+    ])
+
+    private static func keys<Key: CodingKey & CaseIterable>(_: Key.Type) -> [String: StrictYAML.Schema] {
+        Dictionary(uniqueKeysWithValues: Key.allCases.map { ($0.stringValue, .value) })
+    }
 
     /// Parses `text`, read from `path` (named in every error).
     static func parse(_ text: String, path: String) throws(WebConfigurationError) -> WebConfigurationFile {
-        let node: Node?
+        let node: Node
         do {
-            node = try Yams.compose(yaml: text)
-        } catch let error as YamlError {
-            throw WebConfigurationError(
-                path: path, line: error.markLine, key: nil, "not valid YAML: \(error.problemText)")
+            node = try StrictYAML.compose(text, path: path, schema: schema)
         } catch {
-            throw WebConfigurationError(path: path, line: nil, key: nil, "not valid YAML")
-        }
-        guard let node else {
             // An empty file is the toolkit's "no TLS, no authentication"; say so rather than guess it was meant.
-            throw WebConfigurationError(
-                path: path, line: nil, key: nil, "the file is empty; remove --web.config.file to serve plain HTTP")
+            let problem =
+                error.problem == StrictYAML.emptyFile
+                ? "the file is empty; remove --web.config.file to serve plain HTTP" : error.problem
+            throw WebConfigurationError(path: path, line: error.line, key: error.key, problem)
         }
-        try checkKeys(node, path: "", file: path)
         do {
             return try YAMLDecoder().decode(WebConfigurationFile.self, from: node)
         } catch let error as DecodingError {
             throw WebConfigurationError(decoding: error, root: node, path: path)
         } catch {
             throw WebConfigurationError(path: path, line: nil, key: nil, "cannot be read: \(error)")
-        }
-    }
-
-    /// Rejects keys the toolkit does not define, with their line.
-    private static func checkKeys(_ node: Node, path: String, file: String) throws(WebConfigurationError) {
-        guard case .mapping(let mapping) = node else {
-            if path.isEmpty {
-                throw WebConfigurationError(path: file, line: node.mark?.line, key: nil, "must be a mapping of keys")
-            }
-            return
-        }
-        let allowed = knownKeys[path] ?? nil
-        for (keyNode, value) in mapping {
-            guard let key = keyNode.string else {
-                throw WebConfigurationError(path: file, line: keyNode.mark?.line, key: path, "a key must be a string")
-            }
-            let childPath = path.isEmpty ? key : "\(path).\(key)"
-            if let allowed, !allowed.contains(key) {
-                throw WebConfigurationError(path: file, line: keyNode.mark?.line, key: childPath, "unknown key")
-            }
-            if knownKeys[childPath] != nil {
-                guard case .mapping = value else {
-                    if case .scalar(let scalar) = value, scalar.string.isEmpty || scalar.tag == .init(.null) {
-                        continue
-                    }
-                    throw WebConfigurationError(
-                        path: file, line: value.mark?.line ?? keyNode.mark?.line, key: childPath, "must be a mapping")
-                }
-                try checkKeys(value, path: childPath, file: file)
-            }
         }
     }
 }
