@@ -68,6 +68,9 @@ public final class OnScrapeScheduler: CollectionScheduler, Service {
 
     public func snapshots(deadline: MonotonicInstant) async -> [CollectionSnapshot] {
         let sources = self.sources
+        // Targets gone since the last scrape (a reload) leave nothing behind.
+        let current = Set(sources.map(\.target.name))
+        state.withLock { state in state.histories = state.histories.filter { current.contains($0.key) } }
         if sources.count == 1 { return [await snapshot(of: sources[0], deadline: deadline)] }
         return await withTaskGroup(of: (Int, CollectionSnapshot).self) { group in
             for (position, source) in sources.enumerated() {
