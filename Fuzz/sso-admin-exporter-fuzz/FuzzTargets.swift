@@ -18,6 +18,7 @@ enum FuzzTarget: String, CaseIterable {
     case sharedConfig = "shared-config"
     case credentialsDocument = "credentials-document"
     case textWriter = "text-writer"
+    case configFile = "config-file"
 
     /// Runs one input; a crash, a sanitizer report or a broken invariant (a trap) is a finding.
     func run(_ bytes: [UInt8]) {
@@ -36,6 +37,14 @@ enum FuzzTarget: String, CaseIterable {
             }
         case .textWriter:
             Self.checkTextWriter(bytes)
+        case .configFile:
+            // Any bytes: a configuration or an error naming the file, never a trap.
+            do {
+                let loaded = try TargetsConfiguration.parse(String(decoding: bytes, as: UTF8.self), path: "fuzz")
+                precondition(!loaded.targets.isEmpty || loaded.discovery != nil)
+            } catch {
+                precondition(error.description.hasPrefix("fuzz"))
+            }
         }
     }
 

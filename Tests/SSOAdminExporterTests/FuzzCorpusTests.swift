@@ -7,7 +7,9 @@ import Testing
 extension ExternalProgramTests {
     @Suite("fuzz corpora and regressions")
     struct FuzzCorpusTests {
-        static let targets = ["list-instances-page", "xml", "shared-config", "credentials-document", "text-writer"]
+        static let targets = [
+            "list-instances-page", "xml", "shared-config", "credentials-document", "text-writer", "config-file",
+        ]
 
         static var replayBinary: String? {
             ExternalTools.builtProduct("sso-admin-exporter-fuzz")
