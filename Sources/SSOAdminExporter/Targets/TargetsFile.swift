@@ -152,14 +152,33 @@ struct TargetsFile: Decodable, Sendable {
 enum StrictYAML {
     static let emptyFile = "the file is empty"
 
-    indirect enum Schema: Sendable {
-        /// These keys only, each with its own schema.
-        case mapping([String: Schema])
-        /// Any string keys (labels, header names), checked after decoding.
-        case anyMapping
-        case sequence(Schema)
-        /// A scalar, or anything the decoder will type-check.
-        case value
+    /// What a node may be. A struct holding its children in collections rather than an `indirect enum`: the enum's
+    /// boxes are reached through pointers with the case packed into their spare bits, which LeakSanitizer cannot
+    /// follow, so every fuzzing run reported the schema constants as leaked.
+    struct Schema: Sendable {
+        enum Kind: Sendable {
+            /// These keys only, each with its own schema.
+            case mapping
+            /// Any string keys (labels, header names), checked after decoding.
+            case anyMapping
+            case sequence
+            /// A scalar, or anything the decoder will type-check.
+            case value
+        }
+
+        let kind: Kind
+        let fields: [String: Schema]
+        /// The schema of a sequence's elements: one, or none for other kinds.
+        let elements: [Schema]
+
+        static func mapping(_ fields: [String: Schema]) -> Schema {
+            Schema(kind: .mapping, fields: fields, elements: [])
+        }
+
+        static func sequence(_ element: Schema) -> Schema { Schema(kind: .sequence, fields: [:], elements: [element]) }
+
+        static let anyMapping = Schema(kind: .anyMapping, fields: [:], elements: [])
+        static let value = Schema(kind: .value, fields: [:], elements: [])
     }
 
     static func compose(_ text: String, path: String, schema: Schema) throws(ConfigFileError) -> Node {
@@ -179,20 +198,22 @@ enum StrictYAML {
     private static func check(_ node: Node, against schema: Schema, key: String, file: String)
         throws(ConfigFileError)
     {
-        switch schema {
-        case .value, .anyMapping:
-            if case .anyMapping = schema, node.mapping == nil, !isNull(node) {
+        switch schema.kind {
+        case .value:
+            return
+        case .anyMapping:
+            if node.mapping == nil, !isNull(node) {
                 throw ConfigFileError(path: file, line: node.mark?.line, key: key, "must be a mapping")
             }
-        case .sequence(let element):
+        case .sequence:
             if isNull(node) { return }
             guard case .sequence(let sequence) = node else {
                 throw ConfigFileError(path: file, line: node.mark?.line, key: key, "must be a list")
             }
             for (index, item) in sequence.enumerated() {
-                try check(item, against: element, key: "\(key)[\(index)]", file: file)
+                try check(item, against: schema.elements[0], key: "\(key)[\(index)]", file: file)
             }
-        case .mapping(let fields):
+        case .mapping:
             if isNull(node), !key.isEmpty { return }
             guard case .mapping(let mapping) = node else {
                 throw ConfigFileError(
@@ -204,7 +225,7 @@ enum StrictYAML {
                     throw ConfigFileError(path: file, line: keyNode.mark?.line, key: key, "a key must be a string")
                 }
                 let path = key.isEmpty ? name : "\(key).\(name)"
-                guard let field = fields[name] else {
+                guard let field = schema.fields[name] else {
                     throw ConfigFileError(path: file, line: keyNode.mark?.line, key: path, "unknown key")
                 }
                 try check(value, against: field, key: path, file: file)
