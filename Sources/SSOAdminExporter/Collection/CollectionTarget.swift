@@ -47,11 +47,4 @@ public struct CollectionTarget: Sendable, Hashable {
     public var labels: [(String, String)] {
         [("region", region), ("account_id", accountID)] + staticLabels.map { ($0.name, $0.value) }
     }
-
-    /// The labels every metric kept in the process-wide registry carries: the same two names for every target,
-    /// because swift-prometheus traps when one family is registered with different label names. Static labels
-    /// differ between targets, so they only go on the series the exporter renders itself.
-    public var registryLabels: [(String, String)] {
-        [("region", region), ("account_id", accountID)]
-    }
 }

@@ -21,7 +21,6 @@ public final class PeriodicScheduler: CollectionScheduler, Service {
 
     private struct State {
         var histories: [String: TargetHistory] = [:]
-        var rounds = 0
     }
 
     public init(
@@ -38,9 +37,6 @@ public final class PeriodicScheduler: CollectionScheduler, Service {
     }
 
     public var helpSuffix: String { " Collected in the background every \(interval.secondsDouble)s." }
-
-    /// Rounds completed so far.
-    public var completedRounds: Int { state.withLock { $0.rounds } }
 
     /// The latest snapshot of every target collected at least once, in target order; a target not yet collected
     /// has none.
@@ -106,7 +102,6 @@ public final class PeriodicScheduler: CollectionScheduler, Service {
         let current = Set(self.sources.map(\.target.name))
         state.withLock { state in
             state.histories = state.histories.filter { current.contains($0.key) }
-            if !onlyNew { state.rounds += 1 }
         }
     }
 

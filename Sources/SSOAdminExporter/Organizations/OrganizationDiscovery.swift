@@ -31,7 +31,6 @@ public final class OrganizationDiscovery: Service {
     private struct State {
         var regions: [String: [String]] = [:]
         var managementAccountID: String?
-        var runs = 0
     }
 
     private let accountsGauge: Gauge
@@ -85,17 +84,11 @@ public final class OrganizationDiscovery: Service {
     /// The management account, once a discovery has read it: instances it owns are the organization instance.
     public var managementAccountID: String? { state.withLock { $0.managementAccountID } }
 
-    /// Discoveries completed, successful or not.
-    public var runs: Int { state.withLock { $0.runs } }
-
     /// Discovers once; on failure the targets found before stay.
     public func discover() async {
         let clock = factory.clock
         let started = clock.now()
-        defer {
-            durationGauge.set(started.duration(to: clock.now()).secondsDouble)
-            state.withLock { $0.runs += 1 }
-        }
+        defer { durationGauge.set(started.duration(to: clock.now()).secondsDouble) }
         do {
             let deadline = started.advanced(by: timeout)
             async let management = organizations.managementAccountID(deadline: deadline)

@@ -1,10 +1,7 @@
-import Synchronization
-
 /// A loopback STS answering `GetCallerIdentity` (query protocol, XML) for one account, as botocore's `sts` model
 /// shapes it; for tests of the default target, which learns its account that way.
 public final class FakeSTSService: Sendable {
     public let account: String
-    private let calls = Mutex(0)
 
     public init(account: String = "123456789012") {
         self.account = account
@@ -15,9 +12,6 @@ public final class FakeSTSService: Sendable {
     public static func isQueryProtocol(_ request: FakeHTTPRequest) -> Bool {
         request.body.starts(with: Array("Action=".utf8))
     }
-
-    /// `GetCallerIdentity` calls answered so far.
-    public var callerIdentityCalls: Int { calls.withLock { $0 } }
 
     public func handle(_ request: FakeHTTPRequest) async -> FakeHTTPAction {
         let body = String(decoding: request.body, as: UTF8.self)
@@ -33,7 +27,6 @@ public final class FakeSTSService: Sendable {
                     <RequestId>fake</RequestId></ErrorResponse>
                     """.utf8))
         }
-        calls.withLock { $0 += 1 }
         return .respond(
             status: 200, headers: [("Content-Type", "text/xml")],
             body: Array(

@@ -136,8 +136,6 @@ public final class OrganizationSimulator: Sendable {
     /// `AssumeRole` calls that issued credentials for `account`.
     public func assumeRoles(into account: String) -> Int { state.withLock { $0.assumeRoles[account, default: 0] } }
 
-    public var totalAssumeRoles: Int { state.withLock { $0.assumeRoles.values.reduce(0, +) } }
-
     public func handle(_ request: FakeHTTPRequest) async -> FakeHTTPAction {
         if latency > .zero { try? await Task.sleep(for: latency) }
         guard request.method == "POST" else { return Self.jsonError("UnknownOperationException", 404, "POST only") }
