@@ -108,14 +108,21 @@ extension Benchmarks {
         var renders: [Duration] = []
         for _ in 0..<11 { renders.append(try await scrape().1) }
         let render = renders.sorted()[5]
+        // The exporter reports its memory while it renders, with the exposition of every target in hand; between
+        // scrapes that buffer is returned to the system (it is above the mmap threshold). Both are worth knowing.
+        try await Task.sleep(for: .seconds(1))
+        let idle =
+            (try? String(contentsOfFile: "/proc/\(exporter.processIdentifier)/status", encoding: .utf8))?
+            .split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
+            .flatMap { Double($0.split(separator: " ").dropFirst().first ?? "") }.map { $0 * 1024 } ?? 0
         print(
             String(
                 format:
                     "organization, %5d accounts × 3 regions (%5d targets): round %6.2f s (ideal %6.2f s, ×%.2f), "
-                    + "%5.0f AssumeRole, %6.0f calls, CPU %5.2f s = %3.0f µs/call, RSS %5.1f MiB, /metrics %5.1f ms "
-                    + "(%.1f MB)",
+                    + "%5.0f AssumeRole, %6.0f calls, CPU %5.2f s = %3.0f µs/call, RSS %5.1f MiB while rendering, "
+                    + "%5.1f MiB between scrapes, /metrics %5.1f ms (%.1f MB)",
                 accounts, targets, round, ideal, round / ideal, assumeRoles, allCalls, cpu, cpu / allCalls * 1e6,
-                resident / 1_048_576, render.milliseconds, Double(size) / 1e6))
+                resident / 1_048_576, idle / 1_048_576, render.milliseconds, Double(size) / 1e6))
     }
 }
 
