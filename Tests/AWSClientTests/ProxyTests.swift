@@ -82,7 +82,7 @@ struct ProxyTests {
                     #expect(body == "direct")
                 }
             } cleanup: {
-                for client in clients { try await client.shutdown() }
+                try await clients.shutdown()
             }
         }
         // AsyncHTTPClient tries the refused tunnel again until its connect timeout, so the CONNECT may repeat.

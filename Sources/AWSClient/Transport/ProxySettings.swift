@@ -128,7 +128,7 @@ public struct ProxyRoutingTransport: AWSHTTPTransport {
     /// The transport for `settings` and every client it uses, which the caller shuts down.
     public static func make(
         settings: ProxySettings, connectTimeout: Duration, maxConnectionsPerHost: Int = 8
-    ) -> (ProxyRoutingTransport, [HTTPClient]) {
+    ) -> (ProxyRoutingTransport, AWSHTTPClients) {
         let direct = AsyncHTTPClientTransport.makeHTTPClient(
             connectTimeout: connectTimeout, maxConnectionsPerHost: maxConnectionsPerHost)
         let https = settings.https.map {
@@ -146,7 +146,7 @@ public struct ProxyRoutingTransport: AWSHTTPTransport {
             direct: AsyncHTTPClientTransport(client: direct),
             viaHTTPSProxy: https.map { AsyncHTTPClientTransport(client: $0) },
             viaHTTPProxy: http.map { AsyncHTTPClientTransport(client: $0) })
-        return (transport, [direct] + [https, http].compactMap { $0 })
+        return (transport, AWSHTTPClients([direct] + [https, http].compactMap { $0 }))
     }
 
     public func send(_ request: AWSHTTPRequest, timeout: Duration) async throws -> AWSHTTPResponse {

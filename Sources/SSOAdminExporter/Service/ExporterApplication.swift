@@ -1,5 +1,4 @@
 import AWSClient
-import AsyncHTTPClient
 import Hummingbird
 import HummingbirdCore
 import Logging
@@ -241,7 +240,7 @@ public struct ExporterApplication: Sendable {
             }
         }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: HTTPClientService(clients: httpClients)),
+            .init(service: httpClients),
             .init(service: app),
             .init(service: page.scheduler, successTerminationBehavior: .ignore),
         ]
@@ -304,18 +303,6 @@ struct SignalLogger: Service {
                     "signal": "\(signal)",
                     "note": "\(signal == .sighup ? "no configuration file to reload" : "no action for this signal")",
                 ])
-        }
-    }
-}
-
-/// Keeps the AWS HTTP clients alive for the service group's lifetime and shuts them down cleanly.
-struct HTTPClientService: Service {
-    let clients: [HTTPClient]
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        for client in clients {
-            try await client.shutdown()
         }
     }
 }

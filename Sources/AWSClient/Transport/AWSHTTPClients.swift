@@ -1,0 +1,24 @@
+import AsyncHTTPClient
+import ServiceLifecycle
+
+/// The HTTP clients behind a transport. Run as a `Service`, they live as long as the service group and are shut down
+/// after the services that use them, so a program that makes AWS calls never handles AsyncHTTPClient itself.
+public struct AWSHTTPClients: Service {
+    let clients: [HTTPClient]
+
+    init(_ clients: [HTTPClient]) {
+        self.clients = clients
+    }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        try await shutdown()
+    }
+
+    /// For callers without a service group, such as tests.
+    public func shutdown() async throws {
+        for client in clients {
+            try await client.shutdown()
+        }
+    }
+}
