@@ -53,17 +53,18 @@ public final class AccountIdentity: Sendable {
     /// The account ID, empty while not known.
     public var current: String { learned.withLock { $0 } }
 
+    /// The account, and whether this call learned it.
     func resolve(
         deadline: MonotonicInstant, learn: (@Sendable (MonotonicInstant) async throws -> String)?
-    ) async throws -> String {
+    ) async throws -> (account: String, learnedNow: Bool) {
         let known = current
-        guard known.isEmpty, let learn else { return known }
+        guard known.isEmpty, let learn else { return (known, false) }
         let account = try await learn(deadline)
-        guard account.count == 12, account.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+        guard AccountID.isValid(account) else {
             throw AWSClientError.invalidResponse("GetCallerIdentity returned an account that is not 12 digits")
         }
         learned.withLock { $0 = account }
-        return account
+        return (account, true)
     }
 }
 
@@ -93,11 +94,11 @@ public struct TargetCollector: Sendable {
         var target = source.target
         let outcome: CollectionSnapshot.Outcome
         do {
-            let account = try await source.account.resolve(deadline: deadline, learn: source.learnAccountID)
-            if account != target.accountID {
-                target = target.withAccountID(account)
-                metrics.registerTarget(target)
-            }
+            let (account, learnedNow) = try await source.account.resolve(
+                deadline: deadline, learn: source.learnAccountID)
+            target = target.accountID.isEmpty ? target.withAccountID(account) : target
+            // Its series are made visible once, when the account becomes known, not on every collection.
+            if learnedNow { metrics.registerTarget(target) }
             let (instances, pages) = try await source.listInstances(deadline)
             outcome = .success(instances: instances, pages: pages)
         } catch let error as PaginationError {

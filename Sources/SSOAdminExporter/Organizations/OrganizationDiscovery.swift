@@ -22,6 +22,8 @@ public final class OrganizationDiscovery: Service {
     private let targets: TargetSet
     private let factory: TargetSourceFactory
     private let organizations: OrganizationsClient
+    /// Account Management's endpoint, for `regions: enabled`; resolved once, not per account and discovery.
+    private let accountEndpoint: AWSServiceEndpoint
     private let partition: String
     private let maxConcurrency: Int
     private let timeout: Duration
@@ -55,6 +57,10 @@ public final class OrganizationDiscovery: Service {
             endpoint = try GlobalServiceEndpoint.resolve(
                 prefix: "organizations", signingName: OrganizationsClient.signingName,
                 environmentName: OrganizationsClient.endpointEnvironmentName, region: configuration.endpoint.region,
+                environment: factory.environment)
+            accountEndpoint = try GlobalServiceEndpoint.resolve(
+                prefix: "account", signingName: AccountClient.signingName,
+                environmentName: AccountClient.endpointEnvironmentName, region: configuration.endpoint.region,
                 environment: factory.environment)
         } catch {
             throw ExporterConfigurationError("discovery.organizations: \(error)")
@@ -164,7 +170,7 @@ public final class OrganizationDiscovery: Service {
                 }
                 group.addTask {
                     do {
-                        let client = try self.accountClient(account)
+                        let client = self.accountClient(account)
                         return (
                             account, try await client.enabledRegions(deadline: clock.now().advanced(by: self.timeout))
                         )
@@ -188,11 +194,8 @@ public final class OrganizationDiscovery: Service {
         }
     }
 
-    private func accountClient(_ account: String) throws -> AccountClient {
-        let endpoint = try GlobalServiceEndpoint.resolve(
-            prefix: "account", signingName: AccountClient.signingName,
-            environmentName: AccountClient.endpointEnvironmentName, region: factory.configuration.endpoint.region,
-            environment: factory.environment)
+    private func accountClient(_ account: String) -> AccountClient {
+        let endpoint = accountEndpoint
         return AccountClient(
             client: AWSJSONClient(
                 sender: factory.sender(

@@ -158,7 +158,7 @@ public struct TargetsConfiguration: Sendable {
                 }
                 var accountID = role?.accountID
                 if let given = entry.accountID {
-                    guard given.count == 12, given.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+                    guard AccountID.isValid(given) else {
                         throw fail("\(key).account_id", "\"\(given)\" is not a 12-digit account ID")
                     }
                     if let accountID, accountID != given {
