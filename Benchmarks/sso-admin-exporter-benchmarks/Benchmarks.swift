@@ -78,6 +78,21 @@ enum Benchmarks {
             )
             signer.sign(&request, date: Date(timeIntervalSince1970: 1_700_000_000))
         }
+        // The first call of every target in a round signs with credentials it has not signed with before.
+        measure("SigV4 sign with new credentials (key derived)", iterations: 20_000) {
+            var request = SigV4Request(
+                method: "POST", path: "/",
+                headers: [
+                    ("Host", "sso.us-east-1.amazonaws.com"), ("Content-Type", "application/x-amz-json-1.1"),
+                    ("X-Amz-Target", "SWBExternalService.ListInstances"),
+                ],
+                body: body
+            )
+            SigV4Signer(
+                credentials: signer.credentials, region: "us-east-1", service: "sso",
+                keyCache: SigningKeyCache(capacity: 1)
+            ).sign(&request, date: Date(timeIntervalSince1970: 1_700_000_000))
+        }
     }
 
     static func decoding() {

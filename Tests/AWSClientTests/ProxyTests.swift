@@ -67,7 +67,7 @@ struct ProxyTests {
             let settings = try ProxySettings.fromEnvironment([
                 "HTTP_PROXY": "http://127.0.0.1:\(proxy.port)", "NO_PROXY": noProxy,
             ])
-            let (transport, clients) = ProxyRoutingTransport.make(settings: settings, connectTimeout: .seconds(2))
+            let (transport, clients) = try ProxyRoutingTransport.make(settings: settings, connectTimeout: .seconds(2))
             try await withAsyncCleanup {
                 let result = await Result(catching: {
                     try await transport.send(

@@ -6,18 +6,36 @@ import Testing
 
 @Suite("transport and text from the network, under hostile input")
 struct TransportHardeningTests {
-    func withTransport(_ body: (AsyncHTTPClientTransport) async throws -> Void) async throws {
-        let client = AsyncHTTPClientTransport.makeHTTPClient(connectTimeout: .seconds(60))
-        try await withAsyncCleanup {
-            try await body(AsyncHTTPClientTransport(client: client))
-        } cleanup: {
-            try await client.shutdown()
+    /// Both transports: AsyncHTTPClient's, used through proxies, and the kept-alive one for direct connections.
+    enum Kind: String, CaseIterable, CustomTestStringConvertible {
+        case asyncHTTPClient, keptAlive
+        var testDescription: String { rawValue }
+    }
+
+    func withTransport(_ kind: Kind, _ body: (any AWSHTTPTransport) async throws -> Void) async throws {
+        switch kind {
+        case .asyncHTTPClient:
+            let client = AsyncHTTPClientTransport.makeHTTPClient(connectTimeout: .seconds(60))
+            try await withAsyncCleanup {
+                try await body(AsyncHTTPClientTransport(client: client))
+            } cleanup: {
+                try await client.shutdown()
+            }
+        case .keptAlive:
+            var configuration = KeptAliveTransport.Configuration()
+            configuration.connectTimeout = .seconds(60)
+            let transport = try KeptAliveTransport(configuration: configuration)
+            try await withAsyncCleanup {
+                try await body(transport)
+            } cleanup: {
+                await transport.shutdown()
+            }
         }
     }
 
-    @Test("a URL with a port above 65535 is an error from the transport, not a trap")
-    func portOutOfRange() async throws {
-        try await withTransport { transport in
+    @Test("a URL with a port above 65535 is an error from the transport, not a trap", arguments: Kind.allCases)
+    func portOutOfRange(kind: Kind) async throws {
+        try await withTransport(kind) { transport in
             let request = AWSHTTPRequest(
                 method: "GET", url: URL(string: "http://127.0.0.1:99999/")!, headers: [], body: [])
             await #expect(throws: AWSTransportError.self) {
@@ -35,10 +53,10 @@ struct TransportHardeningTests {
         }
     }
 
-    @Test("a refused connection fails at once and says so, well inside the connect timeout")
-    func refusedConnection() async throws {
+    @Test("a refused connection fails at once and says so, well inside the connect timeout", arguments: Kind.allCases)
+    func refusedConnection(kind: Kind) async throws {
         let port = try ExternalTools.freeLoopbackPort()
-        try await withTransport { transport in
+        try await withTransport(kind) { transport in
             let started = ContinuousClock.now
             do {
                 _ = try await transport.send(
@@ -55,13 +73,13 @@ struct TransportHardeningTests {
         }
     }
 
-    @Test("a body that stalls after the head is a timeout at the request's deadline")
-    func stalledBody() async throws {
+    @Test("a body that stalls after the head is a timeout at the request's deadline", arguments: Kind.allCases)
+    func stalledBody(kind: Kind) async throws {
         let server = try await FakeHTTPServer.start { _ in
             .stallBody(status: 200, headers: [], promisedBytes: 100, sent: Array("{\"a\":".utf8))
         }
         try await withAsyncCleanup {
-            try await withTransport { transport in
+            try await withTransport(kind) { transport in
                 let started = ContinuousClock.now
                 await #expect(throws: AWSTransportError.timeout) {
                     _ = try await transport.send(

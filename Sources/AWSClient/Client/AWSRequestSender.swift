@@ -25,6 +25,9 @@ public final class AWSRequestSender: Sendable {
     private let logger: Logger
     /// Server time minus local time, learned from a skew error; applied to every later signature.
     private let clockSkew = Mutex<TimeInterval>(0)
+    /// A sender signs for one region and service, and its credentials change a few times a day: two entries cover
+    /// a rotation without the sender's keys competing with every other account's.
+    private let signingKeys = SigningKeyCache(capacity: 2)
 
     /// The error codes with which services reject a request signed at the wrong time.
     public static let clockSkewErrorCodes: Set<String> = [
@@ -171,8 +174,11 @@ public final class AWSRequestSender: Sendable {
         )
         if let credentials {
             let skew = clockSkew.withLock { $0 }
-            SigV4Signer(credentials: credentials, region: endpoint.region, service: endpoint.signingName)
-                .sign(&signable, date: wallClock().addingTimeInterval(skew))
+            SigV4Signer(
+                credentials: credentials, region: endpoint.region, service: endpoint.signingName,
+                keyCache: signingKeys
+            )
+            .sign(&signable, date: wallClock().addingTimeInterval(skew))
         }
         result.headers = signable.headers + [("User-Agent", userAgent)]
         return result

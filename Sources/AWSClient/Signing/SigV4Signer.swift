@@ -59,11 +59,17 @@ public struct SigV4Signer: Sendable {
     public let credentials: AWSCredentials
     public let region: String
     public let service: String
+    private let keyCache: SigningKeyCache
 
-    public init(credentials: AWSCredentials, region: String, service: String) {
+    /// - Parameter keyCache: where the derived key is kept for the day; a sender that signs for one scope passes
+    ///   its own small cache, so thousands of accounts do not evict each other's keys from the shared one.
+    public init(
+        credentials: AWSCredentials, region: String, service: String, keyCache: SigningKeyCache = .shared
+    ) {
         self.credentials = credentials
         self.region = region
         self.service = service
+        self.keyCache = keyCache
     }
 
     /// Options that differ between services and between the official test cases.
@@ -106,7 +112,7 @@ public struct SigV4Signer: Sendable {
             Self.hexSHA256(Array(canonicalRequest.utf8)),
         ].joined(separator: "\n")
         let signature = Self.hex(
-            HMAC<SHA256>.authenticationCode(for: Array(stringToSign.utf8), using: signingKey(shortDate: shortDate))
+            HMACSHA256.authenticationCode(key: signingKey(shortDate: shortDate), message: Array(stringToSign.utf8))
         )
         let authorization =
             "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(scope), "
@@ -124,8 +130,8 @@ public struct SigV4Signer: Sendable {
         )
     }
 
-    private func signingKey(shortDate: String) -> SymmetricKey {
-        SigningKeyCache.shared.key(
+    private func signingKey(shortDate: String) -> [UInt8] {
+        keyCache.key(
             secret: credentials.secretAccessKey, shortDate: shortDate, region: region, service: service)
     }
 
@@ -137,17 +143,31 @@ public struct SigV4Signer: Sendable {
     }
 
     static func canonicalHeaders(_ headers: [(name: String, value: String)]) -> (String, String) {
-        var merged: [String: [String]] = [:]
-        for (name, value) in headers {
-            merged[name.lowercased(), default: []].append(trimmedHeaderValue(value))
+        // Sorting the few headers of a request and merging neighbours is cheaper than a dictionary of arrays;
+        // the sort is stable, so repeated names keep their order as SigV4 requires.
+        let lowered = headers.enumerated()
+            .map { (name: $0.element.name.lowercased(), value: trimmedHeaderValue($0.element.value), order: $0.offset) }
+            .sorted { $0.name == $1.name ? $0.order < $1.order : $0.name < $1.name }
+        var lines = ""
+        var names = ""
+        var previous: String?
+        for header in lowered {
+            if header.name == previous {
+                lines.removeLast()
+                lines += ",\(header.value)\n"
+            } else {
+                if previous != nil { names += ";" }
+                names += header.name
+                lines += "\(header.name):\(header.value)\n"
+                previous = header.name
+            }
         }
-        let names = merged.keys.sorted()
-        let lines = names.map { "\($0):\(merged[$0]!.joined(separator: ","))\n" }.joined()
-        return (lines, names.joined(separator: ";"))
+        return (lines, names)
     }
 
     /// Trims the value and folds every run of white space (including folded continuation lines) into one space.
     static func trimmedHeaderValue(_ value: String) -> String {
+        if isAlreadyTrimmed(value) { return value }
         var result = ""
         result.reserveCapacity(value.utf8.count)
         var pendingSpace = false
@@ -161,6 +181,22 @@ public struct SigV4Signer: Sendable {
             }
         }
         return result
+    }
+
+    /// Whether trimming would change nothing: no tab or line break, no space at either end, no two spaces in a
+    /// row. True of almost every value, session tokens of a kilobyte included, which then skip the rebuild.
+    private static func isAlreadyTrimmed(_ value: String) -> Bool {
+        var previousWasSpace = true
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"): return false
+            case UInt8(ascii: " "):
+                if previousWasSpace { return false }
+                previousWasSpace = true
+            default: previousWasSpace = false
+            }
+        }
+        return !previousWasSpace || value.isEmpty
     }
 
     static func canonicalPath(_ path: String, normalize: Bool) -> String {
@@ -196,7 +232,7 @@ public struct SigV4Signer: Sendable {
     }
 
     static func hexSHA256(_ bytes: [UInt8]) -> String {
-        hex(SHA256.hash(data: bytes))
+        hex(bytes.withUnsafeBytes { HMACSHA256.digest($0) })
     }
 
     static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {

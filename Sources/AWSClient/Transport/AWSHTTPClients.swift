@@ -5,9 +5,11 @@ import ServiceLifecycle
 /// after the services that use them, so a program that makes AWS calls never handles AsyncHTTPClient itself.
 public struct AWSHTTPClients: Service {
     let clients: [HTTPClient]
+    let transports: [KeptAliveTransport]
 
-    init(_ clients: [HTTPClient]) {
+    init(_ clients: [HTTPClient], transports: [KeptAliveTransport] = []) {
         self.clients = clients
+        self.transports = transports
     }
 
     public func run() async throws {
@@ -17,6 +19,9 @@ public struct AWSHTTPClients: Service {
 
     /// For callers without a service group, such as tests.
     public func shutdown() async throws {
+        for transport in transports {
+            await transport.shutdown()
+        }
         for client in clients {
             try await client.shutdown()
         }

@@ -42,6 +42,8 @@ public struct AsyncHTTPClientTransport: AWSHTTPTransport {
         configuration.timeout.connect = .nanoseconds(connectTimeout.clampedNanoseconds)
         configuration.redirectConfiguration = .disallow
         configuration.decompression = .disabled
+        // No tracer: the AWS client reports through its observer, and an idle span per request costs CPU.
+        configuration.tracing.tracer = nil
         // Fail an attempt on the first refused connection and leave retrying to the AWS retry rules; otherwise
         // AsyncHTTPClient keeps reconnecting until the connect timeout, and "nothing listens" costs the whole budget.
         configuration.connectionPool.retryConnectionEstablishment = false
@@ -54,41 +56,44 @@ public struct AsyncHTTPClientTransport: AWSHTTPTransport {
         if let problem = EndpointURL.problem(with: request.url) {
             throw AWSTransportError.invalidRequest(problem)
         }
-        var outgoing = HTTPClientRequest(url: request.url.absoluteString)
-        outgoing.method = HTTPMethod(rawValue: request.method)
-        for (name, value) in request.headers {
-            outgoing.headers.add(name: name, value: value)
-        }
-        outgoing.body = .bytes(ByteBuffer(bytes: request.body))
-        // AsyncHTTPClient rejects a deadline in the past; one millisecond still fails fast with a timeout.
-        let budget = Duration.nanoseconds(max(1_000_000, timeout.clampedNanoseconds))
-        let target = "\(request.url.host ?? ""):\(request.url.port ?? (request.url.scheme == "https" ? 443 : 80))"
+        let outgoing: HTTPClient.Request
         do {
-            // AsyncHTTPClient's timeout ends when the response head arrives; the race makes the same deadline cover
-            // the whole body, so a peer that stalls mid-body is a timeout, not a hang.
-            return try await withThrowingTaskGroup(of: AWSHTTPResponse.self) { group in
-                group.addTask { [outgoing, client, maxResponseBytes] in
-                    let response = try await client.execute(
-                        outgoing, timeout: .nanoseconds(Int64(budget.clampedNanoseconds)))
-                    var body = try await response.body.collect(upTo: maxResponseBytes)
-                    return AWSHTTPResponse(
-                        status: Int(response.status.code),
-                        headers: response.headers.map { ($0.name, $0.value) },
-                        body: body.readBytes(length: body.readableBytes) ?? []
-                    )
-                }
-                group.addTask {
-                    try await Task.sleep(for: budget)
-                    throw AWSTransportError.timeout
-                }
-                defer { group.cancelAll() }
-                return try await group.next()!
-            }
-        } catch let error as AWSTransportError {
-            throw error
+            var headers = HTTPHeaders()
+            headers.reserveCapacity(request.headers.count)
+            for (name, value) in request.headers { headers.add(name: name, value: value) }
+            outgoing = try HTTPClient.Request(
+                url: request.url, method: HTTPMethod(rawValue: request.method), headers: headers,
+                body: .bytes(request.body))
         } catch {
-            throw Self.classify(error, target: target)
+            throw Self.classify(error, target: "the endpoint")
         }
+        // AsyncHTTPClient rejects a deadline in the past; one millisecond still fails fast with a timeout.
+        let budget = max(1_000_000, timeout.clampedNanoseconds)
+        // The future-based call's deadline covers the whole exchange, body included, so a peer that stalls
+        // mid-body is a timeout, not a hang; and it costs one event-loop timer instead of a racing task and a
+        // dispatch timer per call (the difference shows in the organization benchmark's CPU per call).
+        let task = client.execute(
+            request: outgoing, delegate: ResponseAccumulator(request: outgoing, maxBodySize: maxResponseBytes),
+            deadline: .now() + .nanoseconds(Int64(budget)))
+        do {
+            let response = try await withTaskCancellationHandler {
+                try await task.futureResult.get()
+            } onCancel: {
+                task.cancel()
+            }
+            var body = response.body ?? ByteBuffer()
+            return AWSHTTPResponse(
+                status: Int(response.status.code),
+                headers: response.headers.map { ($0.name, $0.value) },
+                body: body.readBytes(length: body.readableBytes) ?? []
+            )
+        } catch {
+            throw Self.classify(error, target: Self.describeTarget(request.url))
+        }
+    }
+
+    private static func describeTarget(_ url: URL) -> String {
+        "\(url.host ?? ""):\(url.port ?? (url.scheme == "https" ? 443 : 80))"
     }
 
     /// Maps the HTTP library's errors onto the three kinds the retry rules care about.
@@ -109,7 +114,7 @@ public struct AsyncHTTPClientTransport: AWSHTTPTransport {
                 return .connection(String(describing: error))
             }
         }
-        if error is NIOTooManyBytesError {
+        if error is NIOTooManyBytesError || error is ResponseAccumulator.ResponseTooBigError {
             return .invalidResponse("response body larger than the limit")
         }
         if error is CancellationError {

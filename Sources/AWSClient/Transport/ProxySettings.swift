@@ -109,13 +109,13 @@ public struct ProxySettings: Sendable, Equatable, CustomStringConvertible {
 /// Sends each request through the client for its proxy (or the direct one), per ``ProxySettings``.
 public struct ProxyRoutingTransport: AWSHTTPTransport {
     public let settings: ProxySettings
-    public let direct: AsyncHTTPClientTransport
+    public let direct: any AWSHTTPTransport
     public let viaHTTPSProxy: AsyncHTTPClientTransport?
     public let viaHTTPProxy: AsyncHTTPClientTransport?
 
     public init(
         settings: ProxySettings,
-        direct: AsyncHTTPClientTransport,
+        direct: any AWSHTTPTransport,
         viaHTTPSProxy: AsyncHTTPClientTransport?,
         viaHTTPProxy: AsyncHTTPClientTransport?
     ) {
@@ -128,9 +128,11 @@ public struct ProxyRoutingTransport: AWSHTTPTransport {
     /// The transport for `settings` and every client it uses, which the caller shuts down.
     public static func make(
         settings: ProxySettings, connectTimeout: Duration, maxConnectionsPerHost: Int = 8
-    ) -> (ProxyRoutingTransport, AWSHTTPClients) {
-        let direct = AsyncHTTPClientTransport.makeHTTPClient(
-            connectTimeout: connectTimeout, maxConnectionsPerHost: maxConnectionsPerHost)
+    ) throws -> (ProxyRoutingTransport, AWSHTTPClients) {
+        var directConfiguration = KeptAliveTransport.Configuration()
+        directConfiguration.connectTimeout = connectTimeout
+        directConfiguration.maxIdleConnectionsPerHost = maxConnectionsPerHost
+        let direct = try KeptAliveTransport(configuration: directConfiguration)
         let https = settings.https.map {
             AsyncHTTPClientTransport.makeHTTPClient(
                 connectTimeout: connectTimeout, proxy: $0.asyncHTTPClientProxy,
@@ -143,15 +145,15 @@ public struct ProxyRoutingTransport: AWSHTTPTransport {
         }
         let transport = ProxyRoutingTransport(
             settings: settings,
-            direct: AsyncHTTPClientTransport(client: direct),
+            direct: direct,
             viaHTTPSProxy: https.map { AsyncHTTPClientTransport(client: $0) },
             viaHTTPProxy: http.map { AsyncHTTPClientTransport(client: $0) })
-        return (transport, AWSHTTPClients([direct] + [https, http].compactMap { $0 }))
+        return (transport, AWSHTTPClients([https, http].compactMap { $0 }, transports: [direct]))
     }
 
     public func send(_ request: AWSHTTPRequest, timeout: Duration) async throws -> AWSHTTPResponse {
         let server = settings.server(for: request.url)
-        let transport: AsyncHTTPClientTransport
+        let transport: any AWSHTTPTransport
         if server == nil {
             transport = direct
         } else if server == settings.https, let viaHTTPSProxy {

@@ -186,7 +186,7 @@ public struct ExporterApplication: Sendable {
     public func run() async throws {
         // Trapped first, so that a SIGHUP during startup is logged rather than ending the process.
         let otherSignals = await UnixSignalsSequence(trapping: SignalLogger.trapped)
-        let (transport, httpClients) = ProxyRoutingTransport.make(
+        let (transport, httpClients) = try ProxyRoutingTransport.make(
             settings: configuration.proxy, connectTimeout: configuration.connectTimeout,
             maxConnectionsPerHost: max(8, configuration.targets?.maxConcurrency ?? 8))
         let metrics = ExporterSelfMetrics()

@@ -139,11 +139,9 @@ public struct TargetsConfiguration: Sendable {
                                 roleARN: "\(key).role_arn", externalID: "\(key).external_id",
                                 roleSessionName: "\(key).role_session_name"
                             ))
-                    } catch let error as ExporterConfigurationError {
+                    } catch {
                         throw ConfigFileError(
                             path: path, line: StrictYAML.line(of: "\(key).role_arn", in: root), key: nil, error.message)
-                    } catch {
-                        throw fail("\(key).role_arn", "\(error)")
                     }
                 } else {
                     for (field, value) in [

@@ -8,6 +8,8 @@ public struct FakeHTTPRequest: Sendable {
     public var uri: String
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]
+    /// The client's port: requests with the same one came on the same connection.
+    public var remotePort: Int?
 
     public func header(_ name: String) -> String? {
         let lowered = name.lowercased()
@@ -22,6 +24,8 @@ public enum FakeHTTPAction: Sendable {
     case closeConnection
     /// Never answer; the connection stays open until the server stops.
     case hang
+    /// Answer, then close the connection without having said so, as a server does with a connection it thinks idle.
+    case respondThenClose(status: Int, body: [UInt8])
     /// Send the head with a Content-Length of `promisedBytes`, then `sent` (fewer bytes), then nothing.
     case stallBody(status: Int, headers: [(String, String)], promisedBytes: Int, sent: [UInt8])
 }
@@ -86,7 +90,8 @@ private final class FakeRequestHandler: ChannelInboundHandler, @unchecked Sendab
                 method: head.method.rawValue,
                 uri: head.uri,
                 headers: head.headers.map { ($0.name, $0.value) },
-                body: body
+                body: body,
+                remotePort: context.remoteAddress?.port
             )
             let handler = self.handler
             let promise = context.eventLoop.makePromise(of: FakeHTTPAction.self)
@@ -115,6 +120,16 @@ private final class FakeRequestHandler: ChannelInboundHandler, @unchecked Sendab
                     if !keepAlive {
                         done.futureResult.whenComplete { _ in loopBound.value.close(promise: nil) }
                     }
+                case .respondThenClose(let status, let body):
+                    let responseHead = HTTPResponseHead(
+                        version: .http1_1, status: HTTPResponseStatus(statusCode: status),
+                        headers: ["Content-Length": String(body.count)])
+                    context.write(NIOAny(HTTPServerResponsePart.head(responseHead)), promise: nil)
+                    context.write(
+                        NIOAny(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
+                    let done = context.writeAndFlushPromise()
+                    context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: done)
+                    done.futureResult.whenComplete { _ in loopBound.value.close(promise: nil) }
                 case .closeConnection:
                     context.close(promise: nil)
                 case .hang:
