@@ -116,7 +116,7 @@ let package = Package(
         // libFuzzer targets for the parsers (scripts/fuzz.sh); built normally it replays corpora.
         .executableTarget(
             name: "sso-admin-exporter-fuzz",
-            dependencies: ["AWSClient", "SSOAdminExporter"],
+            dependencies: ["AWSClient", "SSOAdminExporter", .product(name: "NIOCore", package: "swift-nio")],
             path: "Fuzz/sso-admin-exporter-fuzz",
             swiftSettings: upcomingFeatures
         ),

@@ -1,4 +1,5 @@
 import AWSClient
+import NIOCore
 import SSOAdminExporter
 
 #if canImport(FoundationEssentials)
@@ -19,6 +20,7 @@ enum FuzzTarget: String, CaseIterable {
     case credentialsDocument = "credentials-document"
     case textWriter = "text-writer"
     case configFile = "config-file"
+    case httpResponse = "http-response"
 
     /// Runs one input; a crash, a sanitizer report or a broken invariant (a trap) is a finding.
     func run(_ bytes: [UInt8]) {
@@ -37,6 +39,8 @@ enum FuzzTarget: String, CaseIterable {
             }
         case .textWriter:
             Self.checkTextWriter(bytes)
+        case .httpResponse:
+            Self.checkHTTPResponse(bytes)
         case .configFile:
             // Any bytes: a configuration or an error naming the file, never a trap.
             do {
@@ -45,6 +49,35 @@ enum FuzzTarget: String, CaseIterable {
             } catch {
                 precondition(error.description.hasPrefix("fuzz"))
             }
+        }
+    }
+
+    /// Any bytes from a connection, whole or cut in two where the first byte says: the same verdict and the same
+    /// response either way, and never a body over the limit.
+    static func checkHTTPResponse(_ bytes: [UInt8]) {
+        func parse(_ pieces: [ArraySlice<UInt8>]) -> HTTP1ResponseParser.Response?? {
+            var parser = HTTP1ResponseParser(maxHeadBytes: 512, maxBodyBytes: 256)
+            do {
+                for piece in pieces {
+                    var buffer = ByteBuffer(bytes: piece)
+                    if let response = try parser.feed(&buffer) { return .some(response) }
+                }
+                return .some(try parser.finishAtClose())
+            } catch {
+                precondition(!error.description.isEmpty)
+                return .none
+            }
+        }
+        let cut = bytes.isEmpty ? 0 : Int(bytes[0]) % (bytes.count + 1)
+        let whole = parse([bytes[...]])
+        let split = parse([bytes[..<cut], bytes[cut...]])
+        switch (whole, split) {
+        case (.none, .none): break
+        case (.some(let a), .some(let b)):
+            precondition(a?.status == b?.status && a?.headers == b?.headers && a?.body == b?.body, "split differs")
+            precondition((a?.body.count ?? 0) <= 256)
+        default:
+            preconditionFailure("whole and split disagree")
         }
     }
 

@@ -9,6 +9,7 @@ extension ExternalProgramTests {
     struct FuzzCorpusTests {
         static let targets = [
             "list-instances-page", "xml", "shared-config", "credentials-document", "text-writer", "config-file",
+            "http-response",
         ]
 
         static var replayBinary: String? {

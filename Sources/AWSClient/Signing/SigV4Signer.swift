@@ -87,47 +87,74 @@ public struct SigV4Signer: Sendable {
     @discardableResult
     public func sign(_ request: inout SigV4Request, date: Date, options: Options = Options()) -> SigV4SigningResult {
         let (longDate, shortDate) = Self.timestamps(date)
-        request.setHeader("X-Amz-Date", longDate)
+        // Headers this signature sets replace any the caller gave; each signature of an attempt starts afresh.
+        request.headers.removeAll { header in
+            Self.equalsIgnoringCase(header.name, "x-amz-date") || Self.equalsIgnoringCase(header.name, "authorization")
+                || (credentials.sessionToken != nil && Self.equalsIgnoringCase(header.name, "x-amz-security-token"))
+                || (options.signBodyHashHeader && Self.equalsIgnoringCase(header.name, "x-amz-content-sha256"))
+        }
+        request.headers.append(("X-Amz-Date", longDate))
         let bodyHash = Self.hexSHA256(request.body)
         if options.signBodyHashHeader {
-            request.setHeader("x-amz-content-sha256", bodyHash)
+            request.headers.append(("x-amz-content-sha256", bodyHash))
         }
         if let token = credentials.sessionToken, !options.omitSessionTokenFromSignature {
-            request.setHeader("X-Amz-Security-Token", token)
+            request.headers.append(("X-Amz-Security-Token", token))
         }
         let (canonicalHeaders, signedHeaders) = Self.canonicalHeaders(request.headers)
-        let canonicalRequest = [
-            request.method.uppercased(),
-            Self.canonicalPath(request.path, normalize: options.normalizePath),
-            Self.canonicalQuery(request.query),
-            canonicalHeaders,
-            signedHeaders,
-            bodyHash,
-        ].joined(separator: "\n")
+        var canonical = request.method.uppercased()
+        canonical += "\n"
+        canonical += Self.canonicalPath(request.path, normalize: options.normalizePath)
+        canonical += "\n"
+        canonical += Self.canonicalQuery(request.query)
+        canonical += "\n"
+        canonical += canonicalHeaders
+        canonical += "\n"
+        canonical += signedHeaders
+        canonical += "\n"
+        canonical += bodyHash
         let scope = "\(shortDate)/\(region)/\(service)/aws4_request"
-        let stringToSign = [
-            "AWS4-HMAC-SHA256",
-            longDate,
-            scope,
-            Self.hexSHA256(Array(canonicalRequest.utf8)),
-        ].joined(separator: "\n")
+        var stringToSign = "AWS4-HMAC-SHA256\n"
+        stringToSign += longDate
+        stringToSign += "\n"
+        stringToSign += scope
+        stringToSign += "\n"
+        stringToSign += Self.hexSHA256(canonical)
         let signature = Self.hex(
-            HMACSHA256.authenticationCode(key: signingKey(shortDate: shortDate), message: Array(stringToSign.utf8))
-        )
-        let authorization =
-            "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(scope), "
-            + "SignedHeaders=\(signedHeaders), Signature=\(signature)"
-        request.setHeader("Authorization", authorization)
+            stringToSign.withUTF8Bytes { message in
+                signingKey(shortDate: shortDate).withUnsafeBytes { key in
+                    HMACSHA256.authenticationCode(key: key, message: message)
+                }
+            })
+        var authorization = "AWS4-HMAC-SHA256 Credential="
+        authorization += credentials.accessKeyID
+        authorization += "/"
+        authorization += scope
+        authorization += ", SignedHeaders="
+        authorization += signedHeaders
+        authorization += ", Signature="
+        authorization += signature
+        request.headers.append(("Authorization", authorization))
         if let token = credentials.sessionToken, options.omitSessionTokenFromSignature {
-            request.setHeader("X-Amz-Security-Token", token)
+            request.headers.append(("X-Amz-Security-Token", token))
         }
         return SigV4SigningResult(
-            canonicalRequest: canonicalRequest,
+            canonicalRequest: canonical,
             stringToSign: stringToSign,
             signature: signature,
             authorization: authorization,
             signedHeaders: signedHeaders
         )
+    }
+
+    /// ASCII case-insensitive equality with a lower-case constant, without lower-casing (and allocating) the name.
+    static func equalsIgnoringCase(_ name: String, _ lowercase: StaticString) -> Bool {
+        guard name.utf8.count == lowercase.utf8CodeUnitCount else { return false }
+        return lowercase.withUTF8Buffer { expected in
+            zip(name.utf8, expected).allSatisfy { byte, wanted in
+                byte == wanted || ((UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) && byte | 0x20 == wanted)
+            }
+        }
     }
 
     private func signingKey(shortDate: String) -> [UInt8] {
@@ -144,9 +171,11 @@ public struct SigV4Signer: Sendable {
 
     static func canonicalHeaders(_ headers: [(name: String, value: String)]) -> (String, String) {
         // Sorting the few headers of a request and merging neighbours is cheaper than a dictionary of arrays;
-        // the sort is stable, so repeated names keep their order as SigV4 requires.
+        // the order breaks ties, so repeated names keep their order as SigV4 requires.
         let lowered = headers.enumerated()
-            .map { (name: $0.element.name.lowercased(), value: trimmedHeaderValue($0.element.value), order: $0.offset) }
+            .map {
+                (name: asciiLowercased($0.element.name), value: trimmedHeaderValue($0.element.value), order: $0.offset)
+            }
             .sorted { $0.name == $1.name ? $0.order < $1.order : $0.name < $1.name }
         var lines = ""
         var names = ""
@@ -163,6 +192,14 @@ public struct SigV4Signer: Sendable {
             }
         }
         return (lines, names)
+    }
+
+    /// Header names are ASCII tokens; `lowercased()` would consult Unicode tables for each of them.
+    static func asciiLowercased(_ name: String) -> String {
+        guard name.utf8.contains(where: { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }) else { return name }
+        return String(
+            decoding: name.utf8.map { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) ? $0 | 0x20 : $0 },
+            as: UTF8.self)
     }
 
     /// Trims the value and folds every run of white space (including folded continuation lines) into one space.
@@ -235,6 +272,10 @@ public struct SigV4Signer: Sendable {
         hex(bytes.withUnsafeBytes { HMACSHA256.digest($0) })
     }
 
+    static func hexSHA256(_ text: String) -> String {
+        hex(text.withUTF8Bytes { HMACSHA256.digest($0) })
+    }
+
     static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
         let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
@@ -244,5 +285,13 @@ public struct SigV4Signer: Sendable {
             out.append(digits[Int(byte & 0x0f)])
         }
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+extension String {
+    /// The UTF-8 bytes without copying when the string is native, as request strings are.
+    fileprivate func withUTF8Bytes<Result>(_ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+        var copy = self
+        return copy.withUTF8 { body(UnsafeRawBufferPointer($0)) }
     }
 }

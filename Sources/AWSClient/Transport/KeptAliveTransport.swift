@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import Synchronization
@@ -70,7 +69,7 @@ public final class KeptAliveTransport: AWSHTTPTransport {
             throw AWSTransportError.connection("the HTTP transport is shut down")
         }
         let target = try Self.target(of: request.url)
-        let head = try Self.requestHead(request, target: target)
+        let encoded = try Self.encode(request, target: target)
         let deadline = NIODeadline.now() + .nanoseconds(Int64(max(1_000_000, timeout.clampedNanoseconds)))
         let connection: Connection
         if let reused = takeIdle(target.key) {
@@ -82,9 +81,7 @@ public final class KeptAliveTransport: AWSHTTPTransport {
         let keepAlive: Bool
         do {
             (response, keepAlive) = try await withTaskCancellationHandler {
-                try await connection.exchange(
-                    head: head, body: request.body, deadline: deadline,
-                    maxResponseBytes: configuration.maxResponseBytes)
+                try await connection.exchange(encoded, deadline: deadline)
             } onCancel: {
                 connection.abort()
             }
@@ -161,11 +158,6 @@ public final class KeptAliveTransport: AWSHTTPTransport {
                             try sync.addHandler(
                                 try NIOSSLClientHandler(context: tlsContext, serverHostname: serverName))
                         }
-                        // NIO's header validator is left out: requestHead(_:target:) checks the same rules
-                        // for a quarter of the CPU.
-                        try sync.addHandler(HTTPRequestEncoder())
-                        try sync.addHandler(
-                            ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes)))
                         try sync.addHandler(ExchangeHandler(maxResponseBytes: maxResponseBytes))
                     }
                 }
@@ -210,42 +202,28 @@ public final class KeptAliveTransport: AWSHTTPTransport {
             hostHeader: port == defaultPort ? bracketed : "\(bracketed):\(port)")
     }
 
-    private static func requestHead(_ request: AWSHTTPRequest, target: Target) throws -> HTTPRequestHead {
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(request.headers.count + 2)
+    /// The request as it goes on the wire, with `Host` (unless given) and `Content-Length`.
+    private static func encode(_ request: AWSHTTPRequest, target: Target) throws -> ByteBuffer {
+        var headers = request.headers
         var hasHost = false
-        for (name, value) in request.headers {
-            // A value from a file or a variable must not smuggle a second header or request onto the wire.
-            guard Self.isValidHeader(name: name, value: value) else {
+        for (name, value) in headers {
+            guard HTTP1RequestEncoder.isValidHeader(name: name, value: value) else {
                 throw AWSTransportError.invalidRequest(
                     "header \(NetworkText.sanitized(name, limit: 64)) has a character HTTP does not allow")
             }
-            if !hasHost, name.utf8.count == 4, name.lowercased() == "host" { hasHost = true }
-            headers.add(name: name, value: value)
-        }
-        if !hasHost { headers.add(name: "Host", value: target.hostHeader) }
-        headers.replaceOrAdd(name: "Content-Length", value: String(request.body.count))
-        return HTTPRequestHead(
-            version: .http1_1, method: HTTPMethod(rawValue: request.method), uri: target.requestTarget,
-            headers: headers)
-    }
-
-    static func isValidHeader(name: String, value: String) -> Bool {
-        guard !name.isEmpty else { return false }
-        for byte in name.utf8 {
-            // RFC 9110 token characters.
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"):
-                continue
-            case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
-                UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
-                UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
-                continue
-            default: return false
+            if name.utf8.count == 4, name.lowercased() == "host" { hasHost = true }
+            if name.utf8.count == 14, name.lowercased() == "content-length" {
+                throw AWSTransportError.invalidRequest("Content-Length is the transport's to set")
             }
         }
-        return !value.utf8.contains { $0 == 0 || $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") }
+        if !hasHost { headers.append(("Host", target.hostHeader)) }
+        headers.append(("Content-Length", String(request.body.count)))
+        guard HTTP1RequestEncoder.isValidMethod(request.method),
+            target.requestTarget.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+        else { throw AWSTransportError.invalidRequest("the method or path has a character HTTP does not allow") }
+        return HTTP1RequestEncoder.encode(
+            method: request.method, target: target.requestTarget, headers: headers, body: request.body,
+            allocator: ByteBufferAllocator())
     }
 }
 
@@ -262,18 +240,11 @@ private struct Connection: Sendable {
 
     /// Sends the request and waits for the whole answer, or for `deadline`, whichever comes first; returns
     /// whether the connection may carry another exchange.
-    func exchange(head: HTTPRequestHead, body: [UInt8], deadline: NIODeadline, maxResponseBytes: Int)
-        async throws -> (AWSHTTPResponse, Bool)
-    {
+    func exchange(_ request: ByteBuffer, deadline: NIODeadline) async throws -> (AWSHTTPResponse, Bool) {
         let promise = channel.eventLoop.makePromise(of: (AWSHTTPResponse, Bool).self)
         channel.eventLoop.execute { [channel, handler] in
             handler.value.begin(promise, deadline: deadline, channel: channel)
-            channel.write(HTTPClientRequestPart.head(head), promise: nil)
-            if !body.isEmpty {
-                channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil)
-            }
-            // One flush: head and body leave in one system call.
-            channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+            channel.writeAndFlush(request, promise: nil)
         }
         return try await promise.futureResult.get()
     }
@@ -288,30 +259,26 @@ private struct Connection: Sendable {
     }
 }
 
-/// Collects one response at a time; anything that ends the connection fails the exchange in progress.
+/// Reads one response at a time; anything that ends the connection fails the exchange in progress.
 private final class ExchangeHandler: ChannelInboundHandler {
-    typealias InboundIn = HTTPClientResponsePart
+    typealias InboundIn = ByteBuffer
 
-    private let maxResponseBytes: Int
+    private var parser: HTTP1ResponseParser
     private var promise: EventLoopPromise<(AWSHTTPResponse, Bool)>?
     private var deadlineTask: Scheduled<Void>?
     private var channel: (any Channel)?
-    private var head: HTTPResponseHead?
-    private var body = ByteBuffer()
 
     init(maxResponseBytes: Int) {
-        self.maxResponseBytes = maxResponseBytes
+        parser = HTTP1ResponseParser(maxBodyBytes: maxResponseBytes)
     }
 
     func begin(_ promise: EventLoopPromise<(AWSHTTPResponse, Bool)>, deadline: NIODeadline, channel: any Channel) {
-        guard self.promise == nil, channel.isActive else {
+        guard self.promise == nil, channel.isActive, parser.isIdle else {
             promise.fail(AWSTransportError.connection("connection closed before the request was sent"))
             return
         }
         self.promise = promise
         self.channel = channel
-        head = nil
-        body.clear()
         // The timer holds the handler until it fires or finish() cancels it, whichever comes first.
         let handler = NIOLoopBound(self, eventLoop: channel.eventLoop)
         deadlineTask = channel.eventLoop.scheduleTask(deadline: deadline) {
@@ -320,34 +287,47 @@ private final class ExchangeHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard promise != nil else { return }
-        switch unwrapInboundIn(data) {
-        case .head(let responseHead):
-            head = responseHead
-        case .body(var part):
-            guard body.readableBytes + part.readableBytes <= maxResponseBytes else {
-                fail(AWSTransportError.invalidResponse("response body larger than the limit"))
-                return
-            }
-            body.writeBuffer(&part)
-        case .end:
-            guard let head, let promise else { return }
-            finish()
-            let response = AWSHTTPResponse(
-                status: Int(head.status.code),
-                headers: head.headers.map { ($0.name, $0.value) },
-                body: body.readBytes(length: body.readableBytes) ?? [])
-            promise.succeed((response, head.isKeepAlive))
+        var bytes = unwrapInboundIn(data)
+        guard promise != nil else {
+            // Nothing was asked: a server that talks out of turn cannot be trusted with the next exchange.
+            context.close(promise: nil)
+            return
+        }
+        do {
+            if let response = try parser.feed(&bytes) { succeed(response) }
+        } catch {
+            fail(AWSTransportError.invalidResponse(error.description))
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        fail(AWSTransportError.connection("connection closed before the whole response arrived"))
+        do {
+            if promise != nil, let response = try parser.finishAtClose() {
+                succeed(response)
+            } else {
+                fail(AWSTransportError.connection("connection closed before the whole response arrived"))
+            }
+        } catch {
+            fail(AWSTransportError.connection("connection closed before the whole response arrived"))
+        }
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         fail(error)
+        context.close(promise: nil)
+    }
+
+    private func succeed(_ response: HTTP1ResponseParser.Response) {
+        guard let promise else { return }
+        finish()
+        promise.succeed(
+            (
+                AWSHTTPResponse(
+                    status: response.status, headers: response.headers.map { ($0.name, $0.value) },
+                    body: response.body),
+                response.keepAlive
+            ))
     }
 
     /// Fails the exchange in progress and closes the connection, whose state is no longer known.
