@@ -30,6 +30,6 @@ struct HMACSHA256Tests {
             "aws4_request"
         ).withUnsafeBytes { Array($0) }
         let derived = SigningKeyCache.derive(secret: secret, shortDate: "20120215", region: "us-east-1", service: "iam")
-        #expect(derived == expected)
+        #expect(derived.withUnsafeBytes { Array($0) } == expected)
     }
 }

@@ -90,10 +90,22 @@ final class RunningExporter: @unchecked Sendable {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 
-    func get(_ path: String) async -> HTTPClientResponse? {
+    /// A whole answer: the body is read before the client goes (a streamed `/metrics` is still arriving when the
+    /// head is in).
+    struct Answer {
+        let status: HTTPResponseStatus
+        let body: ByteBuffer
+    }
+
+    func get(_ path: String) async -> Answer? {
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         defer { http.shutdown { _ in } }
-        return try? await http.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"), timeout: .seconds(5))
+        guard
+            let response = try? await http.execute(
+                HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"), timeout: .seconds(5)),
+            let body = try? await response.body.collect(upTo: 1 << 24)
+        else { return nil }
+        return Answer(status: response.status, body: body)
     }
 
     func waitUntilReady() async throws {
@@ -114,9 +126,8 @@ final class RunningExporter: @unchecked Sendable {
     }
 
     func metrics() async throws -> ParsedExposition {
-        let response = try #require(await get("/metrics"))
-        let body = try await response.body.collect(upTo: 1 << 24)
-        return try ExpositionParser.parse(String(buffer: body))
+        let answer = try #require(await get("/metrics"))
+        return try ExpositionParser.parse(String(buffer: answer.body))
     }
 
     var log: String {

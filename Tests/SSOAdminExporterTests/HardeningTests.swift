@@ -35,7 +35,7 @@ struct CollectionHardeningTests {
             // counted then, as a Timeout of an attempt that was sent.
             let counted = try await eventually(timeout: .seconds(5)) { () -> ParsedExposition? in
                 var writer = PrometheusTextWriter()
-                harness.page.selfMetrics.render(into: &writer)
+                await harness.page.selfMetrics.render(into: &writer) { _ in }
                 let registry = try ExpositionParser.parse(String(decoding: writer.bytes, as: UTF8.self))
                 return (registry.errors("Timeout") ?? 0) >= 1 ? registry : nil
             }
@@ -160,13 +160,44 @@ struct RenderingHardeningTests {
 
 @Suite("HTTP semantics")
 struct HTTPSemanticsTests {
-    func withRouterApp(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-        try await ExporterHarness.with(instances: FakeInstance.numbered(20)) { harness in
+    func withRouterApp(
+        instances: Int = 20, testing: TestingSetup = .router,
+        _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void
+    ) async throws {
+        try await ExporterHarness.with(instances: FakeInstance.numbered(instances)) { harness in
             let app = Application(
                 router: ExporterRouter.make(
                     configuration: harness.configuration, page: harness.page, clock: harness.clock),
                 configuration: .init(address: .hostname("127.0.0.1", port: 0)))
-            try await app.test(.router) { client in try await body(client) }
+            try await app.test(testing) { client in try await body(client) }
+        }
+    }
+
+    @Test(
+        "an exposition many times the piece size arrives whole, plain and gzipped, in process and over a socket",
+        arguments: [TestingSetup.router, .live])
+    func streamedPieces(testing: TestingSetup) async throws {
+        // 1,500 instances make about 1.8 MB of exposition: fourteen pieces of 128 KiB.
+        try await withRouterApp(instances: 1_500, testing: testing) { client in
+            var text = ""
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(response.headers[.contentEncoding] == nil)
+                #expect(response.body.readableBytes > 10 * ExporterRouter.streamedPieceBytes)
+                text = String(buffer: response.body)
+            }
+            let plain = try ExpositionParser.parse(text)
+            #expect(plain.samples("aws_sso_admin_instance_info").count == 1_500)
+            #expect(plain.samples("aws_sso_admin_instance_status").count == 6_000)
+            #expect(plain.value("process_resident_memory_bytes") != nil)
+            try await client.execute(uri: "/metrics", method: .get, headers: [.acceptEncoding: "gzip"]) { response in
+                #expect(response.headers[.contentEncoding] == "gzip")
+                var body = response.body
+                let inflated = try ExpositionParser.parse(String(buffer: try body.decompress(with: .gzip())))
+                for family in ["aws_sso_admin_instance_info", "aws_sso_admin_instance_age_seconds"] {
+                    #expect(inflated.samples(family).count == plain.samples(family).count, "\(family)")
+                }
+                #expect(inflated.value("process_resident_memory_bytes") != nil)
+            }
         }
     }
 

@@ -112,9 +112,9 @@ extension ExternalProgramTests {
                     environment: Self.environment(simulator, server, home: directory))
                 try await exporter.waitUntilReady()
                 func targets() async throws -> Int? {
-                    guard let response = await exporter.get("/sd") else { return nil }
-                    let body = try await response.body.collect(upTo: 1 << 20)
-                    return (try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [Any])?.count
+                    guard let answer = await exporter.get("/sd") else { return nil }
+                    return (try JSONSerialization.jsonObject(with: Data(answer.body.readableBytesView)) as? [Any])?
+                        .count
                 }
                 #expect(try await targets() == 2)
                 try SimulatedOrganization.targetsYAML(simulator, accounts: 3, regions: ["us-east-1"])

@@ -15,11 +15,14 @@ enum HMACSHA256 {
     }
 
     static func authenticationCode(key: UnsafeRawBufferPointer, message: UnsafeRawBufferPointer) -> [UInt8] {
+        authenticationDigest(key: key, message: message).withUnsafeBytes { Array($0) }
+    }
+
+    static func authenticationDigest(key: UnsafeRawBufferPointer, message: UnsafeRawBufferPointer) -> SHA256Digest {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: blockSize) { pad in
             pad.initialize(repeating: 0)
             if key.count > blockSize {
-                let hashed = digest(key)
-                _ = pad.initialize(fromContentsOf: hashed)
+                digest(key).withUnsafeBytes { _ = pad.initialize(fromContentsOf: $0) }
             } else {
                 _ = pad.initialize(fromContentsOf: key)
             }
@@ -33,13 +36,13 @@ enum HMACSHA256 {
             var outer = SHA256()
             outer.update(bufferPointer: UnsafeRawBufferPointer(pad))
             innerDigest.withUnsafeBytes { outer.update(bufferPointer: $0) }
-            return outer.finalize().withUnsafeBytes { Array($0) }
+            return outer.finalize()
         }
     }
 
-    static func digest(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
+    static func digest(_ bytes: UnsafeRawBufferPointer) -> SHA256Digest {
         var hash = SHA256()
         hash.update(bufferPointer: bytes)
-        return hash.finalize().withUnsafeBytes { Array($0) }
+        return hash.finalize()
     }
 }

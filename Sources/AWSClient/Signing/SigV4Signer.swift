@@ -157,7 +157,7 @@ public struct SigV4Signer: Sendable {
         }
     }
 
-    private func signingKey(shortDate: String) -> [UInt8] {
+    private func signingKey(shortDate: String) -> SHA256Digest {
         keyCache.key(
             secret: credentials.secretAccessKey, shortDate: shortDate, region: region, service: service)
     }

@@ -95,9 +95,13 @@ public final class ExporterSelfMetrics: Sendable {
         }
     }
 
-    /// The per-target series, then the registry's.
-    public func render(into writer: inout PrometheusTextWriter) {
-        targets.render(into: &writer)
+    /// The per-target series, then the registry's; `drain` is called between pieces (see
+    /// ``MetricsPage/write(_:into:drain:)``).
+    public func render(
+        into writer: inout PrometheusTextWriter, drain: (inout PrometheusTextWriter) async throws -> Void
+    ) async rethrows {
+        try await targets.render(into: &writer, drain: drain)
+        try await drain(&writer)
         writer.appendRaw(registry.emitToBuffer())
     }
 }

@@ -28,14 +28,30 @@ public struct MetricsPage: Sendable {
 
     /// Collects (or reuses) and renders; answers by `deadline` whatever AWS does.
     public func render(deadline: MonotonicInstant) async -> [UInt8] {
-        let snapshots = await scheduler.snapshots(deadline: deadline)
+        let snapshots = await snapshots(deadline: deadline)
         var writer = PrometheusTextWriter(reservingCapacity: Self.capacity(for: snapshots))
-        renderer.render(snapshots, managementAccountID: discovery?.managementAccountID, into: &writer)
+        await write(snapshots, into: &writer) { _ in }
+        return writer.bytes
+    }
+
+    /// What a scrape reports, collected or reused by `deadline` whatever AWS does.
+    public func snapshots(deadline: MonotonicInstant) async -> [CollectionSnapshot] {
+        await scheduler.snapshots(deadline: deadline)
+    }
+
+    /// Writes the exposition of `snapshots` and of the exporter itself, calling `drain` between pieces so that the
+    /// caller can send and clear what is written; the process metrics come last, measured with the rest written.
+    public func write(
+        _ snapshots: [CollectionSnapshot], into writer: inout PrometheusTextWriter,
+        drain: (inout PrometheusTextWriter) async throws -> Void
+    ) async rethrows {
+        try await renderer.render(
+            snapshots, managementAccountID: discovery?.managementAccountID, into: &writer, drain: drain)
         renderTargetCounts(snapshots, into: &writer)
-        selfMetrics.render(into: &writer)
+        try await selfMetrics.render(into: &writer, drain: drain)
+        try await drain(&writer)
         BuildInfo.render(into: &writer)
         processMetrics.render(into: &writer)
-        return writer.bytes
     }
 
     /// The series of the selected targets only, for `/probe`; `nil` when none matches.

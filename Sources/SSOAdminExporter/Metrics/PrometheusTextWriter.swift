@@ -57,6 +57,11 @@ public struct PrometheusTextWriter: Sendable {
         bytes.reserveCapacity(capacity)
     }
 
+    /// Empties the text once it has been sent, keeping the memory for the next piece.
+    public mutating func clear() {
+        bytes.removeAll(keepingCapacity: true)
+    }
+
     /// Starts a family: the `# HELP` and `# TYPE` lines.
     public mutating func family(_ spec: MetricSpec, helpSuffix: String = "") {
         bytes.append(contentsOf: "# HELP ".utf8)

@@ -52,26 +52,37 @@ public struct SnapshotRenderer: Sendable {
     public func render(
         _ snapshots: [CollectionSnapshot], managementAccountID: String? = nil, into writer: inout PrometheusTextWriter
     ) {
-        let targets = snapshots.map { EncodedLabels($0.target.labels) }
-        writer.family(MetricCatalog.collectSuccess, helpSuffix: helpSuffix)
-        for (snapshot, labels) in zip(snapshots, targets) {
-            writer.sample(MetricCatalog.collectSuccess.name, labels, value: snapshot.succeeded ? 1 : 0)
+        for pass in passes(snapshots, managementAccountID: managementAccountID) {
+            writer.family(pass.family, helpSuffix: helpSuffix)
+            pass.write(0..<pass.count, &writer)
         }
-        writer.family(MetricCatalog.collectDuration, helpSuffix: helpSuffix)
-        for (snapshot, labels) in zip(snapshots, targets) {
-            writer.sample(MetricCatalog.collectDuration.name, labels, value: snapshot.duration.secondsDouble)
-        }
-        writer.family(MetricCatalog.collectLastSuccess, helpSuffix: helpSuffix)
-        for (snapshot, labels) in zip(snapshots, targets) {
-            guard let last = snapshot.lastSuccessAt else { continue }
-            writer.sample(MetricCatalog.collectLastSuccess.name, labels, value: last.timeIntervalSince1970)
-        }
-        writer.family(MetricCatalog.listInstancesPages, helpSuffix: helpSuffix)
-        for (snapshot, labels) in zip(snapshots, targets) {
-            guard case .success(_, let pages) = snapshot.outcome else { continue }
-            writer.sample(MetricCatalog.listInstancesPages.name, labels, value: Double(pages))
-        }
+    }
 
+    /// ``render(_:managementAccountID:into:)`` in pieces of at most `targetsPerPiece` targets' samples of one
+    /// family, calling `drain` after each: an exposition of thousands of targets is sent while it is written, and
+    /// never held whole.
+    public func render(
+        _ snapshots: [CollectionSnapshot], managementAccountID: String? = nil, into writer: inout PrometheusTextWriter,
+        targetsPerPiece: Int = 256, drain: (inout PrometheusTextWriter) async throws -> Void
+    ) async rethrows {
+        for pass in passes(snapshots, managementAccountID: managementAccountID) {
+            writer.family(pass.family, helpSuffix: helpSuffix)
+            for start in stride(from: 0, to: pass.count, by: max(1, targetsPerPiece)) {
+                pass.write(start..<min(pass.count, start + targetsPerPiece), &writer)
+                try await drain(&writer)
+            }
+        }
+    }
+
+    /// One family: its samples for targets `range` of `count`.
+    struct Pass {
+        let family: MetricSpec
+        let count: Int
+        let write: (Range<Int>, inout PrometheusTextWriter) -> Void
+    }
+
+    func passes(_ snapshots: [CollectionSnapshot], managementAccountID: String?) -> [Pass] {
+        let targets = snapshots.map { EncodedLabels($0.target.labels) }
         // A failed collection reports the instances of its last success while that is within max_stale, else none.
         let reported: [TargetRows] = zip(snapshots, targets).compactMap { snapshot, labels in
             guard let instances = snapshot.reportedInstances else { return nil }
@@ -86,28 +97,63 @@ public struct SnapshotRenderer: Sendable {
                 instanceLabels: rows.map { labels.appending("instance_arn", $0.arn!) },
                 measuredAt: measuredAt?.timeIntervalSince1970 ?? 0)
         }
-        writer.family(MetricCatalog.instancesUnidentified, helpSuffix: helpSuffix)
-        for target in reported {
-            writer.sample(MetricCatalog.instancesUnidentified.name, target.labels, value: Double(target.unidentified))
-        }
-        writer.family(MetricCatalog.instances, helpSuffix: helpSuffix)
-        for target in reported {
-            var counts: [InstanceStatus: Int] = [:]
-            for status in InstanceStatus.modeled { counts[status] = 0 }
-            for row in target.rows { counts[row.status, default: 0] += 1 }
-            let ordered =
-                InstanceStatus.modeled
-                + counts.keys.filter { !InstanceStatus.modeled.contains($0) }.sorted { $0.rawValue < $1.rawValue }
-            for status in ordered {
-                writer.sample(
-                    MetricCatalog.instances.name, target.labels.appending("status", status.rawValue),
-                    value: Double(counts[status] ?? 0))
+        func perSnapshot(
+            _ family: MetricSpec,
+            _ write: @escaping (CollectionSnapshot, EncodedLabels, inout PrometheusTextWriter) -> Void
+        ) -> Pass {
+            Pass(family: family, count: snapshots.count) { range, writer in
+                for index in range { write(snapshots[index], targets[index], &writer) }
             }
         }
-
-        writer.family(MetricCatalog.instanceStatus, helpSuffix: helpSuffix)
-        for target in reported {
-            for (row, labels) in zip(target.rows, target.instanceLabels) {
+        func perTarget(_ family: MetricSpec, _ write: @escaping (TargetRows, inout PrometheusTextWriter) -> Void)
+            -> Pass
+        {
+            Pass(family: family, count: reported.count) { range, writer in
+                for index in range { write(reported[index], &writer) }
+            }
+        }
+        func perInstance(
+            _ family: MetricSpec, _ write: @escaping (Row, EncodedLabels, Double, inout PrometheusTextWriter) -> Void
+        ) -> Pass {
+            perTarget(family) { target, writer in
+                for (row, labels) in zip(target.rows, target.instanceLabels) {
+                    write(row, labels, target.measuredAt, &writer)
+                }
+            }
+        }
+        return [
+            perSnapshot(MetricCatalog.collectSuccess) { snapshot, labels, writer in
+                writer.sample(MetricCatalog.collectSuccess.name, labels, value: snapshot.succeeded ? 1 : 0)
+            },
+            perSnapshot(MetricCatalog.collectDuration) { snapshot, labels, writer in
+                writer.sample(MetricCatalog.collectDuration.name, labels, value: snapshot.duration.secondsDouble)
+            },
+            perSnapshot(MetricCatalog.collectLastSuccess) { snapshot, labels, writer in
+                guard let last = snapshot.lastSuccessAt else { return }
+                writer.sample(MetricCatalog.collectLastSuccess.name, labels, value: last.timeIntervalSince1970)
+            },
+            perSnapshot(MetricCatalog.listInstancesPages) { snapshot, labels, writer in
+                guard case .success(_, let pages) = snapshot.outcome else { return }
+                writer.sample(MetricCatalog.listInstancesPages.name, labels, value: Double(pages))
+            },
+            perTarget(MetricCatalog.instancesUnidentified) { target, writer in
+                writer.sample(
+                    MetricCatalog.instancesUnidentified.name, target.labels, value: Double(target.unidentified))
+            },
+            perTarget(MetricCatalog.instances) { target, writer in
+                var counts: [InstanceStatus: Int] = [:]
+                for status in InstanceStatus.modeled { counts[status] = 0 }
+                for row in target.rows { counts[row.status, default: 0] += 1 }
+                let ordered =
+                    InstanceStatus.modeled
+                    + counts.keys.filter { !InstanceStatus.modeled.contains($0) }.sorted { $0.rawValue < $1.rawValue }
+                for status in ordered {
+                    writer.sample(
+                        MetricCatalog.instances.name, target.labels.appending("status", status.rawValue),
+                        value: Double(counts[status] ?? 0))
+                }
+            },
+            perInstance(MetricCatalog.instanceStatus) { row, labels, _, writer in
                 for modeled in modeledTails {
                     writer.sampleLine(
                         prefix: statusPrefix, labels: labels,
@@ -116,51 +162,35 @@ public struct SnapshotRenderer: Sendable {
                 if !InstanceStatus.modeled.contains(row.status) {
                     writer.sampleLine(prefix: statusPrefix, labels: labels, tail: Self.statusTail(row.status, 1))
                 }
-            }
-        }
-
-        writer.family(MetricCatalog.instanceInfo, helpSuffix: helpSuffix)
-        for target in reported {
-            for (row, labels) in zip(target.rows, target.instanceLabels) {
+            },
+            perInstance(MetricCatalog.instanceInfo) { row, labels, _, writer in
                 let instance = row.instance
                 var info = labels
                 info.append("instance_id", Self.clean(instance.instanceID))
                 info.append("identity_store_id", Self.clean(instance.identityStoreId))
                 info.append("owner_account_id", Self.clean(instance.ownerAccountId))
                 info.append("name", Self.clean(instance.name))
-                info.append(
-                    "kind", Self.kind(owner: instance.ownerAccountId, managementAccountID: managementAccountID))
+                info.append("kind", Self.kind(owner: instance.ownerAccountId, managementAccountID: managementAccountID))
                 writer.sample(MetricCatalog.instanceInfo.name, info, value: 1)
-            }
-        }
-
-        writer.family(MetricCatalog.instanceStatusReason, helpSuffix: helpSuffix)
-        for target in reported {
-            for (row, labels) in zip(target.rows, target.instanceLabels) {
-                guard let rawReason = row.instance.statusReason else { continue }
+            },
+            perInstance(MetricCatalog.instanceStatusReason) { row, labels, _, writer in
+                guard let rawReason = row.instance.statusReason else { return }
                 let reason = LabelValue.clean(rawReason, maxLength: Self.maxReasonLength)
-                guard !reason.allSatisfy(\.isWhitespace) else { continue }
+                guard !reason.allSatisfy(\.isWhitespace) else { return }
                 var reasonLabels = labels
                 reasonLabels.append("status", row.status.rawValue)
                 reasonLabels.append("reason", reason)
                 writer.sample(MetricCatalog.instanceStatusReason.name, reasonLabels, value: 1)
-            }
-        }
-
-        writer.family(MetricCatalog.instanceCreationTimestamp, helpSuffix: helpSuffix)
-        for target in reported {
-            for (row, labels) in zip(target.rows, target.instanceLabels) {
-                guard let created = row.instance.createdDate else { continue }
+            },
+            perInstance(MetricCatalog.instanceCreationTimestamp) { row, labels, _, writer in
+                guard let created = row.instance.createdDate else { return }
                 writer.sample(MetricCatalog.instanceCreationTimestamp.name, labels, value: created)
-            }
-        }
-        writer.family(MetricCatalog.instanceAge, helpSuffix: helpSuffix)
-        for target in reported {
-            for (row, labels) in zip(target.rows, target.instanceLabels) {
-                guard let created = row.instance.createdDate else { continue }
-                writer.sample(MetricCatalog.instanceAge.name, labels, value: max(0, target.measuredAt - created))
-            }
-        }
+            },
+            perInstance(MetricCatalog.instanceAge) { row, labels, measuredAt, writer in
+                guard let created = row.instance.createdDate else { return }
+                writer.sample(MetricCatalog.instanceAge.name, labels, value: max(0, measuredAt - created))
+            },
+        ]
     }
 
     /// One target's instances, cleaned, with the labels its series share.

@@ -132,23 +132,27 @@ final class TargetCallMetrics: Sendable {
         }
     }
 
-    func render(into writer: inout PrometheusTextWriter) {
+    /// Writes the families, calling `drain` every few hundred samples so that thousands of targets' series are sent
+    /// while they are written rather than held whole.
+    func render(
+        into writer: inout PrometheusTextWriter, drain: (inout PrometheusTextWriter) async throws -> Void
+    ) async rethrows {
         let calls = self.calls.withLock { $0 }.sorted { $0.key < $1.key }
-        let labels = calls.map {
-            EncodedLabels([
-                ("region", $0.key.region), ("account_id", $0.key.accountID), ("operation", $0.key.operation),
-            ])
+        func labels(_ key: CallKey) -> EncodedLabels {
+            EncodedLabels([("region", key.region), ("account_id", key.accountID), ("operation", key.operation)])
         }
         writer.family(MetricCatalog.apiRequests)
-        for ((_, series), labels) in zip(calls, labels) {
-            writer.sample(MetricCatalog.apiRequests.name, labels, value: series.requests)
+        for (index, (key, series)) in calls.enumerated() {
+            writer.sample(MetricCatalog.apiRequests.name, labels(key), value: series.requests)
+            if index % 512 == 511 { try await drain(&writer) }
         }
         writer.family(MetricCatalog.apiErrors)
-        for ((_, series), labels) in zip(calls, labels) {
+        for (index, (key, series)) in calls.enumerated() {
             for (exception, count) in series.errors.sorted(by: { $0.key < $1.key }) {
                 writer.sample(
-                    MetricCatalog.apiErrors.name, labels, EncodedLabels([("exception", exception)]), value: count)
+                    MetricCatalog.apiErrors.name, labels(key), EncodedLabels([("exception", exception)]), value: count)
             }
+            if index % 512 == 511 { try await drain(&writer) }
         }
         writer.family(MetricCatalog.apiRequestDuration)
         let bucketName = MetricCatalog.apiRequestDuration.name + "_bucket"
@@ -169,18 +173,21 @@ final class TargetCallMetrics: Sendable {
 
         let (counts, expiry) = credentials.withLock { ($0.counts, $0.expiry) }
         let credentialSeries = counts.sorted { $0.key < $1.key }
+        try await drain(&writer)
         writer.family(MetricCatalog.credentialsRefreshes)
         for (key, value) in credentialSeries where !value.refreshes.isNaN {
             writer.sample(
                 MetricCatalog.credentialsRefreshes.name,
                 labels: [("provider", key.provider), ("account_id", key.accountID)], value: value.refreshes)
         }
+        try await drain(&writer)
         writer.family(MetricCatalog.credentialsErrors)
         for (key, value) in credentialSeries {
             writer.sample(
                 MetricCatalog.credentialsErrors.name,
                 labels: [("provider", key.provider), ("account_id", key.accountID)], value: value.errors)
         }
+        try await drain(&writer)
         writer.family(MetricCatalog.credentialsExpiry)
         for (accountID, expiry) in expiry.sorted(by: { $0.key < $1.key }) {
             writer.sample(MetricCatalog.credentialsExpiry.name, labels: [("account_id", accountID)], value: expiry)
