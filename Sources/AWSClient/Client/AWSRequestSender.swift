@@ -164,11 +164,18 @@ public final class AWSRequestSender: Sendable {
     /// The request as sent: `Host`, `User-Agent` and, when credentials are given, the SigV4 headers.
     func prepared(_ request: AWSHTTPRequest, credentials: AWSCredentials?) -> AWSHTTPRequest {
         var result = request
-        let path = request.url.path.isEmpty ? "/" : request.url.path
+        let path: String
+        let query: String
+        if request.url == endpoint.url {
+            (path, query) = (endpoint.signingPath, endpoint.signingQuery)
+        } else {
+            path = request.url.path.isEmpty ? "/" : request.url.path
+            query = request.url.query(percentEncoded: true) ?? ""
+        }
         var signable = SigV4Request(
             method: request.method,
             path: path,
-            query: request.url.query(percentEncoded: true) ?? "",
+            query: query,
             headers: [("Host", endpoint.hostHeader)] + request.headers,
             body: request.body
         )

@@ -10,20 +10,28 @@ public struct AWSServiceEndpoint: Sendable, Equatable {
     public let region: String
     /// The SigV4 signing name (`sso` for sso-admin), which is not always the endpoint prefix.
     public let signingName: String
+    /// The `Host` header value: the port only when it is not the scheme's default.
+    public let hostHeader: String
+    /// The URL's path (decoded, `/` when empty) and raw query, as the signer takes them: worked out once, since
+    /// Foundation's URL accessors cost more than a tenth of a signature on every call.
+    let signingPath: String
+    let signingQuery: String
 
     public init(url: URL, region: String, signingName: String) {
         self.url = url
         self.region = region
         self.signingName = signingName
-    }
-
-    /// The `Host` header value: the port only when it is not the scheme's default.
-    public var hostHeader: String {
         let host = url.host ?? ""
         let bracketed = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
-        guard let port = url.port else { return bracketed }
-        let isDefault = (url.scheme == "https" && port == 443) || (url.scheme == "http" && port == 80)
-        return isDefault ? bracketed : "\(bracketed):\(port)"
+        if let port = url.port,
+            !((url.scheme == "https" && port == 443) || (url.scheme == "http" && port == 80))
+        {
+            hostHeader = "\(bracketed):\(port)"
+        } else {
+            hostHeader = bracketed
+        }
+        signingPath = url.path.isEmpty ? "/" : url.path
+        signingQuery = url.query(percentEncoded: true) ?? ""
     }
 }
 

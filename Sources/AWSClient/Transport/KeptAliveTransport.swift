@@ -51,6 +51,9 @@ public final class KeptAliveTransport: AWSHTTPTransport {
     private let tlsContext: NIOSSLContext
     private let idle = Mutex<[HostKey: [IdleConnection]]>([:])
     private let isShutDown = Atomic<Bool>(false)
+    /// Parsed request targets by URL: a process calls a handful of endpoints thousands of times, and Foundation's
+    /// URL accessors cost a few microseconds per call.
+    private let targets = Mutex<[URL: Target]>([:])
 
     /// - Parameter tlsConfiguration: for `https` hosts; the default verifies certificates against the system's
     ///   trust store and the host name.
@@ -68,7 +71,7 @@ public final class KeptAliveTransport: AWSHTTPTransport {
         guard !isShutDown.load(ordering: .relaxed) else {
             throw AWSTransportError.connection("the HTTP transport is shut down")
         }
-        let target = try Self.target(of: request.url)
+        let target = try target(of: request.url)
         let encoded = try Self.encode(request, target: target)
         let deadline = NIODeadline.now() + .nanoseconds(Int64(max(1_000_000, timeout.clampedNanoseconds)))
         let connection: Connection
@@ -184,6 +187,16 @@ public final class KeptAliveTransport: AWSHTTPTransport {
         let hostHeader: String
 
         var description: String { "\(key.host):\(key.port)" }
+    }
+
+    private func target(of url: URL) throws -> Target {
+        if let known = targets.withLock({ $0[url] }) { return known }
+        let target = try Self.target(of: url)
+        targets.withLock { targets in
+            if targets.count >= 1_024 { targets.removeAll() }
+            targets[url] = target
+        }
+        return target
     }
 
     private static func target(of url: URL) throws -> Target {

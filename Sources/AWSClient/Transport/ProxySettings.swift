@@ -152,6 +152,8 @@ public struct ProxyRoutingTransport: AWSHTTPTransport {
     }
 
     public func send(_ request: AWSHTTPRequest, timeout: Duration) async throws -> AWSHTTPResponse {
+        // Without a proxy there is nothing to decide (and the URL's host is not worth reading on every call).
+        if settings.isEmpty { return try await direct.send(request, timeout: timeout) }
         let server = settings.server(for: request.url)
         let transport: any AWSHTTPTransport
         if server == nil {
