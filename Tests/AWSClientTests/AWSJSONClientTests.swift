@@ -74,12 +74,11 @@ struct AWSJSONClientTests {
             targetPrefix: "SWBExternalService",
             credentialProvider: StaticCredentialProvider(credentials),
             transport: AsyncHTTPClientTransport(client: http),
-            retryStrategy: jitter.map { value in StandardRetryStrategy(maxAttempts: maxAttempts, random: { value }) }
-                ?? StandardRetryStrategy(maxAttempts: maxAttempts),
-            requestTimeout: .seconds(5),
-            userAgent: "sso-admin-exporter/test",
-            clock: MonotonicClock(clock),
-            wallClock: { wall.next() },
+            configuration: AWSClientConfiguration(
+                userAgent: "sso-admin-exporter/test", timeout: .init(request: .seconds(5)),
+                retry: jitter.map { value in .init(maxAttempts: maxAttempts, jitter: { value }) }
+                    ?? .init(maxAttempts: maxAttempts),
+                clock: MonotonicClock(clock), wallClock: { wall.next() }),
             observer: observer
         )
         let harness = Harness(
@@ -266,7 +265,7 @@ struct AWSJSONClientTests {
             targetPrefix: "SWBExternalService",
             credentialProvider: EnvironmentCredentialProvider(environment: [:]),
             transport: AsyncHTTPClientTransport(client: http),
-            userAgent: "test",
+            configuration: AWSClientConfiguration(userAgent: "test"),
             observer: observer
         )
         await #expect(throws: AWSClientError.self) {

@@ -38,10 +38,11 @@ struct ClientConfigurationTests {
             """.utf8))
 
     func assumeRole(retry: AWSClientConfiguration.Retry, transport: ScriptedTransport) async throws -> AWSCredentials {
-        var context = AWSCredentialChainContext(
+        let context = AWSCredentialChainContext(
             environment: ["AWS_EC2_METADATA_DISABLED": "true"], region: "us-east-1", awsTransport: transport,
-            localTransport: transport, userAgent: "test", clock: MonotonicClock(ManualClock()))
-        context.retry = retry
+            localTransport: transport,
+            client: AWSClientConfiguration(userAgent: "test", retry: retry, clock: MonotonicClock(ManualClock())),
+            sessionNamePrefix: "test")
         let resolved = try AWSCredentialChain.assumingRole(
             AssumeRoleRequest(roleARN: "arn:aws:iam::111122223333:role/r", roleSessionName: "s"),
             from: ResolvedCredentialProvider(

@@ -44,7 +44,8 @@ struct CredentialChainTests {
             region: "us-east-1",
             awsTransport: transport ?? AsyncHTTPClientTransport(client: http),
             localTransport: transport ?? AsyncHTTPClientTransport(client: http),
-            userAgent: "test"
+            client: AWSClientConfiguration(userAgent: "test"),
+            sessionNamePrefix: "sso-admin-exporter"
         )
         try await withAsyncCleanup {
             try await body(Result { try AWSCredentialChain.resolve(context) })
@@ -233,7 +234,8 @@ struct CredentialChainTests {
         let context = AWSCredentialChainContext(
             environment: ["AWS_CONFIG_FILE": config, "AWS_PROFILE": "p", "HOME": files.directory.path],
             region: "us-east-1",
-            awsTransport: StaticTransport(), localTransport: StaticTransport(), userAgent: "test")
+            awsTransport: StaticTransport(), localTransport: StaticTransport(),
+            client: AWSClientConfiguration(userAgent: "test"), sessionNamePrefix: "test")
         let failures = Mutex<[String]>([])
         let chain = ResolvingCredentialProvider(
             resolve: { try AWSCredentialChain.resolve(context) },

@@ -133,7 +133,8 @@ extension ExternalProgramTests {
                         endpoint: try STSClient.endpoint(
                             region: MotoServer.region, environment: ["AWS_ENDPOINT_URL_STS": moto.endpoint]),
                         credentialProvider: StaticCredentialProvider(moto.credentials),
-                        transport: AsyncHTTPClientTransport(client: http), userAgent: "test"))
+                        transport: AsyncHTTPClientTransport(client: http),
+                        configuration: AWSClientConfiguration(userAgent: "test")))
                 let identity = try await sts.getCallerIdentity(
                     deadline: MonotonicClock.continuous.now().advanced(by: .seconds(10)))
                 #expect(identity.account == "123456789012")

@@ -26,9 +26,12 @@ public struct AWSClientConfiguration: Sendable {
     public struct Retry: Sendable {
         /// Attempts per call, the first included (`AWS_MAX_ATTEMPTS`).
         public var maxAttempts: Int
+        /// The jitter of each backoff, a number in 0..<1; tests fix it.
+        public var jitter: @Sendable () -> Double
 
-        public init(maxAttempts: Int = 3) {
+        public init(maxAttempts: Int = 3, jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
             self.maxAttempts = maxAttempts
+            self.jitter = jitter
         }
     }
 
@@ -50,22 +53,5 @@ public struct AWSClientConfiguration: Sendable {
         self.clock = clock
         self.wallClock = wallClock
         self.logger = logger
-    }
-}
-
-extension AWSRequestSender {
-    /// A sender for `endpoint` as `credentialProvider` (`nil` for unsigned operations only), made by `configuration`,
-    /// reporting every attempt to `observer`.
-    public convenience init(
-        endpoint: AWSServiceEndpoint, credentialProvider: (any AWSCredentialProvider)?,
-        transport: any AWSHTTPTransport, configuration: AWSClientConfiguration,
-        observer: (any AWSRequestObserver)? = nil
-    ) {
-        self.init(
-            endpoint: endpoint, credentialProvider: credentialProvider, transport: transport,
-            retryStrategy: StandardRetryStrategy(maxAttempts: configuration.retry.maxAttempts),
-            requestTimeout: configuration.timeout.request, userAgent: configuration.userAgent,
-            clock: configuration.clock, wallClock: configuration.wallClock, observer: observer,
-            logger: configuration.logger)
     }
 }

@@ -20,32 +20,17 @@ public final class AWSJSONClient: Sendable {
         self.targetPrefix = targetPrefix
     }
 
-    public init(
-        endpoint: AWSServiceEndpoint,
-        targetPrefix: String,
-        credentialProvider: any AWSCredentialProvider,
-        transport: any AWSHTTPTransport,
-        retryStrategy: StandardRetryStrategy = StandardRetryStrategy(),
-        requestTimeout: Duration = .seconds(10),
-        userAgent: String,
-        clock: MonotonicClock = .continuous,
-        wallClock: @escaping @Sendable () -> Date = { Date() },
-        observer: (any AWSRequestObserver)? = nil,
-        logger: Logger = Logger(label: "aws-client")
+    /// A client for `endpoint` as `credentialProvider`, made by `configuration`.
+    public convenience init(
+        endpoint: AWSServiceEndpoint, targetPrefix: String, credentialProvider: any AWSCredentialProvider,
+        transport: any AWSHTTPTransport, configuration: AWSClientConfiguration,
+        observer: (any AWSRequestObserver)? = nil
     ) {
-        self.targetPrefix = targetPrefix
-        self.sender = AWSRequestSender(
-            endpoint: endpoint,
-            credentialProvider: credentialProvider,
-            transport: transport,
-            retryStrategy: retryStrategy,
-            requestTimeout: requestTimeout,
-            userAgent: userAgent,
-            clock: clock,
-            wallClock: wallClock,
-            observer: observer,
-            logger: logger
-        )
+        self.init(
+            sender: AWSRequestSender(
+                endpoint: endpoint, credentialProvider: credentialProvider, transport: transport,
+                configuration: configuration, observer: observer),
+            targetPrefix: targetPrefix)
     }
 
     /// Calls `operation` with a JSON `body` and decodes a successful response with `decode`.

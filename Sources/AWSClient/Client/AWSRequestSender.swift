@@ -36,28 +36,24 @@ public final class AWSRequestSender: Sendable {
     /// A server `Date` this far from local time is treated as skew, as the SDKs do.
     public static let clockSkewThreshold: TimeInterval = 300
 
+    /// A sender for `endpoint` as `credentialProvider` (`nil` for unsigned operations only), made by `configuration`,
+    /// reporting every attempt to `observer`.
     public init(
-        endpoint: AWSServiceEndpoint,
-        credentialProvider: (any AWSCredentialProvider)?,
-        transport: any AWSHTTPTransport,
-        retryStrategy: StandardRetryStrategy = StandardRetryStrategy(),
-        requestTimeout: Duration = .seconds(10),
-        userAgent: String,
-        clock: MonotonicClock = .continuous,
-        wallClock: @escaping @Sendable () -> Date = { Date() },
-        observer: (any AWSRequestObserver)? = nil,
-        logger: Logger = Logger(label: "aws-client")
+        endpoint: AWSServiceEndpoint, credentialProvider: (any AWSCredentialProvider)?,
+        transport: any AWSHTTPTransport, configuration: AWSClientConfiguration,
+        observer: (any AWSRequestObserver)? = nil
     ) {
         self.endpoint = endpoint
         self.credentialProvider = credentialProvider
         self.transport = transport
-        self.retryStrategy = retryStrategy
-        self.requestTimeout = requestTimeout
-        self.userAgent = userAgent
-        self.clock = clock
-        self.wallClock = wallClock
+        self.retryStrategy = StandardRetryStrategy(
+            maxAttempts: configuration.retry.maxAttempts, random: configuration.retry.jitter)
+        self.requestTimeout = configuration.timeout.request
+        self.userAgent = configuration.userAgent
+        self.clock = configuration.clock
+        self.wallClock = configuration.wallClock
         self.observer = observer
-        self.logger = logger
+        self.logger = configuration.logger
     }
 
     /// The correction currently applied to the signing time, in seconds.

@@ -19,24 +19,15 @@ public struct AWSCredentialChainContext: Sendable {
     public var awsTransport: any AWSHTTPTransport
     /// The transport for the link-local metadata and container endpoints, which must not go through a proxy.
     public var localTransport: any AWSHTTPTransport
-    public var userAgent: String
-    public var clock: MonotonicClock
-    public var wallClock: @Sendable () -> Date
+    /// How the chain's STS calls are made (timeouts, retries, `User-Agent`, clocks, logger), as every other
+    /// AWS call is.
+    public var client: AWSClientConfiguration
+    /// Begins the role session names the chain makes up (`PREFIX-<unix time>`, botocore's shape): the caller's
+    /// program name, which the AWS client does not know.
+    public var sessionNamePrefix: String
     public var credentialsObserver: (any AWSCredentialsObserver)?
     public var requestObserver: (any AWSRequestObserver)?
     public var readFile: @Sendable (String) throws -> String?
-    public var logger: Logger
-    /// STS calls made for credentials follow these (`AWS_MAX_ATTEMPTS`, the request timeout), as every other AWS
-    /// call does.
-    public var retry = AWSClientConfiguration.Retry()
-    public var requestTimeout: Duration = .seconds(5)
-
-    /// How the chain's STS senders are made.
-    var clientConfiguration: AWSClientConfiguration {
-        AWSClientConfiguration(
-            userAgent: userAgent, timeout: .init(request: requestTimeout), retry: retry, clock: clock,
-            wallClock: wallClock, logger: logger)
-    }
 
     public init(
         environment: [String: String],
@@ -45,13 +36,11 @@ public struct AWSCredentialChainContext: Sendable {
         endpointVariants: AWSEndpointVariants = AWSEndpointVariants(),
         awsTransport: any AWSHTTPTransport,
         localTransport: any AWSHTTPTransport,
-        userAgent: String,
-        clock: MonotonicClock = .continuous,
-        wallClock: @escaping @Sendable () -> Date = { Date() },
+        client: AWSClientConfiguration,
+        sessionNamePrefix: String,
         credentialsObserver: (any AWSCredentialsObserver)? = nil,
         requestObserver: (any AWSRequestObserver)? = nil,
-        readFile: @escaping @Sendable (String) throws -> String? = AWSSharedConfiguration.readFileIfPresent,
-        logger: Logger = Logger(label: "aws-credentials")
+        readFile: @escaping @Sendable (String) throws -> String? = AWSSharedConfiguration.readFileIfPresent
     ) {
         self.environment = environment
         self.profile = profile
@@ -59,13 +48,11 @@ public struct AWSCredentialChainContext: Sendable {
         self.endpointVariants = endpointVariants
         self.awsTransport = awsTransport
         self.localTransport = localTransport
-        self.userAgent = userAgent
-        self.clock = clock
-        self.wallClock = wallClock
+        self.client = client
+        self.sessionNamePrefix = sessionNamePrefix
         self.credentialsObserver = credentialsObserver
         self.requestObserver = requestObserver
         self.readFile = readFile
-        self.logger = logger
     }
 }
 
@@ -140,15 +127,15 @@ public enum AWSCredentialChain {
         context: AWSCredentialChainContext
     ) throws -> ResolvedCredentialProvider {
         let sts = try stsClient(credentials: source.provider, profile: nil, context: context)
-        let assume = AssumeRoleCredentialSource(request: request, sts: sts, clock: context.clock)
+        let assume = AssumeRoleCredentialSource(request: request, sts: sts, clock: context.client.clock)
         return ResolvedCredentialProvider(
             provider: refreshing("assume-role", context) { try await assume.fetch() },
             source: "role \(request.roleARN) assumed with \(source.source)")
     }
 
-    /// The default session name: botocore's shape, with the exporter's name.
+    /// The default session name: botocore's shape, with the caller's prefix.
     public static func defaultSessionName(_ context: AWSCredentialChainContext) -> String {
-        "sso-admin-exporter-\(Int(context.wallClock().timeIntervalSince1970))"
+        "\(context.sessionNamePrefix)-\(Int(context.client.wallClock().timeIntervalSince1970))"
     }
 
     static func assumeRole(
@@ -217,7 +204,7 @@ public enum AWSCredentialChain {
             externalID: profile["external_id"],
             durationSeconds: durationSeconds)
         let sts = try stsClient(credentials: source.provider, profile: profile, context: context)
-        let assume = AssumeRoleCredentialSource(request: request, sts: sts, clock: context.clock)
+        let assume = AssumeRoleCredentialSource(request: request, sts: sts, clock: context.client.clock)
         return ResolvedCredentialProvider(
             provider: refreshing("assume-role", context) { try await assume.fetch() },
             source: "role \(roleARN) of profile \(profile.name), assumed with \(source.source)")
@@ -300,7 +287,7 @@ public enum AWSCredentialChain {
         let sts = try stsClient(credentials: nil, profile: profile, context: context)
         let source = WebIdentityCredentialSource(
             tokenFile: tokenFile, roleARN: roleARN, roleSessionName: sessionName ?? defaultSessionName(context),
-            sts: sts, clock: context.clock)
+            sts: sts, clock: context.client.clock)
         return ResolvedCredentialProvider(
             provider: refreshing("web-identity", context) { try await source.fetch() },
             source: "web identity for \(roleARN) from \(origin), token file \(tokenFile)")
@@ -317,7 +304,7 @@ public enum AWSCredentialChain {
         return STSClient(
             sender: AWSRequestSender(
                 endpoint: endpoint, credentialProvider: credentials, transport: context.awsTransport,
-                configuration: context.clientConfiguration, observer: context.requestObserver))
+                configuration: context.client, observer: context.requestObserver))
     }
 
     static func refreshing(
@@ -326,7 +313,7 @@ public enum AWSCredentialChain {
         fetch: @escaping @Sendable () async throws -> AWSCredentials
     ) -> RefreshingCredentialProvider {
         RefreshingCredentialProvider(
-            name: name, wallClock: context.wallClock, observer: context.credentialsObserver, fetch: fetch)
+            name: name, wallClock: context.client.wallClock, observer: context.credentialsObserver, fetch: fetch)
     }
 }
 

@@ -18,7 +18,10 @@ public enum BuildInfo {
         #endif
     }
 
-    public static var userAgent: String { "sso-admin-exporter/\(version)" }
+    /// The program's name, as the User-Agent and default role session names carry it.
+    public static let name = "sso-admin-exporter"
+
+    public static var userAgent: String { "\(name)/\(version)" }
 
     static func render(into writer: inout PrometheusTextWriter) {
         writer.family(MetricCatalog.buildInfo)

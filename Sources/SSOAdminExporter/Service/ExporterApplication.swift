@@ -51,25 +51,23 @@ public struct ExporterApplication: Sendable {
         readFile: @escaping @Sendable (String) throws -> String? = AWSSharedConfiguration.readFileIfPresent,
         logger: Logger
     ) -> ResolvingCredentialProvider {
-        let chainContext = AWSCredentialChainContext(
+        var client = configuration.awsClient
+        client.clock = clock
+        client.wallClock = wallClock
+        client.logger = logger
+        let context = AWSCredentialChainContext(
             environment: environment,
             profile: configuration.profile,
             region: configuration.endpoint.region,
             endpointVariants: configuration.endpointVariants,
             awsTransport: transport,
             localTransport: localTransport ?? transport,
-            userAgent: BuildInfo.userAgent,
-            clock: clock,
-            wallClock: wallClock,
+            client: client,
+            sessionNamePrefix: BuildInfo.name,
             credentialsObserver: metrics,
             requestObserver: metrics.requestObserver(region: configuration.endpoint.region, accountID: { "" }),
-            readFile: readFile,
-            logger: logger
+            readFile: readFile
         )
-        var tuned = chainContext
-        tuned.retry = configuration.awsClient.retry
-        tuned.requestTimeout = configuration.requestTimeout
-        let context = tuned
         let assumeRole = configuration.assumeRole
         return ResolvingCredentialProvider(
             resolve: {

@@ -122,7 +122,7 @@ public final class TargetSourceFactory: Sendable {
                         region: configuration.stsEndpoint.region, accountID: { accountID })))
             let request = AssumeRoleRequest(
                 roleARN: role.roleARN,
-                roleSessionName: role.roleSessionName ?? "sso-admin-exporter-\(Int(wallClock().timeIntervalSince1970))",
+                roleSessionName: role.roleSessionName ?? "\(BuildInfo.name)-\(Int(wallClock().timeIntervalSince1970))",
                 externalID: role.externalID, durationSeconds: durationSeconds)
             let source = AssumeRoleCredentialSource(request: request, sts: sts, clock: clock)
             let observer = metrics.credentialsObserver(accountID: accountID)
