@@ -168,7 +168,7 @@ enum Benchmarks {
             transport: AsyncHTTPClientTransport(client: http),
             logger: logger
         )
-        let clock = MonotonicClock.continuous
+        let clock = AWSClock.continuous
         async let scheduler: Void = page.scheduler.run()
 
         // The fake's own time: the same pages fetched with bare HTTP, no signing, decoding or rendering.

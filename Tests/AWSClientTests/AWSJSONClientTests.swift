@@ -78,7 +78,7 @@ struct AWSJSONClientTests {
                 userAgent: "sso-admin-exporter/test", timeout: .init(request: .seconds(5)),
                 retry: jitter.map { value in .init(maxAttempts: maxAttempts, jitter: { value }) }
                     ?? .init(maxAttempts: maxAttempts),
-                clock: MonotonicClock(clock), wallClock: { wall.next() }),
+                clock: AWSClock(clock, wallTime: { wall.next() })),
             observer: observer
         )
         let harness = Harness(
@@ -100,7 +100,7 @@ struct AWSJSONClientTests {
         try await harness.client.send(
             operation: "ListInstances",
             body: Array("{}".utf8),
-            deadline: MonotonicClock(harness.clock).now().advanced(by: deadline)
+            deadline: AWSClock(harness.clock).now().advanced(by: deadline)
         ) { String(decoding: $0, as: UTF8.self) }
     }
 
@@ -241,7 +241,7 @@ struct AWSJSONClientTests {
             do {
                 _ = try await harness.client.send(
                     operation: "ListInstances", body: [],
-                    deadline: MonotonicClock(harness.clock).now().advanced(by: .seconds(5))
+                    deadline: AWSClock(harness.clock).now().advanced(by: .seconds(5))
                 ) { bytes -> String in
                     _ = try JSONSerialization.jsonObject(with: Data(bytes))
                     return "parsed"
@@ -271,7 +271,7 @@ struct AWSJSONClientTests {
         await #expect(throws: AWSClientError.self) {
             try await client.send(
                 operation: "ListInstances", body: [],
-                deadline: MonotonicClock.continuous.now().advanced(by: .seconds(1))
+                deadline: AWSClock.continuous.now().advanced(by: .seconds(1))
             ) { _ in 0 }
         }
         #expect(observer.recorded == ["ListInstances:before:CredentialsError"])

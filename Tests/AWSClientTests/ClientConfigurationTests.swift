@@ -41,7 +41,7 @@ struct ClientConfigurationTests {
         let context = AWSCredentialChainContext(
             environment: ["AWS_EC2_METADATA_DISABLED": "true"], region: "us-east-1", awsTransport: transport,
             localTransport: transport,
-            client: AWSClientConfiguration(userAgent: "test", retry: retry, clock: MonotonicClock(ManualClock())),
+            client: AWSClientConfiguration(userAgent: "test", retry: retry, clock: AWSClock(ManualClock())),
             sessionNamePrefix: "test")
         let resolved = try AWSCredentialChain.assumingRole(
             AssumeRoleRequest(roleARN: "arn:aws:iam::111122223333:role/r", roleSessionName: "s"),

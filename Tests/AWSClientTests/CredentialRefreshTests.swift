@@ -1,13 +1,20 @@
 import AWSClient
 import Foundation
 import Synchronization
+import TestSupport
 import Testing
 
-/// A wall clock the test moves by hand.
+/// An ``AWSClock`` the test moves by hand: calendar time moves with the manual clock.
 final class ManualWallClock: Sendable {
-    private let current = Mutex<Date>(Date(timeIntervalSince1970: 1_800_000_000))
-    var now: Date { current.withLock { $0 } }
-    func advance(_ seconds: TimeInterval) { current.withLock { $0 = $0.addingTimeInterval(seconds) } }
+    private let manual = ManualClock()
+    let clock: AWSClock
+
+    init() {
+        clock = AWSClock(manual, wallTimeOrigin: Date(timeIntervalSince1970: 1_800_000_000))
+    }
+
+    var now: Date { clock.wallTime() }
+    func advance(_ seconds: TimeInterval) { manual.advance(by: .seconds(seconds)) }
 }
 
 /// Hands out numbered credentials expiring an hour after the clock's time, or fails when told to.
@@ -47,7 +54,7 @@ struct CredentialRefreshTests {
         let fetcher = CountingFetcher(clock: clock)
         let observer = RecordingCredentialsObserver()
         let provider = RefreshingCredentialProvider(
-            name: "test", wallClock: { clock.now }, observer: observer, fetch: { try fetcher.fetch() })
+            name: "test", clock: clock.clock, observer: observer, fetch: { try fetcher.fetch() })
         return (provider, clock, fetcher, observer)
     }
 
@@ -105,8 +112,7 @@ struct CredentialRefreshTests {
         let clock = ManualWallClock()
         let fetches = Mutex(0)
         let (gate, opener) = AsyncStream<Void>.makeStream()
-        let now: @Sendable () -> Date = { clock.now }
-        let provider = RefreshingCredentialProvider(name: "slow", wallClock: now) {
+        let provider = RefreshingCredentialProvider(name: "slow", clock: clock.clock) {
             fetches.withLock { $0 += 1 }
             // Held until every caller is waiting: without single flight each would start its own fetch here.
             for await _ in gate { break }

@@ -215,7 +215,7 @@ struct CollectionTests {
         let manual = ManualClock()
         try await ExporterHarness.with(
             instances: FakeInstance.numbered(1), arguments: ["--collect.min-interval", "30s"],
-            clock: MonotonicClock(manual)
+            clock: AWSClock(manual)
         ) { harness in
             let first = try await harness.scrape()
             _ = try await harness.scrape()

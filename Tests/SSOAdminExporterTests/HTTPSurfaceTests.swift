@@ -13,7 +13,7 @@ struct HTTPSurfaceTests {
     func withApp(
         setup: TestingSetup = .router,
         arguments: [String] = [],
-        clock: MonotonicClock = MonotonicClock(ManualClock()),
+        clock: AWSClock = AWSClock(ManualClock()),
         fault: FakeFault? = nil,
         _ body: @escaping @Sendable (any TestClientProtocol, FakeSSOAdminService) async throws -> Void
     ) async throws {

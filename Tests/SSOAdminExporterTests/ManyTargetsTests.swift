@@ -41,7 +41,7 @@ struct SimulatedOrganization {
     }
 
     static func with(
-        _ simulator: OrganizationSimulator, yaml: String, clock: MonotonicClock = .continuous,
+        _ simulator: OrganizationSimulator, yaml: String, clock: AWSClock = .continuous,
         _ body: (SimulatedOrganization) async throws -> Void
     ) async throws {
         let server = try await FakeHTTPServer.start { await simulator.handle($0) }
@@ -65,7 +65,7 @@ struct SimulatedOrganization {
     }
 
     func scrape() async throws -> ParsedExposition {
-        let bytes = await page.render(deadline: MonotonicClock.continuous.now().advanced(by: .seconds(10)))
+        let bytes = await page.render(deadline: AWSClock.continuous.now().advanced(by: .seconds(10)))
         return try ExpositionParser.parse(String(decoding: bytes, as: UTF8.self))
     }
 }
@@ -197,7 +197,7 @@ struct ManyTargetsTests {
         let yaml =
             SimulatedOrganization.targetsYAML(simulator, accounts: 6, regions: ["us-east-1"])
             + "collection:\n  mode: background\n  max_stale: 10m\n"
-        try await SimulatedOrganization.with(simulator, yaml: yaml, clock: MonotonicClock(manual)) { organization in
+        try await SimulatedOrganization.with(simulator, yaml: yaml, clock: AWSClock(manual)) { organization in
             let scheduler = try #require(organization.page.scheduler as? PeriodicScheduler)
             let member = ["account_id": "100000000005"]
             await scheduler.collectRound()

@@ -47,7 +47,7 @@ extension ExternalProgramTests {
         }
 
         func scrape(_ page: MetricsPage) async throws -> ParsedExposition {
-            let bytes = await page.render(deadline: MonotonicClock.continuous.now().advanced(by: .seconds(20)))
+            let bytes = await page.render(deadline: AWSClock.continuous.now().advanced(by: .seconds(20)))
             return try ExpositionParser.parse(String(decoding: bytes, as: UTF8.self))
         }
 
@@ -136,7 +136,7 @@ extension ExternalProgramTests {
                         transport: AsyncHTTPClientTransport(client: http),
                         configuration: AWSClientConfiguration(userAgent: "test")))
                 let identity = try await sts.getCallerIdentity(
-                    deadline: MonotonicClock.continuous.now().advanced(by: .seconds(10)))
+                    deadline: AWSClock.continuous.now().advanced(by: .seconds(10)))
                 #expect(identity.account == "123456789012")
                 #expect(identity.arn.hasSuffix(":user/sso-admin-exporter"))
             } cleanup: {

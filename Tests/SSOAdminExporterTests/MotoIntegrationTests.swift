@@ -12,7 +12,7 @@ extension ExternalProgramTests {
     struct MotoIntegrationTests {
         func withMoto(
             credentials: (AWSCredentials) -> AWSCredentials = { $0 },
-            _ body: (MotoServer, MetricsPage, MonotonicClock) async throws -> Void
+            _ body: (MotoServer, MetricsPage, AWSClock) async throws -> Void
         ) async throws {
             let moto = try await MotoServer.start()
             defer { moto.stop() }

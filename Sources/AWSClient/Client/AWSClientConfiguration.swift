@@ -39,19 +39,17 @@ public struct AWSClientConfiguration: Sendable {
     public var retry: Retry
     /// Names the program; the caller passes its own (the client speaks no program's name).
     public var userAgent: String
-    public var clock: MonotonicClock
-    public var wallClock: @Sendable () -> Date
+    public var clock: AWSClock
     public var logger: Logger
 
     public init(
-        userAgent: String, timeout: Timeout = Timeout(), retry: Retry = Retry(), clock: MonotonicClock = .continuous,
-        wallClock: @escaping @Sendable () -> Date = { Date() }, logger: Logger = Logger(label: "aws-client")
+        userAgent: String, timeout: Timeout = Timeout(), retry: Retry = Retry(), clock: AWSClock = .continuous,
+        logger: Logger = Logger(label: "aws-client")
     ) {
         self.userAgent = userAgent
         self.timeout = timeout
         self.retry = retry
         self.clock = clock
-        self.wallClock = wallClock
         self.logger = logger
     }
 }

@@ -19,8 +19,7 @@ public final class AWSRequestSender: Sendable {
     /// The longest one attempt may take; the deadline may cut it shorter.
     public let requestTimeout: Duration
     public let userAgent: String
-    private let clock: MonotonicClock
-    private let wallClock: @Sendable () -> Date
+    private let clock: AWSClock
     private let observer: (any AWSRequestObserver)?
     private let logger: Logger
     /// Server time minus local time, learned from a skew error; applied to every later signature.
@@ -51,7 +50,6 @@ public final class AWSRequestSender: Sendable {
         self.requestTimeout = configuration.timeout.request
         self.userAgent = configuration.userAgent
         self.clock = configuration.clock
-        self.wallClock = configuration.wallClock
         self.observer = observer
         self.logger = configuration.logger
     }
@@ -181,7 +179,7 @@ public final class AWSRequestSender: Sendable {
                 credentials: credentials, region: endpoint.region, service: endpoint.signingName,
                 keyCache: signingKeys
             )
-            .sign(&signable, date: wallClock().addingTimeInterval(skew))
+            .sign(&signable, date: clock.wallTime().addingTimeInterval(skew))
         }
         result.headers = signable.headers + [("User-Agent", userAgent)]
         return result
@@ -194,7 +192,7 @@ public final class AWSRequestSender: Sendable {
             let dateHeader = response.headers.first(where: { $0.name.lowercased() == "date" })?.value,
             let serverDate = HTTPDate.parse(dateHeader)
         else { return false }
-        let skew = serverDate.timeIntervalSince(wallClock())
+        let skew = serverDate.timeIntervalSince(clock.wallTime())
         guard abs(skew) > Self.clockSkewThreshold else { return false }
         clockSkew.withLock { $0 = skew }
         logger.warning(

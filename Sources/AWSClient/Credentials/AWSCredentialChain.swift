@@ -135,7 +135,7 @@ public enum AWSCredentialChain {
 
     /// The default session name: botocore's shape, with the caller's prefix.
     public static func defaultSessionName(_ context: AWSCredentialChainContext) -> String {
-        "\(context.sessionNamePrefix)-\(Int(context.client.wallClock().timeIntervalSince1970))"
+        "\(context.sessionNamePrefix)-\(Int(context.client.clock.wallTime().timeIntervalSince1970))"
     }
 
     static func assumeRole(
@@ -313,7 +313,7 @@ public enum AWSCredentialChain {
         fetch: @escaping @Sendable () async throws -> AWSCredentials
     ) -> RefreshingCredentialProvider {
         RefreshingCredentialProvider(
-            name: name, wallClock: context.client.wallClock, observer: context.credentialsObserver, fetch: fetch)
+            name: name, clock: context.client.clock, observer: context.credentialsObserver, fetch: fetch)
     }
 }
 

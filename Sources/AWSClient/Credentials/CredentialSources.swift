@@ -30,9 +30,9 @@ public struct WebIdentityCredentialSource: Sendable {
     public let roleARN: String
     public let roleSessionName: String
     public let sts: STSClient
-    public let clock: MonotonicClock
+    public let clock: AWSClock
 
-    public init(tokenFile: String, roleARN: String, roleSessionName: String, sts: STSClient, clock: MonotonicClock) {
+    public init(tokenFile: String, roleARN: String, roleSessionName: String, sts: STSClient, clock: AWSClock) {
         self.tokenFile = tokenFile
         self.roleARN = roleARN
         self.roleSessionName = roleSessionName
@@ -66,9 +66,9 @@ public struct WebIdentityCredentialSource: Sendable {
 public struct AssumeRoleCredentialSource: Sendable {
     public let request: AssumeRoleRequest
     public let sts: STSClient
-    public let clock: MonotonicClock
+    public let clock: AWSClock
 
-    public init(request: AssumeRoleRequest, sts: STSClient, clock: MonotonicClock) {
+    public init(request: AssumeRoleRequest, sts: STSClient, clock: AWSClock) {
         self.request = request
         self.sts = sts
         self.clock = clock

@@ -22,7 +22,7 @@ public actor RefreshingCredentialProvider: AWSCredentialProvider {
     public static let mandatoryRefreshWindow: TimeInterval = 10 * 60
 
     private let fetch: @Sendable () async throws -> AWSCredentials
-    private let wallClock: @Sendable () -> Date
+    private let clock: AWSClock
     private let observer: (any AWSCredentialsObserver)?
     private var cached: AWSCredentials?
     private var inFlight: Task<AWSCredentials, any Error>?
@@ -30,18 +30,18 @@ public actor RefreshingCredentialProvider: AWSCredentialProvider {
     /// - Parameter fetch: obtains fresh credentials; throws ``AWSCredentialsError`` (other errors are wrapped).
     public init(
         name: String,
-        wallClock: @escaping @Sendable () -> Date = { Date() },
+        clock: AWSClock = .continuous,
         observer: (any AWSCredentialsObserver)? = nil,
         fetch: @escaping @Sendable () async throws -> AWSCredentials
     ) {
         self.name = name
-        self.wallClock = wallClock
+        self.clock = clock
         self.observer = observer
         self.fetch = fetch
     }
 
     public func credentials() async throws -> AWSCredentials {
-        let now = wallClock()
+        let now = clock.wallTime()
         if let cached {
             guard let expiration = cached.expiration else { return cached }
             let remaining = expiration.timeIntervalSince(now)

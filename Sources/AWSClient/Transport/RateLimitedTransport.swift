@@ -5,10 +5,10 @@ import Synchronization
 public final class TokenBucket: Sendable {
     public let rate: Double
     public let burst: Int
-    private let clock: MonotonicClock
+    private let clock: AWSClock
     private let state: Mutex<(tokens: Double, updated: MonotonicInstant)>
 
-    public init(rate: Double, burst: Int, clock: MonotonicClock = .continuous) {
+    public init(rate: Double, burst: Int, clock: AWSClock = .continuous) {
         self.rate = rate
         self.burst = max(1, burst)
         self.clock = clock
@@ -40,9 +40,9 @@ public final class TokenBucket: Sendable {
 public struct RateLimitedTransport: AWSHTTPTransport {
     public let base: any AWSHTTPTransport
     public let bucket: TokenBucket
-    private let clock: MonotonicClock
+    private let clock: AWSClock
 
-    public init(base: any AWSHTTPTransport, bucket: TokenBucket, clock: MonotonicClock = .continuous) {
+    public init(base: any AWSHTTPTransport, bucket: TokenBucket, clock: AWSClock = .continuous) {
         self.base = base
         self.bucket = bucket
         self.clock = clock

@@ -72,24 +72,21 @@ public final class AccountIdentity: Sendable {
 /// It never throws and keeps no state between collections; the schedulers decide when to call it.
 public struct TargetCollector: Sendable {
     private let metrics: ExporterSelfMetrics
-    private let clock: MonotonicClock
-    private let wallClock: @Sendable () -> Date
+    private let clock: AWSClock
     private let logger: Logger
 
     public init(
         metrics: ExporterSelfMetrics,
-        clock: MonotonicClock = .continuous,
-        wallClock: @escaping @Sendable () -> Date = { Date() },
+        clock: AWSClock = .continuous,
         logger: Logger
     ) {
         self.metrics = metrics
         self.clock = clock
-        self.wallClock = wallClock
         self.logger = logger
     }
 
     public func collect(_ source: TargetSource, deadline: MonotonicInstant) async -> CollectionSnapshot {
-        let startedAt = wallClock()
+        let startedAt = clock.wallTime()
         let started = clock.now()
         var target = source.target
         let outcome: CollectionSnapshot.Outcome
@@ -133,6 +130,6 @@ public struct TargetCollector: Sendable {
             collectedAt: startedAt, duration: waitStarted.duration(to: now), finishedAt: now)
     }
 
-    var monotonicClock: MonotonicClock { clock }
-    var now: Date { wallClock() }
+    var monotonicClock: AWSClock { clock }
+    var now: Date { clock.wallTime() }
 }

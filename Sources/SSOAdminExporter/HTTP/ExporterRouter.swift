@@ -20,7 +20,7 @@ public enum ExporterRouter {
         configuration: ExporterConfiguration,
         page: MetricsPage,
         web: WebConfigurationStore? = nil,
-        clock: MonotonicClock = .continuous
+        clock: AWSClock = .continuous
     ) -> Router<BasicRequestContext> {
         let router = Router(options: .autoGenerateHeadEndpoints)
         // First, so that authentication and the configured headers cover every answer, 404 and 405 included.

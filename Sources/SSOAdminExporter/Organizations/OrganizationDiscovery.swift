@@ -132,7 +132,7 @@ public final class OrganizationDiscovery: Service {
             targets.replaceDiscovered(sources)
             state.withLock { $0.managementAccountID = managementAccountID ?? $0.managementAccountID }
             accountsGauge.set(Double(kept.count))
-            lastSuccessGauge.set(factory.wallClock().timeIntervalSince1970)
+            lastSuccessGauge.set(factory.clock.wallTime().timeIntervalSince1970)
             logger.info(
                 "organization discovered",
                 metadata: [

@@ -46,14 +46,12 @@ public struct ExporterApplication: Sendable {
         transport: any AWSHTTPTransport,
         localTransport: (any AWSHTTPTransport)? = nil,
         metrics: ExporterSelfMetrics,
-        clock: MonotonicClock = .continuous,
-        wallClock: @escaping @Sendable () -> Date = { Date() },
+        clock: AWSClock = .continuous,
         readFile: @escaping @Sendable (String) throws -> String? = AWSSharedConfiguration.readFileIfPresent,
         logger: Logger
     ) -> ResolvingCredentialProvider {
         var client = configuration.awsClient
         client.clock = clock
-        client.wallClock = wallClock
         client.logger = logger
         let context = AWSCredentialChainContext(
             environment: environment,
@@ -103,8 +101,7 @@ public struct ExporterApplication: Sendable {
         configuration: ExporterConfiguration,
         credentialProvider: any AWSCredentialProvider,
         transport: any AWSHTTPTransport,
-        clock: MonotonicClock = .continuous,
-        wallClock: @escaping @Sendable () -> Date = { Date() },
+        clock: AWSClock = .continuous,
         selfMetrics: ExporterSelfMetrics? = nil,
         environment: [String: String] = [:],
         logger: Logger
@@ -112,8 +109,8 @@ public struct ExporterApplication: Sendable {
         let selfMetrics = selfMetrics ?? ExporterSelfMetrics()
         let factory = TargetSourceFactory(
             configuration: configuration, baseProvider: credentialProvider, transport: transport,
-            metrics: selfMetrics, clock: clock, wallClock: wallClock, environment: environment, logger: logger)
-        let collector = TargetCollector(metrics: selfMetrics, clock: clock, wallClock: wallClock, logger: logger)
+            metrics: selfMetrics, clock: clock, environment: environment, logger: logger)
+        let collector = TargetCollector(metrics: selfMetrics, clock: clock, logger: logger)
         let scheduler: any CollectionScheduler & Service
         var discovery: OrganizationDiscovery?
         var reloader: TargetsReloader?

@@ -17,8 +17,7 @@ public final class TargetSourceFactory: Sendable {
     public let baseProvider: any AWSCredentialProvider
     public let transport: any AWSHTTPTransport
     public let metrics: ExporterSelfMetrics
-    public let clock: MonotonicClock
-    public let wallClock: @Sendable () -> Date
+    public let clock: AWSClock
     public let logger: Logger
     /// The environment endpoints of other services are read from (`AWS_ENDPOINT_URL_<SERVICE>`).
     public let environment: [String: String]
@@ -33,8 +32,8 @@ public final class TargetSourceFactory: Sendable {
 
     public init(
         configuration: ExporterConfiguration, baseProvider: any AWSCredentialProvider,
-        transport: any AWSHTTPTransport, metrics: ExporterSelfMetrics, clock: MonotonicClock = .continuous,
-        wallClock: @escaping @Sendable () -> Date = { Date() }, environment: [String: String] = [:], logger: Logger
+        transport: any AWSHTTPTransport, metrics: ExporterSelfMetrics, clock: AWSClock = .continuous,
+        environment: [String: String] = [:], logger: Logger
     ) {
         self.configuration = configuration
         self.environment = environment
@@ -46,7 +45,6 @@ public final class TargetSourceFactory: Sendable {
         self.transport = transport
         self.metrics = metrics
         self.clock = clock
-        self.wallClock = wallClock
         self.logger = logger
     }
 
@@ -97,7 +95,6 @@ public final class TargetSourceFactory: Sendable {
     ) -> AWSRequestSender {
         var client = configuration.awsClient
         client.clock = clock
-        client.wallClock = wallClock
         client.logger = logger
         return AWSRequestSender(
             endpoint: endpoint, credentialProvider: provider, transport: transport, configuration: client,
@@ -122,13 +119,14 @@ public final class TargetSourceFactory: Sendable {
                         region: configuration.stsEndpoint.region, accountID: { accountID })))
             let request = AssumeRoleRequest(
                 roleARN: role.roleARN,
-                roleSessionName: role.roleSessionName ?? "\(BuildInfo.name)-\(Int(wallClock().timeIntervalSince1970))",
+                roleSessionName: role.roleSessionName
+                    ?? "\(BuildInfo.name)-\(Int(clock.wallTime().timeIntervalSince1970))",
                 externalID: role.externalID, durationSeconds: durationSeconds)
             let source = AssumeRoleCredentialSource(request: request, sts: sts, clock: clock)
             let observer = metrics.credentialsObserver(accountID: accountID)
             metrics.registerCredentialProvider("assume-role", accountID: accountID)
             let provider = RefreshingCredentialProvider(
-                name: "assume-role", wallClock: wallClock, observer: observer, fetch: { try await source.fetch() })
+                name: "assume-role", clock: clock, observer: observer, fetch: { try await source.fetch() })
             shared.roles[key] = provider
             return provider
         }

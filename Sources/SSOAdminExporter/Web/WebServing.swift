@@ -198,7 +198,7 @@ struct WebAccessMiddleware<Context: RequestContext>: RouterMiddleware {
     let store: WebConfigurationStore
     let authenticator = BasicAuthenticator()
     let limiter = RateLimiter()
-    let clock: MonotonicClock
+    let clock: AWSClock
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response

@@ -14,7 +14,7 @@ struct ExporterHarness {
     let server: FakeHTTPServer
     let sts: FakeSTSService
     let page: MetricsPage
-    let clock: MonotonicClock
+    let clock: AWSClock
     let configuration: ExporterConfiguration
 
     static let logger: Logger = {
@@ -38,7 +38,7 @@ struct ExporterHarness {
         instances: [FakeInstance],
         arguments: [String] = [],
         environment: [String: String] = [:],
-        clock: MonotonicClock = MonotonicClock(ManualClock()),
+        clock: AWSClock = AWSClock(ManualClock()),
         credentials: AWSCredentials = AWSCredentials(accessKeyID: "AKIDTEST", secretAccessKey: "do-not-log-me"),
         logger: Logger = ExporterHarness.logger,
         _ body: (ExporterHarness) async throws -> Void
