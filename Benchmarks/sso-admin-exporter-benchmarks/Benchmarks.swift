@@ -67,8 +67,8 @@ enum Benchmarks {
             service: "sso"
         )
         let body = Array(#"{"MaxResults":100,"NextToken":"tok-10"}"#.utf8)
-        measure("SigV4 sign one ListInstances request", iterations: 20_000) {
-            var request = SigV4Request(
+        func listInstances() -> SigV4Request {
+            SigV4Request(
                 method: "POST", path: "/",
                 headers: [
                     ("Host", "sso.us-east-1.amazonaws.com"), ("Content-Type", "application/x-amz-json-1.1"),
@@ -76,18 +76,14 @@ enum Benchmarks {
                 ],
                 body: body
             )
+        }
+        measure("SigV4 sign one ListInstances request", iterations: 20_000) {
+            var request = listInstances()
             signer.sign(&request, date: Date(timeIntervalSince1970: 1_700_000_000))
         }
         // The first call of every target in a round signs with credentials it has not signed with before.
         measure("SigV4 sign with new credentials (key derived)", iterations: 20_000) {
-            var request = SigV4Request(
-                method: "POST", path: "/",
-                headers: [
-                    ("Host", "sso.us-east-1.amazonaws.com"), ("Content-Type", "application/x-amz-json-1.1"),
-                    ("X-Amz-Target", "SWBExternalService.ListInstances"),
-                ],
-                body: body
-            )
+            var request = listInstances()
             SigV4Signer(
                 credentials: signer.credentials, region: "us-east-1", service: "sso",
                 keyCache: SigningKeyCache(capacity: 1)
@@ -237,7 +233,7 @@ extension Benchmarks {
             return
         }
         let service = FakeSSOAdminService(instances: FakeInstance.numbered(count))
-        let server = try await FakeHTTPServer.start { await service.handle($0) }
+        let server = try await FakeHTTPServer.start(ssoAdmin: service, sts: FakeSTSService())
         let port = try ExternalTools.freeLoopbackPort()
         let process = Process()
         process.executableURL = binary
@@ -265,7 +261,7 @@ extension Benchmarks {
         var samples: [(Int, Double)] = []
         for index in 1...scrapes {
             let metrics = try await scrape()
-            precondition(metrics?.value("aws_sso_admin_collect_success") == 1)
+            precondition(metrics?.value("aws_sso_admin_collect_success") == 1, "scrape \(index): the collection failed")
             if index == 1 || index % 50 == 0 {
                 samples.append((index, metrics?.value("process_resident_memory_bytes") ?? 0))
             }

@@ -39,7 +39,7 @@ extension Benchmarks {
         """.write(toFile: path("web.yml"), atomically: true, encoding: .utf8)
 
         let service = FakeSSOAdminService(instances: FakeInstance.numbered(count))
-        let server = try await FakeHTTPServer.start { await service.handle($0) }
+        let server = try await FakeHTTPServer.start(ssoAdmin: service, sts: FakeSTSService())
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(path("server.pem")))
         let credentials = "Basic " + Data("prometheus:benchmark password".utf8).base64EncodedString()

@@ -102,38 +102,25 @@ public struct SigV4Signer: Sendable {
             request.headers.append(("X-Amz-Security-Token", token))
         }
         let (canonicalHeaders, signedHeaders) = Self.canonicalHeaders(request.headers)
-        var canonical = request.method.uppercased()
-        canonical += "\n"
-        canonical += Self.canonicalPath(request.path, normalize: options.normalizePath)
-        canonical += "\n"
-        canonical += Self.canonicalQuery(request.query)
-        canonical += "\n"
-        canonical += canonicalHeaders
-        canonical += "\n"
-        canonical += signedHeaders
-        canonical += "\n"
-        canonical += bodyHash
+        let canonical = [
+            request.method.uppercased(),
+            Self.canonicalPath(request.path, normalize: options.normalizePath),
+            Self.canonicalQuery(request.query),
+            canonicalHeaders,
+            signedHeaders,
+            bodyHash,
+        ].joined(separator: "\n")
         let scope = "\(shortDate)/\(region)/\(service)/aws4_request"
-        var stringToSign = "AWS4-HMAC-SHA256\n"
-        stringToSign += longDate
-        stringToSign += "\n"
-        stringToSign += scope
-        stringToSign += "\n"
-        stringToSign += Self.hexSHA256(canonical)
+        let stringToSign = ["AWS4-HMAC-SHA256", longDate, scope, Self.hexSHA256(canonical)].joined(separator: "\n")
         let signature = Self.hex(
             stringToSign.withUTF8Bytes { message in
                 signingKey(shortDate: shortDate).withUnsafeBytes { key in
                     HMACSHA256.authenticationCode(key: key, message: message)
                 }
             })
-        var authorization = "AWS4-HMAC-SHA256 Credential="
-        authorization += credentials.accessKeyID
-        authorization += "/"
-        authorization += scope
-        authorization += ", SignedHeaders="
-        authorization += signedHeaders
-        authorization += ", Signature="
-        authorization += signature
+        let authorization =
+            "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(scope), "
+            + "SignedHeaders=\(signedHeaders), Signature=\(signature)"
         request.headers.append(("Authorization", authorization))
         if let token = credentials.sessionToken, options.omitSessionTokenFromSignature {
             request.headers.append(("X-Amz-Security-Token", token))

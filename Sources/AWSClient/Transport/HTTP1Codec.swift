@@ -80,10 +80,8 @@ public struct HTTP1ResponseParser: Sendable {
             case .head:
                 guard try readHead() else { return nil }
             case .fixedBody(let remaining):
-                let count = min(remaining, pending.readableBytes)
-                appendBody(count)
-                if remaining > count {
-                    state = .fixedBody(remaining: remaining - count)
+                if let left = takeBody(remaining) {
+                    state = .fixedBody(remaining: left)
                     return nil
                 }
                 return complete()
@@ -93,10 +91,8 @@ public struct HTTP1ResponseParser: Sendable {
                 guard body.count + size <= maxBodyBytes else { throw .tooLarge("response body larger than the limit") }
                 state = size == 0 ? .trailers : .chunkData(remaining: size)
             case .chunkData(let remaining):
-                let count = min(remaining, pending.readableBytes)
-                appendBody(count)
-                if remaining > count {
-                    state = .chunkData(remaining: remaining - count)
+                if let left = takeBody(remaining) {
+                    state = .chunkData(remaining: left)
                     return nil
                 }
                 state = .chunkDataEnd
@@ -264,6 +260,13 @@ public struct HTTP1ResponseParser: Sendable {
     }
 
     // MARK: - Body
+
+    /// Takes up to `remaining` body bytes from what arrived; returns how many are still to come, or nil when none.
+    private mutating func takeBody(_ remaining: Int) -> Int? {
+        let count = min(remaining, pending.readableBytes)
+        appendBody(count)
+        return remaining > count ? remaining - count : nil
+    }
 
     private mutating func appendBody(_ count: Int) {
         guard count > 0 else { return }
