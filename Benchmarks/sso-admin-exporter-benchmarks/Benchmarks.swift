@@ -28,7 +28,11 @@ enum Benchmarks {
             return
         }
         if CommandLine.arguments.dropFirst().first == "--organization-only" {
-            for accounts in [500, 1_000, 2_000] { try await organizationScale(accounts: accounts) }
+            // `--organization-only 2000` runs one size, for comparing two builds.
+            let sizes = CommandLine.arguments.dropFirst(2).compactMap { Int($0) }
+            for accounts in sizes.isEmpty ? [500, 1_000, 2_000] : sizes {
+                try await organizationScale(accounts: accounts)
+            }
             return
         }
         if CommandLine.arguments.dropFirst().first == "--tls-only" {

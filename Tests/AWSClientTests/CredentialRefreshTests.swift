@@ -58,11 +58,6 @@ struct CredentialRefreshTests {
         return (provider, clock, fetcher, observer)
     }
 
-    /// Lets a background refresh, started as a detached task, run to its end.
-    func settle(_ provider: RefreshingCredentialProvider, until condition: () -> Bool) async {
-        for _ in 0..<1000 where !condition() { await Task.yield() }
-    }
-
     @Test("cached until 15 minutes before expiry")
     func cached() async throws {
         let (provider, clock, fetcher, _) = make()
@@ -72,16 +67,37 @@ struct CredentialRefreshTests {
         #expect(fetcher.count == 1)
     }
 
-    @Test("inside the advisory window: old credentials now, a refresh in the background")
+    @Test("inside the advisory window: the first caller refreshes, the others keep the old credentials meanwhile")
     func advisory() async throws {
-        let (provider, clock, fetcher, observer) = make()
-        _ = try await provider.credentials()
-        clock.advance(47 * 60)  // 13 minutes left
+        let clock = ManualWallClock()
+        let fetches = Mutex(0)
+        let (gate, opener) = AsyncStream<Void>.makeStream()
+        let provider = RefreshingCredentialProvider(name: "advisory", clock: clock.clock) {
+            let count = fetches.withLock {
+                $0 += 1
+                return $0
+            }
+            // The second fetch (the advisory refresh) is held until the test has asked again.
+            if count == 2 { for await _ in gate { break } }
+            return AWSCredentials(
+                accessKeyID: "KEY\(count)", secretAccessKey: "s", expiration: clock.now.addingTimeInterval(3600))
+        }
         #expect(try await provider.credentials().accessKeyID == "KEY1")
-        await settle(provider) { fetcher.count == 2 && observer.recorded.count == 2 }
-        #expect(fetcher.count == 2)
+        clock.advance(47 * 60)  // 13 minutes left
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                let refreshed = try await provider.credentials()
+                #expect(refreshed.accessKeyID == "KEY2")
+            }
+            // While that refresh is held, other callers are not held with it.
+            while fetches.withLock({ $0 }) < 2 { await Task.yield() }
+            #expect(try await provider.credentials().accessKeyID == "KEY1")
+            opener.yield()
+            opener.finish()
+            try await group.waitForAll()
+        }
         #expect(try await provider.credentials().accessKeyID == "KEY2")
-        #expect(observer.recorded == ["ok:test", "ok:test"])
+        #expect(fetches.withLock { $0 } == 2)
     }
 
     @Test("a failed advisory refresh keeps the old credentials and is counted")
@@ -91,9 +107,18 @@ struct CredentialRefreshTests {
         fetcher.setFailing(true)
         clock.advance(47 * 60)
         #expect(try await provider.credentials().accessKeyID == "KEY1")
-        await settle(provider) { observer.recorded.count == 2 }
         #expect(observer.recorded == ["ok:test", "error:test"])
         #expect(try await provider.credentials().accessKeyID == "KEY1")
+    }
+
+    @Test("with nothing cached, a failed fetch is an error and the next call fetches again")
+    func failedFirstFetch() async throws {
+        let (provider, _, fetcher, _) = make()
+        fetcher.setFailing(true)
+        await #expect(throws: AWSCredentialsError.self) { _ = try await provider.credentials() }
+        fetcher.setFailing(false)
+        #expect(try await provider.credentials().accessKeyID == "KEY2")
+        #expect(fetcher.count == 2)
     }
 
     @Test("inside the mandatory window callers wait for fresh credentials; a failure there is an error")

@@ -13,9 +13,11 @@ public protocol AWSCredentialsObserver: Sendable {
 /// Caches temporary credentials and refreshes them the way the SDKs do.
 ///
 /// Outside the advisory window (15 minutes before expiry) the cached credentials are returned as they are. Inside
-/// it, the first caller starts a refresh in the background and everybody keeps the old credentials, also when that
-/// refresh fails. Inside the mandatory window (10 minutes), or with nothing cached, callers wait for the refresh;
-/// however many wait, one fetch is in flight.
+/// it, the first caller refreshes while everybody else keeps the old credentials, and that caller keeps them too
+/// when the refresh fails. Inside the mandatory window (10 minutes), or with nothing cached, callers wait for the
+/// refresh; however many wait, one fetch is in flight. The fetch runs in the task of the caller that started it
+/// (no task of its own outlives a call): if that caller is cancelled, the callers waiting on it get the error and
+/// the next call starts again.
 public actor RefreshingCredentialProvider: AWSCredentialProvider {
     public nonisolated let name: String
     public static let advisoryRefreshWindow: TimeInterval = 15 * 60
@@ -25,7 +27,9 @@ public actor RefreshingCredentialProvider: AWSCredentialProvider {
     private let clock: AWSClock
     private let observer: (any AWSCredentialsObserver)?
     private var cached: AWSCredentials?
-    private var inFlight: Task<AWSCredentials, any Error>?
+    private var refreshing = false
+    /// Callers that need fresh credentials while another caller's refresh is in flight.
+    private var waiting: [CheckedContinuation<AWSCredentials, any Error>] = []
 
     /// - Parameter fetch: obtains fresh credentials; throws ``AWSCredentialsError`` (other errors are wrapped).
     public init(
@@ -41,38 +45,41 @@ public actor RefreshingCredentialProvider: AWSCredentialProvider {
     }
 
     public func credentials() async throws -> AWSCredentials {
-        let now = clock.wallTime()
         if let cached {
             guard let expiration = cached.expiration else { return cached }
-            let remaining = expiration.timeIntervalSince(now)
+            let remaining = expiration.timeIntervalSince(clock.wallTime())
             if remaining > Self.advisoryRefreshWindow { return cached }
             if remaining > Self.mandatoryRefreshWindow {
-                if inFlight == nil { _ = startRefresh() }
-                return cached
+                if refreshing { return cached }
+                return (try? await refresh()) ?? cached
             }
         }
-        return try await (inFlight ?? startRefresh()).value
+        if refreshing {
+            return try await withCheckedThrowingContinuation { waiting.append($0) }
+        }
+        return try await refresh()
     }
 
-    private func startRefresh() -> Task<AWSCredentials, any Error> {
-        let task = Task { try await self.refresh() }
-        inFlight = task
-        return task
-    }
-
+    /// Fetches in the caller's task and hands the outcome to every caller that waited for it.
     private func refresh() async throws -> AWSCredentials {
-        defer { inFlight = nil }
+        refreshing = true
+        let outcome: Result<AWSCredentials, AWSCredentialsError>
         do {
             let fresh = try await fetch()
             SecretRegistry.shared.register(fresh)
             cached = fresh
             observer?.credentialsRefreshed(provider: name, expiration: fresh.expiration)
-            return fresh
+            outcome = .success(fresh)
         } catch {
             let failure =
                 error as? AWSCredentialsError ?? AWSCredentialsError(provider: name, message: String(describing: error))
             observer?.credentialsRefreshFailed(provider: name, error: failure)
-            throw failure
+            outcome = .failure(failure)
         }
+        refreshing = false
+        let waiters = waiting
+        waiting = []
+        for waiter in waiters { waiter.resume(with: outcome.mapError { $0 as any Error }) }
+        return try outcome.get()
     }
 }

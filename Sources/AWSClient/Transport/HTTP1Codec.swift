@@ -181,12 +181,12 @@ public struct HTTP1ResponseParser: Sendable {
         if status == 204 || status == 304 {
             state = .fixedBody(remaining: 0)
         } else if !transferEncoding.isEmpty {
-            // Only chunked is read; it must come last. A Content-Length beside it is what request smuggling uses:
-            // the response is still framed by chunked (RFC 9112 §6.3), but the connection is not used again.
-            guard transferEncoding.last?.lowercased() == "chunked",
-                transferEncoding.dropLast().allSatisfy({ $0.lowercased() != "chunked" })
-            else { throw .malformed("unsupported Transfer-Encoding") }
-            guard transferEncoding.count == 1 else { throw .malformed("unsupported Transfer-Encoding") }
+            // Only chunked alone is read (the transport asks for no other coding). A Content-Length beside it is
+            // what request smuggling uses: the response is still framed by chunked (RFC 9112 §6.3), but the
+            // connection is not used again.
+            guard transferEncoding.count == 1, transferEncoding[0].lowercased() == "chunked" else {
+                throw .malformed("unsupported Transfer-Encoding")
+            }
             if contentLength != nil { keepAlive = false }
             state = .chunkSize
         } else if let contentLength {

@@ -287,7 +287,9 @@ private final class ExchangeHandler: ChannelInboundHandler {
 
     func begin(_ promise: EventLoopPromise<(AWSHTTPResponse, Bool)>, deadline: NIODeadline, channel: any Channel) {
         guard self.promise == nil, channel.isActive, parser.isIdle else {
+            // A connection in any other state cannot carry this exchange, nor any later one.
             promise.fail(AWSTransportError.connection("connection closed before the request was sent"))
+            channel.close(promise: nil)
             return
         }
         self.promise = promise
