@@ -12,10 +12,15 @@ public final class TargetSet: Sendable {
         /// Every watched target by name, rebuilt on each change: a sharded Prometheus probes every target, and a
         /// lookup must not walk the list each time.
         var byName: [String: TargetSource] = [:]
+        /// The configured targets, then the discovered ones not configured too: built on each change, since every
+        /// round and scrape reads it.
+        var all: [TargetSource] = []
 
         mutating func reindex() {
             byName = Dictionary(discovered.map { ($0.target.name, $0) }, uniquingKeysWith: { first, _ in first })
             for source in configured { byName[source.target.name] = source }
+            let names = Set(configured.map(\.target.name))
+            all = configured + discovered.filter { !names.contains($0.target.name) }
         }
     }
     /// Waiters for the next change, by ID so that a cancelled wait can leave.
@@ -58,10 +63,7 @@ public final class TargetSet: Sendable {
     /// Configured targets first, in file order, then discovered ones; a discovered target never hides a configured
     /// one of the same name.
     public var sources: [TargetSource] {
-        state.withLock { state in
-            let names = Set(state.configured.map(\.target.name))
-            return state.configured + state.discovered.filter { !names.contains($0.target.name) }
-        }
+        state.withLock { $0.all }
     }
 
     public var configuredCount: Int { state.withLock { $0.configured.count } }
