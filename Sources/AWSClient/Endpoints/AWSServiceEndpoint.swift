@@ -21,15 +21,7 @@ public struct AWSServiceEndpoint: Sendable, Equatable {
         self.url = url
         self.region = region
         self.signingName = signingName
-        let host = url.host ?? ""
-        let bracketed = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
-        if let port = url.port,
-            !((url.scheme == "https" && port == 443) || (url.scheme == "http" && port == 80))
-        {
-            hostHeader = "\(bracketed):\(port)"
-        } else {
-            hostHeader = bracketed
-        }
+        hostHeader = EndpointURL.hostHeader(of: url)
         signingPath = url.path.isEmpty ? "/" : url.path
         signingQuery = url.query(percentEncoded: true) ?? ""
     }

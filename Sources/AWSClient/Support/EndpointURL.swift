@@ -27,6 +27,17 @@ public enum EndpointURL {
         return url
     }
 
+    /// The `Host` header for `url`: IPv6 addresses in brackets, the port only when it is not the scheme's default.
+    public static func hostHeader(of url: URL) -> String {
+        let host = url.host ?? ""
+        let bracketed = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
+        guard let port = url.port,
+            !((url.scheme?.lowercased() == "https" && port == 443)
+                || (url.scheme?.lowercased() == "http" && port == 80))
+        else { return bracketed }
+        return "\(bracketed):\(port)"
+    }
+
     /// Why `url` cannot be connected to, or `nil` when it can: for values that reach the transport without
     /// passing through ``parse(_:source:schemes:)``.
     public static func problem(with url: URL) -> String? {

@@ -1,3 +1,14 @@
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -56,6 +67,29 @@ public enum AWSTransportError: Error, Sendable, Equatable, CustomStringConvertib
         case .invalidResponse(let detail): "invalid response: \(detail)"
         case .invalidRequest(let detail): "invalid request: \(detail)"
         }
+    }
+}
+
+extension AWSTransportError {
+    /// An error from below HTTP (NIO, the socket, the task) as the retry rules see it; `target` names where the
+    /// request went. Each transport maps its own library's errors first.
+    static func classifying(_ error: any Error, target: String) -> AWSTransportError {
+        if let error = error as? AWSTransportError { return error }
+        if isConnectionRefused(error) { return .connection("connection refused by \(target)") }
+        if case ChannelError.connectTimeout = error { return .timeout }
+        if error is NIOTooManyBytesError { return .invalidResponse("response body larger than the limit") }
+        if error is CancellationError { return .timeout }
+        return .connection(NetworkText.sanitized(String(describing: error), limit: 200))
+    }
+
+    /// Whether nothing listens where the request went: worth saying plainly, and worth no connect timeout.
+    static func isConnectionRefused(_ error: any Error) -> Bool {
+        if let error = error as? IOError { return error.errnoCode == ECONNREFUSED }
+        if let error = error as? NIOConnectionError {
+            return !error.connectionErrors.isEmpty
+                && error.connectionErrors.allSatisfy { isConnectionRefused($0.error) }
+        }
+        return false
     }
 }
 

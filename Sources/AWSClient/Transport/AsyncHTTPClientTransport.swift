@@ -3,14 +3,6 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#elseif canImport(Darwin)
-    import Darwin
-#endif
-
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -96,40 +88,22 @@ public struct AsyncHTTPClientTransport: AWSHTTPTransport {
         "\(url.host ?? ""):\(url.port ?? (url.scheme == "https" ? 443 : 80))"
     }
 
-    /// Maps the HTTP library's errors onto the three kinds the retry rules care about.
+    /// Maps AsyncHTTPClient's errors onto the kinds the retry rules care about; the rest as every transport does.
     static func classify(_ error: any Error, target: String = "the endpoint") -> AWSTransportError {
-        if isConnectionRefused(error) {
-            return .connection("connection refused by \(target)")
-        }
-        if let error = error as? HTTPClientError {
-            switch error {
-            case .connectTimeout, .readTimeout, .writeTimeout, .deadlineExceeded, .tlsHandshakeTimeout,
-                .getConnectionFromPoolTimeout:
-                return .timeout
-            case .remoteConnectionClosed, .cancelled, .uncleanShutdown:
-                return .connection(String(describing: error))
-            case .invalidURL, .emptyHost, .emptyScheme:
-                return .invalidResponse("invalid endpoint URL")
-            default:
-                return .connection(String(describing: error))
-            }
-        }
-        if error is NIOTooManyBytesError || error is ResponseAccumulator.ResponseTooBigError {
+        if error is ResponseAccumulator.ResponseTooBigError {
             return .invalidResponse("response body larger than the limit")
         }
-        if error is CancellationError {
+        guard let error = error as? HTTPClientError else { return AWSTransportError.classifying(error, target: target) }
+        switch error {
+        case .connectTimeout, .readTimeout, .writeTimeout, .deadlineExceeded, .tlsHandshakeTimeout,
+            .getConnectionFromPoolTimeout:
             return .timeout
+        case .remoteConnectionClosed, .cancelled, .uncleanShutdown:
+            return .connection(String(describing: error))
+        case .invalidURL, .emptyHost, .emptyScheme:
+            return .invalidResponse("invalid endpoint URL")
+        default:
+            return .connection(String(describing: error))
         }
-        return .connection(NetworkText.sanitized(String(describing: error), limit: 200))
-    }
-
-    /// Whether nothing listens where the request went: worth saying plainly, and worth no connect timeout.
-    static func isConnectionRefused(_ error: any Error) -> Bool {
-        if let error = error as? IOError { return error.errnoCode == ECONNREFUSED }
-        if let error = error as? NIOConnectionError {
-            return !error.connectionErrors.isEmpty
-                && error.connectionErrors.allSatisfy { isConnectionRefused($0.error) }
-        }
-        return false
     }
 }

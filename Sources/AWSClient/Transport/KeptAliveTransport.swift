@@ -88,10 +88,8 @@ public final class KeptAliveTransport: AWSHTTPTransport {
             } onCancel: {
                 connection.abort()
             }
-        } catch let error as AWSTransportError {
-            throw error
         } catch {
-            throw AsyncHTTPClientTransport.classify(error, target: target.description)
+            throw AWSTransportError.classifying(error, target: target.description)
         }
         if keepAlive {
             putIdle(connection, target.key)
@@ -172,8 +170,7 @@ public final class KeptAliveTransport: AWSHTTPTransport {
             }.get()
             return Connection(channel: channel, handler: handler)
         } catch {
-            if case ChannelError.connectTimeout = error { throw AWSTransportError.timeout }
-            throw AsyncHTTPClientTransport.classify(error, target: target.description)
+            throw AWSTransportError.classifying(error, target: target.description)
         }
     }
 
@@ -209,10 +206,9 @@ public final class KeptAliveTransport: AWSHTTPTransport {
         let path = url.path(percentEncoded: true)
         var requestTarget = path.isEmpty ? "/" : path
         if let query = url.query(percentEncoded: true) { requestTarget += "?\(query)" }
-        let bracketed = host.contains(":") ? "[\(host)]" : host
         return Target(
             key: HostKey(secure: secure, host: host, port: port), requestTarget: requestTarget,
-            hostHeader: port == defaultPort ? bracketed : "\(bracketed):\(port)")
+            hostHeader: EndpointURL.hostHeader(of: url))
     }
 
     /// The request as it goes on the wire, with `Host` (unless given) and `Content-Length`.
@@ -316,13 +312,10 @@ private final class ExchangeHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        do {
-            if promise != nil, let response = try parser.finishAtClose() {
-                succeed(response)
-            } else {
-                fail(AWSTransportError.connection("connection closed before the whole response arrived"))
-            }
-        } catch {
+        // A response read until the close is complete now; anything else was cut short.
+        if promise != nil, let response = try? parser.finishAtClose() {
+            succeed(response)
+        } else {
             fail(AWSTransportError.connection("connection closed before the whole response arrived"))
         }
         context.fireChannelInactive()

@@ -56,11 +56,14 @@ public enum ExporterRouter {
                 return HTTPSemanticsMiddleware<BasicRequestContext>.text(.badRequest, "400 \(problem)\n")
             }
             let budget = configuration.collectionBudget(scrapeTimeoutHeader: request.headers[scrapeTimeoutHeader])
-            guard let body = await page.renderProbe(selection, deadline: clock.now().advanced(by: budget)) else {
+            guard let snapshots = await page.probeSnapshots(selection, deadline: clock.now().advanced(by: budget))
+            else {
                 return HTTPSemanticsMiddleware<BasicRequestContext>.text(
                     .notFound, "404 no target matches \(selection); /sd lists them\n")
             }
-            return metricsResponse(body, request: request)
+            return streamedMetricsResponse(request: request) { writer, drain in
+                try await page.writeProbe(snapshots, into: &writer, drain: drain)
+            }
         }
         router.get(RouterPath(serviceDiscoveryPath)) { _, _ in
             Response(
@@ -126,19 +129,6 @@ public enum ExporterRouter {
             try await output.finish(nil)
         }
         return Response(status: .ok, headers: headers, body: body)
-    }
-
-    /// An exposition, gzipped when the scrape admits it.
-    static func metricsResponse(_ body: [UInt8], request: Request) -> Response {
-        var headers: HTTPFields = [.contentType: exposition, .vary: "Accept-Encoding"]
-        var buffer = ByteBuffer(bytes: body)
-        if ResponseCompression.acceptsGzip(request.headers[values: .acceptEncoding]),
-            let compressed = ResponseCompression.gzip(buffer)
-        {
-            buffer = compressed
-            headers[.contentEncoding] = "gzip"
-        }
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: buffer))
     }
 }
 

@@ -54,8 +54,10 @@ public struct MetricsPage: Sendable {
         processMetrics.render(into: &writer)
     }
 
-    /// The series of the selected targets only, for `/probe`; `nil` when none matches.
-    public func renderProbe(_ selection: TargetSelection, deadline: MonotonicInstant) async -> [UInt8]? {
+    /// The snapshots of the selected targets only, for `/probe`; `nil` when none matches.
+    public func probeSnapshots(_ selection: TargetSelection, deadline: MonotonicInstant) async
+        -> [CollectionSnapshot]?
+    {
         // An exact name (what /sd hands out) is found by lookup; anything else walks the targets.
         let names: [String]
         if let name = selection.target, let source = scheduler.targets.source(named: name) {
@@ -72,9 +74,17 @@ public struct MetricsPage: Sendable {
             for await (position, snapshot) in group { results[position] = snapshot }
             return results.compactMap { $0 }
         }
-        var writer = PrometheusTextWriter(reservingCapacity: Self.capacity(for: snapshots))
-        renderer.render(snapshots, managementAccountID: discovery?.managementAccountID, into: &writer)
-        return writer.bytes
+        return snapshots
+    }
+
+    /// Writes the series of `snapshots` alone (a probe's answer: no exporter metrics), calling `drain` between
+    /// pieces as ``write(_:into:drain:)`` does.
+    public func writeProbe(
+        _ snapshots: [CollectionSnapshot], into writer: inout PrometheusTextWriter,
+        drain: (inout PrometheusTextWriter) async throws -> Void
+    ) async rethrows {
+        try await renderer.render(
+            snapshots, managementAccountID: discovery?.managementAccountID, into: &writer, drain: drain)
     }
 
     /// `aws_sso_admin_targets{state}`: configured, discovered, and failing (last collection failed).
