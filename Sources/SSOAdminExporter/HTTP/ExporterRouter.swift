@@ -62,7 +62,7 @@ public enum ExporterRouter {
                     .notFound, "404 no target matches \(selection); /sd lists them\n")
             }
             return streamedMetricsResponse(request: request) { writer, drain in
-                try await page.writeProbe(snapshots, into: &writer, drain: drain)
+                try await page.writeTargets(snapshots, into: &writer, drain: drain)
             }
         }
         router.get(RouterPath(serviceDiscoveryPath)) { _, _ in

@@ -45,8 +45,7 @@ public struct MetricsPage: Sendable {
         _ snapshots: [CollectionSnapshot], into writer: inout PrometheusTextWriter,
         drain: (inout PrometheusTextWriter) async throws -> Void
     ) async rethrows {
-        try await renderer.render(
-            snapshots, managementAccountID: discovery?.managementAccountID, into: &writer, drain: drain)
+        try await writeTargets(snapshots, into: &writer, drain: drain)
         renderTargetCounts(snapshots, into: &writer)
         try await selfMetrics.render(into: &writer, drain: drain)
         try await drain(&writer)
@@ -66,7 +65,7 @@ public struct MetricsPage: Sendable {
             names = scheduler.sources.filter { selection.matches($0.currentTarget) }.map(\.target.name)
         }
         guard !names.isEmpty else { return nil }
-        let snapshots = await withTaskGroup(of: (Int, CollectionSnapshot?).self) { group in
+        return await withTaskGroup(of: (Int, CollectionSnapshot?).self) { group in
             for (position, name) in names.enumerated() {
                 group.addTask { (position, await scheduler.snapshot(of: name, deadline: deadline)) }
             }
@@ -74,12 +73,11 @@ public struct MetricsPage: Sendable {
             for await (position, snapshot) in group { results[position] = snapshot }
             return results.compactMap { $0 }
         }
-        return snapshots
     }
 
-    /// Writes the series of `snapshots` alone (a probe's answer: no exporter metrics), calling `drain` between
-    /// pieces as ``write(_:into:drain:)`` does.
-    public func writeProbe(
+    /// Writes the series of `snapshots` alone (a probe's whole answer: no exporter metrics), calling `drain`
+    /// between pieces as ``write(_:into:drain:)`` does.
+    public func writeTargets(
         _ snapshots: [CollectionSnapshot], into writer: inout PrometheusTextWriter,
         drain: (inout PrometheusTextWriter) async throws -> Void
     ) async rethrows {
