@@ -53,6 +53,30 @@ struct KeptAliveTransportTests {
         }
     }
 
+    @Test("a task preferring the transport's executor runs on the loop of its connection, and keeps it")
+    func taskExecutor() async throws {
+        let server = try await FakeHTTPServer.start { request in
+            .respond(status: 200, headers: [], body: Array(String(request.remotePort ?? -1).utf8))
+        }
+        try await serving(server) {
+            try await withTransport { transport in
+                #expect(transport.taskExecutor.currentLoop == nil)
+                let (ports, loops) = try await withTaskExecutorPreference(transport.taskExecutor) {
+                    var ports: Set<String> = []
+                    var loops: Set<ObjectIdentifier> = []
+                    for _ in 0..<5 {
+                        let response = try await transport.send(Self.get(server.endpoint), timeout: .seconds(5))
+                        ports.insert(String(decoding: response.body, as: UTF8.self))
+                        loops.insert(try #require(transport.taskExecutor.currentLoop.map { ObjectIdentifier($0) }))
+                    }
+                    return (ports, loops)
+                }
+                #expect(ports.count == 1, "\(ports)")
+                #expect(loops.count == 1)
+            }
+        }
+    }
+
     @Test("the request arrives as it was given: method, path and query, Host with its port, length and body")
     func framing() async throws {
         let received = Mutex<FakeHTTPRequest?>(nil)
@@ -164,6 +188,40 @@ struct KeptAliveTransportTests {
             }
         }
         #expect(requests.load(ordering: .relaxed) == 0)
+    }
+
+    @Test("each exchange on a reused connection ends at its own deadline, earlier or later than the one before")
+    func deadlinesOnReusedConnection() async throws {
+        // Odd requests are answered, even ones hang: each hanging exchange follows an answered one on the same
+        // connection, whose deadline the connection's timer was set for.
+        let count = Atomic<Int>(0)
+        let server = try await FakeHTTPServer.start { request in
+            let number = count.add(1, ordering: .relaxed).newValue
+            return number.isMultiple(of: 2)
+                ? .hang : .respond(status: 200, headers: [], body: Array(String(request.remotePort ?? -1).utf8))
+        }
+        try await serving(server) {
+            try await withTransport { transport in
+                // Earlier than the timer: a 60 s exchange, then one of 300 ms.
+                _ = try await transport.send(Self.get(server.endpoint), timeout: .seconds(60))
+                var started = ContinuousClock.now
+                await #expect(throws: AWSTransportError.timeout) {
+                    _ = try await transport.send(Self.get(server.endpoint), timeout: .milliseconds(300))
+                }
+                #expect(ContinuousClock.now - started < .seconds(10))
+
+                // Later than the timer: a 200 ms exchange answered at once, then one of 1.5 s, which must not end
+                // when the first one's deadline passes.
+                _ = try await transport.send(Self.get(server.endpoint), timeout: .milliseconds(200))
+                started = ContinuousClock.now
+                await #expect(throws: AWSTransportError.timeout) {
+                    _ = try await transport.send(Self.get(server.endpoint), timeout: .milliseconds(1_500))
+                }
+                let elapsed = ContinuousClock.now - started
+                #expect(elapsed >= .milliseconds(1_400) && elapsed < .seconds(10), "\(elapsed)")
+            }
+        }
+        #expect(count.load(ordering: .relaxed) == 4)
     }
 
     @Test("a cancelled task ends its exchange at once, whatever the request's timeout")

@@ -47,6 +47,8 @@ public final class KeptAliveTransport: AWSHTTPTransport {
     }
 
     public let configuration: Configuration
+    /// The executor whose tasks make their calls on the loop of their connection, without a thread hop.
+    public let taskExecutor: EventLoopGroupTaskExecutor
     private let group: any EventLoopGroup
     private let tlsContext: NIOSSLContext
     private let idle = Mutex<[HostKey: [IdleConnection]]>([:])
@@ -64,6 +66,7 @@ public final class KeptAliveTransport: AWSHTTPTransport {
     ) throws {
         self.configuration = configuration
         self.group = group
+        self.taskExecutor = EventLoopGroupTaskExecutor(group: group)
         self.tlsContext = try NIOSSLContext(configuration: tlsConfiguration)
     }
 
@@ -116,7 +119,19 @@ public final class KeptAliveTransport: AWSHTTPTransport {
         let idleTimeout = TimeAmount.nanoseconds(Int64(configuration.idleTimeout.clampedNanoseconds))
         var expired: [Connection] = []
         defer { for connection in expired { connection.close() } }
+        // A caller on one of the loops (EventLoopGroupTaskExecutor) is best served by a connection on that loop.
+        let current = taskExecutor.currentLoop
         return idle.withLock { idle in
+            if let current, var entries = idle[key],
+                let index = entries.lastIndex(where: { $0.connection.channel.eventLoop === current })
+            {
+                let entry = entries.remove(at: index)
+                idle[key] = entries.isEmpty ? nil : entries
+                if now - entry.since < idleTimeout, entry.connection.channel.isActive {
+                    return entry.connection
+                }
+                expired.append(entry.connection)
+            }
             while var entries = idle[key], let entry = entries.popLast() {
                 idle[key] = entries.isEmpty ? nil : entries
                 if now - entry.since < idleTimeout, entry.connection.channel.isActive {
@@ -147,7 +162,7 @@ public final class KeptAliveTransport: AWSHTTPTransport {
         let host = target.key.host
         let maxResponseBytes = configuration.maxResponseBytes
         do {
-            let channel = try await ClientBootstrap(group: group)
+            let channel = try await ClientBootstrap(group: taskExecutor.currentLoop ?? group)
                 .connectTimeout(connectTimeout)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
@@ -250,12 +265,17 @@ private struct Connection: Sendable {
     /// Sends the request and waits for the whole answer, or for `deadline`, whichever comes first; returns
     /// whether the connection may carry another exchange.
     func exchange(_ request: ByteBuffer, deadline: NIODeadline) async throws -> (AWSHTTPResponse, Bool) {
-        let promise = channel.eventLoop.makePromise(of: (AWSHTTPResponse, Bool).self)
-        channel.eventLoop.execute { [channel, handler] in
-            handler.value.begin(promise, deadline: deadline, channel: channel)
-            channel.writeAndFlush(request, promise: nil)
+        try await withUnsafeThrowingContinuation { continuation in
+            let eventLoop = channel.eventLoop
+            // A caller already on the connection's loop (see EventLoopTaskExecutor) starts the exchange at once.
+            if eventLoop.inEventLoop {
+                handler.value.begin(continuation, deadline: deadline, channel: channel, request: request)
+            } else {
+                eventLoop.execute { [channel, handler] in
+                    handler.value.begin(continuation, deadline: deadline, channel: channel, request: request)
+                }
+            }
         }
-        return try await promise.futureResult.get()
     }
 
     /// Ends the exchange in progress, as a cancelled task must.
@@ -269,37 +289,62 @@ private struct Connection: Sendable {
 }
 
 /// Reads one response at a time; anything that ends the connection fails the exchange in progress.
+///
+/// The deadline timer outlives exchanges: most exchanges end well before their deadline, and the next one's
+/// deadline is later still, so the timer is only moved when it fires early (or when a deadline is earlier than it).
+/// Cancelling and scheduling a timer for every exchange cost a few per cent of each call's CPU.
 private final class ExchangeHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
+    typealias Exchange = UnsafeContinuation<(AWSHTTPResponse, Bool), any Error>
 
     private var parser: HTTP1ResponseParser
-    private var promise: EventLoopPromise<(AWSHTTPResponse, Bool)>?
-    private var deadlineTask: Scheduled<Void>?
+    private var exchange: Exchange?
+    private var deadline = NIODeadline.distantFuture
+    private var timer: Scheduled<Void>?
+    private var timerFires = NIODeadline.distantFuture
     private var channel: (any Channel)?
 
     init(maxResponseBytes: Int) {
         parser = HTTP1ResponseParser(maxBodyBytes: maxResponseBytes)
     }
 
-    func begin(_ promise: EventLoopPromise<(AWSHTTPResponse, Bool)>, deadline: NIODeadline, channel: any Channel) {
-        guard self.promise == nil, channel.isActive, parser.isIdle else {
+    func begin(_ exchange: Exchange, deadline: NIODeadline, channel: any Channel, request: ByteBuffer) {
+        guard self.exchange == nil, channel.isActive, parser.isIdle else {
             // A connection in any other state cannot carry this exchange, nor any later one.
-            promise.fail(AWSTransportError.connection("connection closed before the request was sent"))
+            exchange.resume(throwing: AWSTransportError.connection("connection closed before the request was sent"))
             channel.close(promise: nil)
             return
         }
-        self.promise = promise
+        self.exchange = exchange
         self.channel = channel
-        // The timer holds the handler until it fires or finish() cancels it, whichever comes first.
-        let handler = NIOLoopBound(self, eventLoop: channel.eventLoop)
-        deadlineTask = channel.eventLoop.scheduleTask(deadline: deadline) {
-            handler.value.fail(AWSTransportError.timeout)
+        self.deadline = deadline
+        if timer == nil || deadline < timerFires { armTimer(at: deadline, on: channel.eventLoop) }
+        channel.writeAndFlush(request, promise: nil)
+    }
+
+    private func armTimer(at time: NIODeadline, on eventLoop: any EventLoop) {
+        timer?.cancel()
+        timerFires = time
+        // The timer holds the handler until it fires or the connection closes.
+        let handler = NIOLoopBound(self, eventLoop: eventLoop)
+        timer = eventLoop.scheduleTask(deadline: time) {
+            handler.value.timerFired(on: eventLoop)
+        }
+    }
+
+    private func timerFired(on eventLoop: any EventLoop) {
+        timer = nil
+        guard exchange != nil else { return }
+        if deadline <= .now() {
+            fail(AWSTransportError.timeout)
+        } else {
+            armTimer(at: deadline, on: eventLoop)
         }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
-        guard promise != nil else {
+        guard exchange != nil else {
             // Nothing was asked: a server that talks out of turn cannot be trusted with the next exchange.
             context.close(promise: nil)
             return
@@ -313,11 +358,13 @@ private final class ExchangeHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         // A response read until the close is complete now; anything else was cut short.
-        if promise != nil, let response = try? parser.finishAtClose() {
+        if exchange != nil, let response = try? parser.finishAtClose() {
             succeed(response)
         } else {
             fail(AWSTransportError.connection("connection closed before the whole response arrived"))
         }
+        timer?.cancel()
+        timer = nil
         context.fireChannelInactive()
     }
 
@@ -327,10 +374,10 @@ private final class ExchangeHandler: ChannelInboundHandler {
     }
 
     private func succeed(_ response: HTTP1ResponseParser.Response) {
-        guard let promise else { return }
+        guard let exchange else { return }
         finish()
-        promise.succeed(
-            (
+        exchange.resume(
+            returning: (
                 AWSHTTPResponse(
                     status: response.status, headers: response.headers.map { ($0.name, $0.value) },
                     body: response.body),
@@ -340,17 +387,16 @@ private final class ExchangeHandler: ChannelInboundHandler {
 
     /// Fails the exchange in progress and closes the connection, whose state is no longer known.
     func fail(_ error: any Error) {
-        guard let promise else { return }
+        guard let exchange else { return }
         let channel = self.channel
         finish()
-        promise.fail(error)
+        exchange.resume(throwing: error)
         channel?.close(promise: nil)
     }
 
     private func finish() {
-        deadlineTask?.cancel()
-        deadlineTask = nil
-        promise = nil
+        exchange = nil
         channel = nil
+        deadline = .distantFuture
     }
 }
