@@ -132,17 +132,28 @@ extension Benchmarks {
             .split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
             .flatMap { Double($0.split(separator: " ").dropFirst().first ?? "") }.map { $0 * 1024 } ?? 0
 
-        // The next round (30 s after the first began): credentials, signing keys and connections are in hand, as in
-        // an exporter that has been running. Its CPU is read from /proc once it has been idle again for a second.
-        let beforeRound = exporterCPU() ?? 0
-        var afterRound: Double?
-        var previous = beforeRound
-        var rose = false
-        let roundDeadline = ContinuousClock.now + .seconds(120)
-        while afterRound == nil, ContinuousClock.now < roundDeadline {
-            try await Task.sleep(for: .seconds(1))
+        // The next two rounds (every 30 s from the first): credentials, signing keys and connections are in hand, as
+        // in an exporter that has been running. Each round's CPU is read from /proc: from the sample before the CPU
+        // time starts to rise to the one after which it stays unchanged for a second.
+        var rounds: [Double] = []
+        var previous = exporterCPU() ?? 0
+        var roundStart: Double?
+        var quietSamples = 0
+        let roundsDeadline = ContinuousClock.now + .seconds(80)
+        while rounds.count < 2, ContinuousClock.now < roundsDeadline {
+            try await Task.sleep(for: .milliseconds(250))
             guard let now = exporterCPU() else { continue }
-            if now > previous + 0.05 { rose = true } else if rose, now == previous { afterRound = now }
+            if now > previous {
+                if roundStart == nil { roundStart = previous }
+                quietSamples = 0
+            } else if let start = roundStart {
+                quietSamples += 1
+                if quietSamples == 4 {
+                    // A tick or two of housekeeping (idle connections closing) is not a round.
+                    if now - start > 0.05 { rounds.append(now - start) }
+                    roundStart = nil
+                }
+            }
             previous = now
         }
         let later = try await scrape().0
@@ -150,17 +161,18 @@ extension Benchmarks {
             later.samples("aws_sso_admin_api_requests_total", ["operation": "ListInstances"]).reduce(0) {
                 $0 + $1.value
             } - requests("ListInstances")
-        let laterCPU = (afterRound ?? previous) - beforeRound
+        let callsPerRound = rounds.isEmpty ? 0 : laterCalls / Double(rounds.count)
+        let perCall = rounds.map { String(format: "%3.0f", callsPerRound > 0 ? $0 / callsPerRound * 1e6 : 0) }
         print(
             String(
                 format:
                     "organization, %5d accounts × 3 regions (%5d targets): round %6.2f s (ideal %6.2f s, ×%.2f), "
                     + "%5.0f AssumeRole, %6.0f calls, CPU %5.2f s = %3.0f µs/call, RSS %5.1f MiB while rendering, "
-                    + "%5.1f MiB between scrapes, /metrics %5.1f ms (%.1f MB); next round %5.0f calls, "
-                    + "CPU %5.2f s = %3.0f µs/call",
+                    + "%5.1f MiB between scrapes, /metrics %5.1f ms (%.1f MB); next rounds %5.0f calls each, "
+                    + "CPU %@ µs/call",
                 accounts, targets, round, ideal, round / ideal, assumeRoles, allCalls, cpu, cpu / allCalls * 1e6,
-                resident / 1_048_576, idle / 1_048_576, render.milliseconds, Double(size) / 1e6, laterCalls,
-                laterCPU, laterCalls > 0 ? laterCPU / laterCalls * 1e6 : 0))
+                resident / 1_048_576, idle / 1_048_576, render.milliseconds, Double(size) / 1e6, callsPerRound,
+                perCall.joined(separator: " and ") as NSString))
     }
 }
 

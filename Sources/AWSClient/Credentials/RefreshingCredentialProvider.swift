@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -18,6 +20,9 @@ public protocol AWSCredentialsObserver: Sendable {
 /// refresh; however many wait, one fetch is in flight. The fetch runs in the task of the caller that started it
 /// (no task of its own outlives a call): if that caller is cancelled, the callers waiting on it get the error and
 /// the next call starts again.
+///
+/// Credentials outside the advisory window are read without entering the actor: every AWS call asks for them, and
+/// at organization scale the two executor switches of an actor call were a visible part of each call's CPU.
 public actor RefreshingCredentialProvider: AWSCredentialProvider {
     public nonisolated let name: String
     public static let advisoryRefreshWindow: TimeInterval = 15 * 60
@@ -26,7 +31,11 @@ public actor RefreshingCredentialProvider: AWSCredentialProvider {
     private let fetch: @Sendable () async throws -> AWSCredentials
     private let clock: AWSClock
     private let observer: (any AWSCredentialsObserver)?
-    private var cached: AWSCredentials?
+    private var cached: AWSCredentials? {
+        didSet { current.withLock { $0 = cached } }
+    }
+    /// A copy of `cached` for callers outside the actor.
+    private nonisolated let current = Mutex<AWSCredentials?>(nil)
     private var refreshing = false
     /// Callers that need fresh credentials while another caller's refresh is in flight.
     private var waiting: [CheckedContinuation<AWSCredentials, any Error>] = []
@@ -44,7 +53,17 @@ public actor RefreshingCredentialProvider: AWSCredentialProvider {
         self.fetch = fetch
     }
 
-    public func credentials() async throws -> AWSCredentials {
+    public nonisolated func credentials() async throws -> AWSCredentials {
+        if let cached = current.withLock({ $0 }), !needsRefresh(cached) { return cached }
+        return try await refreshedCredentials()
+    }
+
+    private nonisolated func needsRefresh(_ credentials: AWSCredentials) -> Bool {
+        guard let expiration = credentials.expiration else { return false }
+        return expiration.timeIntervalSince(clock.wallTime()) <= Self.advisoryRefreshWindow
+    }
+
+    private func refreshedCredentials() async throws -> AWSCredentials {
         if let cached {
             guard let expiration = cached.expiration else { return cached }
             let remaining = expiration.timeIntervalSince(clock.wallTime())

@@ -89,9 +89,9 @@ public struct SigV4Signer: Sendable {
         let (longDate, shortDate) = Self.timestamps(date)
         // Headers this signature sets replace any the caller gave; each signature of an attempt starts afresh.
         request.headers.removeAll { header in
-            Self.equalsIgnoringCase(header.name, "x-amz-date") || Self.equalsIgnoringCase(header.name, "authorization")
-                || (credentials.sessionToken != nil && Self.equalsIgnoringCase(header.name, "x-amz-security-token"))
-                || (options.signBodyHashHeader && Self.equalsIgnoringCase(header.name, "x-amz-content-sha256"))
+            ASCIICase.equals(header.name.utf8, "x-amz-date") || ASCIICase.equals(header.name.utf8, "authorization")
+                || (credentials.sessionToken != nil && ASCIICase.equals(header.name.utf8, "x-amz-security-token"))
+                || (options.signBodyHashHeader && ASCIICase.equals(header.name.utf8, "x-amz-content-sha256"))
         }
         request.headers.append(("X-Amz-Date", longDate))
         let bodyHash = Self.hexSHA256(request.body)
@@ -137,16 +137,6 @@ public struct SigV4Signer: Sendable {
             authorization: authorization,
             signedHeaders: signedHeaders
         )
-    }
-
-    /// ASCII case-insensitive equality with a lower-case constant, without lower-casing (and allocating) the name.
-    static func equalsIgnoringCase(_ name: String, _ lowercase: StaticString) -> Bool {
-        guard name.utf8.count == lowercase.utf8CodeUnitCount else { return false }
-        return lowercase.withUTF8Buffer { expected in
-            zip(name.utf8, expected).allSatisfy { byte, wanted in
-                byte == wanted || ((UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) && byte | 0x20 == wanted)
-            }
-        }
     }
 
     private func signingKey(shortDate: String) -> SHA256Digest {

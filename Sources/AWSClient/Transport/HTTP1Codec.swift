@@ -154,14 +154,14 @@ public struct HTTP1ResponseParser: Sendable {
         headers.removeAll(keepingCapacity: true)
         while let line = lines.next() {
             let (name, value) = try Self.headerField(line)
-            if Self.equalsIgnoringCase(name, "content-length") {
+            if ASCIICase.equals(name, "content-length") {
                 guard let length = Self.decimal(value), contentLength == nil || contentLength == length else {
                     throw .malformed("invalid Content-Length")
                 }
                 contentLength = length
-            } else if Self.equalsIgnoringCase(name, "transfer-encoding") {
+            } else if ASCIICase.equals(name, "transfer-encoding") {
                 transferEncoding += Self.tokens(value)
-            } else if Self.equalsIgnoringCase(name, "connection") {
+            } else if ASCIICase.equals(name, "connection") {
                 connection += Self.tokens(value)
             }
             headers.append(Header(name: String(decoding: name, as: UTF8.self), value: value))
@@ -250,13 +250,6 @@ public struct HTTP1ResponseParser: Sendable {
         }
         lines.append(head[start..<head.endIndex])
         return lines
-    }
-
-    private static func equalsIgnoringCase(_ bytes: ArraySlice<UInt8>, _ lowercase: StaticString) -> Bool {
-        guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
-        return lowercase.withUTF8Buffer { expected in
-            zip(bytes, expected).allSatisfy { ($0 | 0x20) == $1 || $0 == $1 }
-        }
     }
 
     // MARK: - Body

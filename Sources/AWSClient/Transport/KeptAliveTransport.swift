@@ -235,8 +235,8 @@ public final class KeptAliveTransport: AWSHTTPTransport {
                 throw AWSTransportError.invalidRequest(
                     "header \(NetworkText.sanitized(name, limit: 64)) has a character HTTP does not allow")
             }
-            if name.utf8.count == 4, name.lowercased() == "host" { hasHost = true }
-            if name.utf8.count == 14, name.lowercased() == "content-length" {
+            if ASCIICase.equals(name.utf8, "host") { hasHost = true }
+            if ASCIICase.equals(name.utf8, "content-length") {
                 throw AWSTransportError.invalidRequest("Content-Length is the transport's to set")
             }
         }
