@@ -168,6 +168,37 @@ struct CollectionTests {
         }
     }
 
+    @Test("a failed collection keeps its cause as a value: the service's error, or pages that would never end")
+    func structuredFailure() async throws {
+        func failure(_ harness: ExporterHarness) async throws -> CollectionFailure {
+            let snapshots = await harness.page.scheduler.snapshots(
+                deadline: harness.clock.now().advanced(by: .seconds(30)))
+            guard case .failure(let failure) = try #require(snapshots.first).outcome else {
+                Issue.record("the collection succeeded")
+                throw CancellationError()
+            }
+            return failure
+        }
+        try await ExporterHarness.with(instances: FakeInstance.numbered(30)) { harness in
+            harness.service.inject([.serviceError(code: "AccessDeniedException", status: 400)])
+            guard case .aws(.service(let error)) = try await failure(harness) else {
+                Issue.record("not a service error")
+                return
+            }
+            #expect(error.code == "AccessDeniedException")
+            #expect(error.statusCode == 400)
+        }
+        try await ExporterHarness.with(instances: FakeInstance.numbered(30)) { harness in
+            harness.service.setRepeatTokens(true)
+            guard case .aws(.pagination(let error)) = try await failure(harness) else {
+                Issue.record("not a pagination error")
+                return
+            }
+            #expect(error.operation == "ListInstances")
+            #expect(error.kind == .repeatedToken(afterPages: 2))
+        }
+    }
+
     @Test("a server that never answers: the scrape still answers in time")
     func neverAnswers() async throws {
         try await ExporterHarness.with(instances: FakeInstance.numbered(1), clock: .continuous) { harness in

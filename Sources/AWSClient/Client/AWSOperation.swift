@@ -28,7 +28,8 @@ public struct AWSPaginator: Sendable {
     }
 
     /// Every page, fetched one after another. Loop detection keeps a 32-byte digest per token rather than the token,
-    /// so memory stays bounded by the page count whatever the service sends.
+    /// so memory stays bounded by the page count whatever the service sends. Pages that would never end throw
+    /// ``AWSClientError/pagination(_:)``; anything `fetch` throws is thrown as it is.
     public func pages<Page: Sendable>(
         of operation: String,
         fetch: (_ token: String?) async throws -> Page,
@@ -39,18 +40,21 @@ public struct AWSPaginator: Sendable {
         var token: String?
         repeat {
             guard pages.count < maxPages else {
-                throw PaginationError(operation: operation, kind: .tooManyPages(limit: maxPages))
+                throw AWSClientError.pagination(.init(operation: operation, kind: .tooManyPages(limit: maxPages)))
             }
             let page = try await fetch(token)
             pages.append(page)
             token = nextToken(page).flatMap { $0.isEmpty ? nil : $0 }
             if let next = token {
                 guard next.utf8.count <= maxTokenLength else {
-                    throw PaginationError(
-                        operation: operation, kind: .tokenTooLong(length: next.utf8.count, limit: maxTokenLength))
+                    throw AWSClientError.pagination(
+                        .init(
+                            operation: operation,
+                            kind: .tokenTooLong(length: next.utf8.count, limit: maxTokenLength)))
                 }
                 guard seenTokens.insert(SHA256.hash(data: Array(next.utf8))).inserted else {
-                    throw PaginationError(operation: operation, kind: .repeatedToken(afterPages: pages.count))
+                    throw AWSClientError.pagination(
+                        .init(operation: operation, kind: .repeatedToken(afterPages: pages.count)))
                 }
             }
         } while token != nil

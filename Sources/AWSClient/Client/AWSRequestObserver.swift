@@ -16,6 +16,7 @@ extension AWSClientError {
         case .transport(.invalidResponse), .invalidResponse: "InvalidResponse"
         case .transport(.invalidRequest): "InvalidRequest"
         case .credentials: "CredentialsError"
+        case .pagination(let error): error.exceptionName
         }
     }
 }

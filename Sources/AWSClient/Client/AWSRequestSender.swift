@@ -77,9 +77,11 @@ public final class AWSRequestSender: Sendable {
             attempt += 1
             let remaining = clock.now().duration(to: deadline)
             guard remaining > .zero else {
-                let error = AWSClientError.deadlineExceeded(lastError: lastError.map { String(describing: $0) })
-                if lastError == nil { observer?.callFailedBeforeSending(operation: operation, error: error) }
-                throw lastError ?? error
+                // After a failed attempt, that failure is the answer; before any, the deadline is.
+                if let lastError { throw lastError }
+                let error = AWSClientError.deadlineExceeded(lastError: nil)
+                observer?.callFailedBeforeSending(operation: operation, error: error)
+                throw error
             }
             var credentials: AWSCredentials?
             if signed {
@@ -149,7 +151,8 @@ public final class AWSRequestSender: Sendable {
                 do {
                     try await clock.sleep(for: delay)
                 } catch {
-                    throw AWSClientError.deadlineExceeded(lastError: String(describing: error))
+                    // Only cancellation ends the wait: the call ends with the failure it was retrying.
+                    throw AWSClientError.deadlineExceeded(lastError: lastError)
                 }
             }
         }
@@ -212,6 +215,8 @@ public final class AWSRequestSender: Sendable {
         }
         do {
             return .success(try decode(response.body))
+        } catch let error as AWSClientError {
+            return .failure(error)
         } catch {
             return .failure(.invalidResponse(String(describing: error)))
         }

@@ -26,15 +26,18 @@ public struct AWSServiceError: Error, Sendable, Equatable, CustomStringConvertib
     }
 }
 
-/// Everything an AWS call can fail with, in the categories metrics and retries distinguish.
-public enum AWSClientError: Error, Sendable, CustomStringConvertible {
+/// Everything an AWS call, or a paginated series of calls, can fail with: the one error the module's calls throw,
+/// in the categories metrics and retries distinguish, with the cause kept as a value down to its details.
+public indirect enum AWSClientError: Error, Sendable, CustomStringConvertible {
     case service(AWSServiceError)
     case transport(AWSTransportError)
     case credentials(AWSCredentialsError)
-    /// The caller's deadline left no time for another attempt.
-    case deadlineExceeded(lastError: String?)
+    /// The caller's deadline left no time for another attempt; the error of the attempt before, if any.
+    case deadlineExceeded(lastError: AWSClientError?)
     /// The response arrived but did not have the shape the service model promises.
     case invalidResponse(String)
+    /// A paginated operation's pages would never end.
+    case pagination(PaginationError)
 
     public var description: String {
         switch self {
@@ -44,6 +47,7 @@ public enum AWSClientError: Error, Sendable, CustomStringConvertible {
         case .deadlineExceeded(let last):
             "deadline exceeded" + (last.map { " (last error: \($0))" } ?? "")
         case .invalidResponse(let detail): "invalid response: \(detail)"
+        case .pagination(let error): error.description
         }
     }
 }

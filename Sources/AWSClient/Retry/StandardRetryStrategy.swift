@@ -65,7 +65,7 @@ public final class StandardRetryStrategy: Sendable {
         case .transport(.connection):
             return .transient
         case .transport(.invalidResponse), .transport(.invalidRequest), .credentials, .deadlineExceeded,
-            .invalidResponse:
+            .invalidResponse, .pagination:
             return .notRetryable
         }
     }

@@ -101,7 +101,7 @@ public struct STSClient: Sendable {
         try await call("GetCallerIdentity", [], signed: true, deadline: deadline) { root in
             guard let result = root.child("GetCallerIdentityResult"), let account = result.text(of: "Account"),
                 let arn = result.text(of: "Arn")
-            else { throw STSResponseError("GetCallerIdentityResult without Account and Arn") }
+            else { throw AWSClientError.invalidResponse("GetCallerIdentityResult without Account and Arn") }
             return CallerIdentity(account: account, arn: arn, userID: result.text(of: "UserId"))
         }
     }
@@ -128,14 +128,16 @@ public struct STSClient: Sendable {
 
     static func credentials(in root: XMLElement, result: String) throws -> AWSCredentials {
         guard let credentials = root.descendant([result, "Credentials"]) else {
-            throw STSResponseError("\(result) without Credentials")
+            throw AWSClientError.invalidResponse("\(result) without Credentials")
         }
         guard let keyID = credentials.text(of: "AccessKeyId"), let secret = credentials.text(of: "SecretAccessKey"),
             let token = credentials.text(of: "SessionToken")
-        else { throw STSResponseError("Credentials without AccessKeyId, SecretAccessKey or SessionToken") }
+        else {
+            throw AWSClientError.invalidResponse("Credentials without AccessKeyId, SecretAccessKey or SessionToken")
+        }
         guard let expirationText = credentials.text(of: "Expiration"),
             let expiration = UTCTimestamp.parseISO8601(expirationText)
-        else { throw STSResponseError("Credentials without a readable Expiration") }
+        else { throw AWSClientError.invalidResponse("Credentials without a readable Expiration") }
         return AWSCredentials(accessKeyID: keyID, secretAccessKey: secret, sessionToken: token, expiration: expiration)
     }
 }
@@ -160,12 +162,6 @@ public struct CallerIdentity: Sendable, Equatable {
     public let account: String
     public let arn: String
     public let userID: String?
-}
-
-/// A 2xx STS response that lacks what the operation promises.
-public struct STSResponseError: Error, Sendable, CustomStringConvertible {
-    public let description: String
-    init(_ description: String) { self.description = description }
 }
 
 /// The AWS query protocol: `Action`, `Version` and parameters form-encoded in a POST body; errors as XML.

@@ -122,25 +122,31 @@ public final class KeptAliveTransport: AWSHTTPTransport {
         // A caller on one of the loops (EventLoopGroupTaskExecutor) is best served by a connection on that loop.
         let current = taskExecutor.currentLoop
         return idle.withLock { idle in
-            if let current, var entries = idle[key],
-                let index = entries.lastIndex(where: { $0.connection.channel.eventLoop === current })
-            {
-                let entry = entries.remove(at: index)
-                idle[key] = entries.isEmpty ? nil : entries
-                if now - entry.since < idleTimeout, entry.connection.channel.isActive {
-                    return entry.connection
-                }
-                expired.append(entry.connection)
+            guard idle[key] != nil else { return nil }
+            // Taken in place: a copy of the host's list, as `var entries = idle[key]` makes, costs its length.
+            let connection = Self.takeUsable(from: &idle[key, default: []], preferring: current) { entry in
+                let usable = now - entry.since < idleTimeout && entry.connection.channel.isActive
+                if !usable { expired.append(entry.connection) }
+                return usable
             }
-            while var entries = idle[key], let entry = entries.popLast() {
-                idle[key] = entries.isEmpty ? nil : entries
-                if now - entry.since < idleTimeout, entry.connection.channel.isActive {
-                    return entry.connection
-                }
-                expired.append(entry.connection)
-            }
-            return nil
+            if idle[key]?.isEmpty == true { idle[key] = nil }
+            return connection
         }
+    }
+
+    /// The newest usable connection, on `loop` if there is one; the unusable ones it meets are removed too.
+    private static func takeUsable(
+        from entries: inout [IdleConnection], preferring loop: (any EventLoop)?,
+        isUsable: (IdleConnection) -> Bool
+    ) -> Connection? {
+        if let loop, let index = entries.lastIndex(where: { $0.connection.channel.eventLoop === loop }) {
+            let entry = entries.remove(at: index)
+            if isUsable(entry) { return entry.connection }
+        }
+        while let entry = entries.popLast() {
+            if isUsable(entry) { return entry.connection }
+        }
+        return nil
     }
 
     private func putIdle(_ connection: Connection, _ key: HostKey) {

@@ -10,7 +10,7 @@ import AWSClient
 public struct CollectionSnapshot: Sendable {
     public enum Outcome: Sendable {
         case success(instances: [InstanceMetadata], pages: Int)
-        case failure(reason: String)
+        case failure(CollectionFailure)
     }
 
     /// What the last successful collection of a target saw, kept after it starts failing for at most `max_stale`.
@@ -70,4 +70,23 @@ public struct CollectionSnapshot: Sendable {
 
     /// When the target last collected successfully, if that is still reported.
     public var lastSuccessAt: Date? { asLastSuccess?.finishedAt ?? lastSuccess?.finishedAt }
+}
+
+/// Why a collection gave no instances, kept as a value: what reads a snapshot can tell a throttled account from a
+/// refused role, a wrong answer or a scrape that could not wait, without reading text.
+public enum CollectionFailure: Error, Sendable, CustomStringConvertible {
+    /// An AWS call failed for good (after its retries), or the pages of `ListInstances` would never end.
+    case aws(AWSClientError)
+    /// The collection did not run to its end for this answer: not run yet, the scrape's deadline passed first, or
+    /// the exporter is shutting down.
+    case notCollected(String)
+    /// Anything else a collection threw; the AWS client throws only ``AWSClient/AWSClientError``.
+    case unexpected(String)
+
+    public var description: String {
+        switch self {
+        case .aws(let error): String(describing: error)
+        case .notCollected(let reason), .unexpected(let reason): reason
+        }
+    }
 }

@@ -109,20 +109,23 @@ public struct TargetCollector: Sendable {
             if learnedNow { metrics.registerTarget(target) }
             let (instances, pages) = try await source.listInstances(deadline)
             outcome = .success(instances: instances, pages: pages)
-        } catch let error as PaginationError {
-            metrics.recordError(target: target, operation: error.operation, exception: error.exceptionName)
-            outcome = .failure(reason: error.description)
+        } catch let error as AWSClientError {
+            // Failed calls were counted attempt by attempt; pages that would never end are counted here.
+            if case .pagination(let pagination) = error {
+                metrics.recordError(
+                    target: target, operation: pagination.operation, exception: pagination.exceptionName)
+            }
+            outcome = .failure(.aws(error))
         } catch {
-            // AWS client errors were already counted attempt by attempt.
-            outcome = .failure(reason: String(describing: error))
+            outcome = .failure(.unexpected(String(describing: error)))
         }
         let finished = clock.now()
-        if case .failure(let reason) = outcome {
+        if case .failure(let failure) = outcome {
             logger.warning(
                 "collection failed",
                 metadata: [
                     "target": "\(target.name)", "region": "\(target.region)", "account_id": "\(target.accountID)",
-                    "error": "\(reason)",
+                    "error": "\(failure)",
                 ]
             )
         }
@@ -137,7 +140,8 @@ public struct TargetCollector: Sendable {
     {
         let now = clock.now()
         return CollectionSnapshot(
-            target: source.target.withAccountID(source.account.current), outcome: .failure(reason: reason),
+            target: source.target.withAccountID(source.account.current),
+            outcome: .failure(.notCollected(reason)),
             collectedAt: startedAt, duration: waitStarted.duration(to: now), finishedAt: now)
     }
 
