@@ -182,10 +182,14 @@ public struct SigV4Signer: Sendable {
 
     /// Header names are ASCII tokens; `lowercased()` would consult Unicode tables for each of them.
     static func asciiLowercased(_ name: String) -> String {
-        guard name.utf8.contains(where: { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }) else { return name }
-        return String(
-            decoding: name.utf8.map { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) ? $0 | 0x20 : $0 },
-            as: UTF8.self)
+        let upper = UInt8(ascii: "A")...UInt8(ascii: "Z")
+        return name.withUTF8Buffer { bytes in
+            guard bytes.contains(where: upper.contains) else { return name }
+            return String(unsafeUninitializedCapacity: bytes.count) { out in
+                for (index, byte) in bytes.enumerated() { out[index] = upper.contains(byte) ? byte | 0x20 : byte }
+                return bytes.count
+            }
+        }
     }
 
     /// Trims the value and folds every run of white space (including folded continuation lines) into one space.
@@ -209,17 +213,19 @@ public struct SigV4Signer: Sendable {
     /// Whether trimming would change nothing: no tab or line break, no space at either end, no two spaces in a
     /// row. True of almost every value, session tokens of a kilobyte included, which then skip the rebuild.
     private static func isAlreadyTrimmed(_ value: String) -> Bool {
-        var previousWasSpace = true
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"): return false
-            case UInt8(ascii: " "):
-                if previousWasSpace { return false }
-                previousWasSpace = true
-            default: previousWasSpace = false
+        value.withUTF8Buffer { bytes in
+            var previousWasSpace = true
+            for byte in bytes {
+                switch byte {
+                case UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"): return false
+                case UInt8(ascii: " "):
+                    if previousWasSpace { return false }
+                    previousWasSpace = true
+                default: previousWasSpace = false
+                }
             }
+            return !previousWasSpace || bytes.isEmpty
         }
-        return !previousWasSpace || value.isEmpty
     }
 
     static func canonicalPath(_ path: String, normalize: Bool) -> String {
@@ -279,9 +285,7 @@ public struct SigV4Signer: Sendable {
 }
 
 extension String {
-    /// The UTF-8 bytes without copying when the string is native, as request strings are.
     fileprivate func withUTF8Bytes<Result>(_ body: (UnsafeRawBufferPointer) -> Result) -> Result {
-        var copy = self
-        return copy.withUTF8 { body(UnsafeRawBufferPointer($0)) }
+        withUTF8Buffer { body(UnsafeRawBufferPointer($0)) }
     }
 }

@@ -402,7 +402,7 @@ enum HTTP1RequestEncoder {
     /// A header RFC 9110 allows on the wire, so that a value from a file or a variable cannot smuggle a second
     /// header or request.
     static func isValidHeader(name: String, value: String) -> Bool {
-        !name.isEmpty && name.utf8.allSatisfy(HTTP1ResponseParser.isTokenByte)
-            && !value.utf8.contains { $0 == 0 || $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") }
+        name.withUTF8Buffer { !$0.isEmpty && $0.allSatisfy(HTTP1ResponseParser.isTokenByte) }
+            && value.withUTF8Buffer { !$0.contains { $0 == 0 || $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") } }
     }
 }
