@@ -53,6 +53,30 @@ struct KeptAliveTransportTests {
         }
     }
 
+    @Test("a task preferring the transport's executor runs on the loop of its connection, and keeps it")
+    func taskExecutor() async throws {
+        let server = try await FakeHTTPServer.start { request in
+            .respond(status: 200, headers: [], body: Array(String(request.remotePort ?? -1).utf8))
+        }
+        try await serving(server) {
+            try await withTransport { transport in
+                #expect(transport.taskExecutor.currentLoop == nil)
+                let (ports, loops) = try await withTaskExecutorPreference(transport.taskExecutor) {
+                    var ports: Set<String> = []
+                    var loops: Set<ObjectIdentifier> = []
+                    for _ in 0..<5 {
+                        let response = try await transport.send(Self.get(server.endpoint), timeout: .seconds(5))
+                        ports.insert(String(decoding: response.body, as: UTF8.self))
+                        loops.insert(try #require(transport.taskExecutor.currentLoop.map { ObjectIdentifier($0) }))
+                    }
+                    return (ports, loops)
+                }
+                #expect(ports.count == 1, "\(ports)")
+                #expect(loops.count == 1)
+            }
+        }
+    }
+
     @Test("the request arrives as it was given: method, path and query, Host with its port, length and body")
     func framing() async throws {
         let received = Mutex<FakeHTTPRequest?>(nil)

@@ -12,6 +12,10 @@ public struct AWSHTTPClients: Service {
         self.transports = transports
     }
 
+    /// The executor on which tasks that make calls through these clients should run (see
+    /// ``EventLoopGroupTaskExecutor``); `nil` when they have no preference.
+    public var taskExecutor: (any TaskExecutor)? { transports.first?.taskExecutor }
+
     public func run() async throws {
         try? await gracefulShutdown()
         try await shutdown()

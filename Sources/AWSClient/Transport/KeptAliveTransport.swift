@@ -47,6 +47,8 @@ public final class KeptAliveTransport: AWSHTTPTransport {
     }
 
     public let configuration: Configuration
+    /// The executor whose tasks make their calls on the loop of their connection, without a thread hop.
+    public let taskExecutor: EventLoopGroupTaskExecutor
     private let group: any EventLoopGroup
     private let tlsContext: NIOSSLContext
     private let idle = Mutex<[HostKey: [IdleConnection]]>([:])
@@ -64,6 +66,7 @@ public final class KeptAliveTransport: AWSHTTPTransport {
     ) throws {
         self.configuration = configuration
         self.group = group
+        self.taskExecutor = EventLoopGroupTaskExecutor(group: group)
         self.tlsContext = try NIOSSLContext(configuration: tlsConfiguration)
     }
 
@@ -116,10 +119,12 @@ public final class KeptAliveTransport: AWSHTTPTransport {
         let idleTimeout = TimeAmount.nanoseconds(Int64(configuration.idleTimeout.clampedNanoseconds))
         var expired: [Connection] = []
         defer { for connection in expired { connection.close() } }
+        // A caller on one of the loops (EventLoopGroupTaskExecutor) is best served by a connection on that loop.
+        let current = taskExecutor.currentLoop
         return idle.withLock { idle in
             guard idle[key] != nil else { return nil }
             // Taken in place: a copy of the host's list, as `var entries = idle[key]` makes, costs its length.
-            let connection = Self.takeUsable(from: &idle[key, default: []]) { entry in
+            let connection = Self.takeUsable(from: &idle[key, default: []], preferring: current) { entry in
                 let usable = now - entry.since < idleTimeout && entry.connection.channel.isActive
                 if !usable { expired.append(entry.connection) }
                 return usable
@@ -129,10 +134,15 @@ public final class KeptAliveTransport: AWSHTTPTransport {
         }
     }
 
-    /// The newest usable connection; the unusable ones it meets are removed too.
-    private static func takeUsable(from entries: inout [IdleConnection], isUsable: (IdleConnection) -> Bool)
-        -> Connection?
-    {
+    /// The newest usable connection, on `loop` if there is one; the unusable ones it meets are removed too.
+    private static func takeUsable(
+        from entries: inout [IdleConnection], preferring loop: (any EventLoop)?,
+        isUsable: (IdleConnection) -> Bool
+    ) -> Connection? {
+        if let loop, let index = entries.lastIndex(where: { $0.connection.channel.eventLoop === loop }) {
+            let entry = entries.remove(at: index)
+            if isUsable(entry) { return entry.connection }
+        }
         while let entry = entries.popLast() {
             if isUsable(entry) { return entry.connection }
         }
@@ -158,7 +168,7 @@ public final class KeptAliveTransport: AWSHTTPTransport {
         let host = target.key.host
         let maxResponseBytes = configuration.maxResponseBytes
         do {
-            let channel = try await ClientBootstrap(group: group)
+            let channel = try await ClientBootstrap(group: taskExecutor.currentLoop ?? group)
                 .connectTimeout(connectTimeout)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
@@ -263,8 +273,7 @@ private struct Connection: Sendable {
     func exchange(_ request: ByteBuffer, deadline: NIODeadline) async throws -> (AWSHTTPResponse, Bool) {
         try await withUnsafeThrowingContinuation { continuation in
             let eventLoop = channel.eventLoop
-            // A caller already on the connection's loop (the exporter runs its tasks on its one event loop) starts
-            // the exchange at once.
+            // A caller already on the connection's loop (see EventLoopTaskExecutor) starts the exchange at once.
             if eventLoop.inEventLoop {
                 handler.value.begin(continuation, deadline: deadline, channel: channel, request: request)
             } else {

@@ -73,19 +73,30 @@ public final class AccountIdentity: Sendable {
 public struct TargetCollector: Sendable {
     private let metrics: ExporterSelfMetrics
     private let clock: AWSClock
+    private let taskExecutor: (any TaskExecutor)?
     private let logger: Logger
 
+    /// - Parameter taskExecutor: where collections run, such as the transport's
+    ///   ``AWSClient/EventLoopGroupTaskExecutor``; `nil` for the default.
     public init(
         metrics: ExporterSelfMetrics,
         clock: AWSClock = .continuous,
+        taskExecutor: (any TaskExecutor)? = nil,
         logger: Logger
     ) {
         self.metrics = metrics
         self.clock = clock
+        self.taskExecutor = taskExecutor
         self.logger = logger
     }
 
     public func collect(_ source: TargetSource, deadline: MonotonicInstant) async -> CollectionSnapshot {
+        await withTaskExecutorPreference(taskExecutor) {
+            await collectOnExecutor(source, deadline: deadline)
+        }
+    }
+
+    private func collectOnExecutor(_ source: TargetSource, deadline: MonotonicInstant) async -> CollectionSnapshot {
         let startedAt = clock.wallTime()
         let started = clock.now()
         var target = source.target

@@ -104,13 +104,15 @@ public struct ExporterApplication: Sendable {
         clock: AWSClock = .continuous,
         selfMetrics: ExporterSelfMetrics? = nil,
         environment: [String: String] = [:],
+        taskExecutor: (any TaskExecutor)? = nil,
         logger: Logger
     ) throws(ExporterConfigurationError) -> MetricsPage {
         let selfMetrics = selfMetrics ?? ExporterSelfMetrics()
         let factory = TargetSourceFactory(
             configuration: configuration, baseProvider: credentialProvider, transport: transport,
             metrics: selfMetrics, clock: clock, environment: environment, logger: logger)
-        let collector = TargetCollector(metrics: selfMetrics, clock: clock, logger: logger)
+        let collector = TargetCollector(
+            metrics: selfMetrics, clock: clock, taskExecutor: taskExecutor, logger: logger)
         let scheduler: any CollectionScheduler & Service
         var discovery: OrganizationDiscovery?
         var reloader: TargetsReloader?
@@ -205,6 +207,7 @@ public struct ExporterApplication: Sendable {
             transport: transport,
             selfMetrics: metrics,
             environment: environment,
+            taskExecutor: httpClients.taskExecutor,
             logger: logger
         )
         var serverConfiguration = configuration
