@@ -273,7 +273,7 @@ private struct Connection: Sendable {
     func exchange(_ request: ByteBuffer, deadline: NIODeadline) async throws -> (AWSHTTPResponse, Bool) {
         try await withUnsafeThrowingContinuation { continuation in
             let eventLoop = channel.eventLoop
-            // A caller already on the connection's loop (see EventLoopTaskExecutor) starts the exchange at once.
+            // A caller already on the connection's loop (see EventLoopGroupTaskExecutor) starts the exchange at once.
             if eventLoop.inEventLoop {
                 handler.value.begin(continuation, deadline: deadline, channel: channel, request: request)
             } else {
