@@ -202,15 +202,18 @@ public struct HTTP1ResponseParser: Sendable {
 
     /// `HTTP/1.x SP 3DIGIT [SP reason]`; returns whether the version is 1.0.
     private mutating func parseStatusLine(_ line: ArraySlice<UInt8>) throws(Failure) -> Bool {
-        let bytes = Array(line)
-        guard bytes.count >= 12, bytes.starts(with: Array("HTTP/1.".utf8)),
-            bytes[7] == UInt8(ascii: "0") || bytes[7] == UInt8(ascii: "1"), bytes[8] == UInt8(ascii: " "),
-            bytes[9...11].allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
-            bytes.count == 12 || bytes[12] == UInt8(ascii: " ")
+        // Read in place, by offset from the slice's start: every answer's status line goes through here.
+        let start = line.startIndex
+        func byte(_ offset: Int) -> UInt8 { line[start + offset] }
+        let digits = line.dropFirst(9).prefix(3)
+        guard line.count >= 12, line.starts(with: "HTTP/1.".utf8),
+            byte(7) == UInt8(ascii: "0") || byte(7) == UInt8(ascii: "1"), byte(8) == UInt8(ascii: " "),
+            digits.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+            line.count == 12 || byte(12) == UInt8(ascii: " ")
         else { throw .malformed("invalid status line") }
-        status = bytes[9...11].reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+        status = digits.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
         guard status >= 100 else { throw .malformed("invalid status code") }
-        return bytes[7] == UInt8(ascii: "0")
+        return byte(7) == UInt8(ascii: "0")
     }
 
     /// The name's bytes and the value without surrounding white space.

@@ -47,10 +47,14 @@ public struct SSOAdminClient: Sendable {
     }
 
     static func listInstancesBody(maxResults: Int?, nextToken: String?) -> [UInt8] {
-        var members: [String] = []
-        if let maxResults { members.append("\"MaxResults\":\(maxResults)") }
-        if let nextToken { members.append("\"NextToken\":\(JSONStringLiteral.encode(nextToken))") }
-        return Array("{\(members.joined(separator: ","))}".utf8)
+        var body = "{"
+        if let maxResults { body += "\"MaxResults\":" + String(maxResults) }
+        if let nextToken {
+            if maxResults != nil { body += "," }
+            body += "\"NextToken\":" + JSONStringLiteral.encode(nextToken)
+        }
+        body += "}"
+        return Array(body.utf8)
     }
 
     /// Decodes a page; content type is ignored since emulators and proxies get it wrong.
