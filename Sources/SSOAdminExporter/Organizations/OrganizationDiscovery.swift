@@ -27,6 +27,7 @@ public final class OrganizationDiscovery: Service {
     private let partition: String
     private let maxConcurrency: Int
     private let timeout: Duration
+    private let taskExecutor: (any TaskExecutor)?
     private let logger: Logger
     private let state = Mutex(State())
 
@@ -40,15 +41,17 @@ public final class OrganizationDiscovery: Service {
     private let lastSuccessGauge: Gauge
     private let errors: Counter
 
+    /// - Parameter taskExecutor: where discoveries run, as for ``TargetCollector/init(metrics:clock:taskExecutor:logger:)``.
     public init(
         settings: TargetsConfiguration.Discovery, targets: TargetSet, factory: TargetSourceFactory,
-        maxConcurrency: Int, timeout: Duration, logger: Logger
+        maxConcurrency: Int, timeout: Duration, taskExecutor: (any TaskExecutor)? = nil, logger: Logger
     ) throws(ExporterConfigurationError) {
         self.settings = settings
         self.targets = targets
         self.factory = factory
         self.maxConcurrency = maxConcurrency
         self.timeout = timeout
+        self.taskExecutor = taskExecutor
         self.logger = logger
         let configuration = factory.configuration
         partition = AWSPartition.of(configuration.endpoint.region).id
@@ -92,6 +95,10 @@ public final class OrganizationDiscovery: Service {
 
     /// Discovers once; on failure the targets found before stay.
     public func discover() async {
+        await withTaskExecutorPreference(taskExecutor) { await discoverOnExecutor() }
+    }
+
+    private func discoverOnExecutor() async {
         let clock = factory.clock
         let started = clock.now()
         defer { durationGauge.set(started.duration(to: clock.now()).secondsDouble) }

@@ -135,7 +135,7 @@ public struct ExporterApplication: Sendable {
             discovery = try targets.discovery.map { settings throws(ExporterConfigurationError) in
                 try OrganizationDiscovery(
                     settings: settings, targets: set, factory: factory, maxConcurrency: targets.maxConcurrency,
-                    timeout: targets.timeout, logger: logger)
+                    timeout: targets.timeout, taskExecutor: taskExecutor, logger: logger)
             }
         } else {
             // The target of --aws.role-arn's account, or of the exporter's own (learned from GetCallerIdentity).
