@@ -31,11 +31,13 @@ public actor RefreshingCredentialProvider: AWSCredentialProvider {
     private let fetch: @Sendable () async throws -> AWSCredentials
     private let clock: AWSClock
     private let observer: (any AWSCredentialsObserver)?
+    /// Behind a lock rather than actor state, so that ``credentials()`` can read it without entering the actor;
+    /// only the actor writes it.
+    private nonisolated let stored = Mutex<AWSCredentials?>(nil)
     private var cached: AWSCredentials? {
-        didSet { current.withLock { $0 = cached } }
+        get { stored.withLock { $0 } }
+        set { stored.withLock { $0 = newValue } }
     }
-    /// A copy of `cached` for callers outside the actor.
-    private nonisolated let current = Mutex<AWSCredentials?>(nil)
     private var refreshing = false
     /// Callers that need fresh credentials while another caller's refresh is in flight.
     private var waiting: [CheckedContinuation<AWSCredentials, any Error>] = []
@@ -54,7 +56,7 @@ public actor RefreshingCredentialProvider: AWSCredentialProvider {
     }
 
     public nonisolated func credentials() async throws -> AWSCredentials {
-        if let cached = current.withLock({ $0 }), !needsRefresh(cached) { return cached }
+        if let cached = stored.withLock({ $0 }), !needsRefresh(cached) { return cached }
         return try await refreshedCredentials()
     }
 

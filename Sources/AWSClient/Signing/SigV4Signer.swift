@@ -156,7 +156,10 @@ public struct SigV4Signer: Sendable {
         // the order breaks ties, so repeated names keep their order as SigV4 requires.
         let lowered = headers.enumerated()
             .map {
-                (name: asciiLowercased($0.element.name), value: trimmedHeaderValue($0.element.value), order: $0.offset)
+                (
+                    name: ASCIICase.lowercased($0.element.name), value: trimmedHeaderValue($0.element.value),
+                    order: $0.offset
+                )
             }
             .sorted { $0.name == $1.name ? $0.order < $1.order : $0.name < $1.name }
         var lines = ""
@@ -178,18 +181,6 @@ public struct SigV4Signer: Sendable {
             lines += "\n"
         }
         return (lines, names)
-    }
-
-    /// Header names are ASCII tokens; `lowercased()` would consult Unicode tables for each of them.
-    static func asciiLowercased(_ name: String) -> String {
-        let upper = UInt8(ascii: "A")...UInt8(ascii: "Z")
-        return name.withUTF8Buffer { bytes in
-            guard bytes.contains(where: upper.contains) else { return name }
-            return String(unsafeUninitializedCapacity: bytes.count) { out in
-                for (index, byte) in bytes.enumerated() { out[index] = upper.contains(byte) ? byte | 0x20 : byte }
-                return bytes.count
-            }
-        }
     }
 
     /// Trims the value and folds every run of white space (including folded continuation lines) into one space.
