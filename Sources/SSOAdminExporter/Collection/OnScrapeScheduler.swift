@@ -208,7 +208,7 @@ public final class OnScrapeScheduler: CollectionScheduler, Service {
                     await group.next()
                     running -= 1
                 }
-                group.addTask {
+                group.addTask(executorPreference: collector.taskExecutor) {
                     let snapshot = await self.collector.collect(request.source, deadline: request.deadline)
                     self.finish(request.source.target.name, snapshot)
                 }

@@ -85,7 +85,7 @@ public final class PeriodicScheduler: CollectionScheduler, Service {
                     running -= 1
                 }
                 guard !Task.isCancelled else { break }
-                group.addTask {
+                group.addTask(executorPreference: collector.taskExecutor) {
                     for source in account {
                         let snapshot = await self.collector.collect(
                             source, deadline: clock.now().advanced(by: self.timeout))

@@ -73,7 +73,8 @@ public final class AccountIdentity: Sendable {
 public struct TargetCollector: Sendable {
     private let metrics: ExporterSelfMetrics
     private let clock: AWSClock
-    private let taskExecutor: (any TaskExecutor)?
+    /// Where collecting tasks should run: the transport's loops, so that a call's hops stay on one thread.
+    let taskExecutor: (any TaskExecutor)?
     private let logger: Logger
 
     /// - Parameter taskExecutor: where collections run, such as the transport's
@@ -90,13 +91,10 @@ public struct TargetCollector: Sendable {
         self.logger = logger
     }
 
+    /// Collects `source` on the caller's executor. The schedulers start each collecting task on ``taskExecutor``
+    /// rather than this switching to it: a preference pushed and popped per collection showed in the per-call
+    /// profile.
     public func collect(_ source: TargetSource, deadline: MonotonicInstant) async -> CollectionSnapshot {
-        await withTaskExecutorPreference(taskExecutor) {
-            await collectOnExecutor(source, deadline: deadline)
-        }
-    }
-
-    private func collectOnExecutor(_ source: TargetSource, deadline: MonotonicInstant) async -> CollectionSnapshot {
         let startedAt = clock.wallTime()
         let started = clock.now()
         var target = source.target
