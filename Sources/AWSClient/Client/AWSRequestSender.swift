@@ -169,13 +169,12 @@ public final class AWSRequestSender: Sendable {
             path = request.url.path.isEmpty ? "/" : request.url.path
             query = request.url.query(percentEncoded: true) ?? ""
         }
-        var signable = SigV4Request(
-            method: request.method,
-            path: path,
-            query: query,
-            headers: [("Host", endpoint.hostHeader)] + request.headers,
-            body: request.body
-        )
+        // Room for what signing and this add (date, token, authorization, user agent): no array grows on the way.
+        var headers: [(name: String, value: String)] = []
+        headers.reserveCapacity(request.headers.count + 5)
+        headers.append(("Host", endpoint.hostHeader))
+        headers.append(contentsOf: request.headers)
+        var signable = SigV4Request(method: request.method, path: path, query: query, headers: headers, body: request.body)
         if let credentials {
             let skew = clockSkew.withLock { $0 }
             SigV4Signer(
@@ -184,7 +183,8 @@ public final class AWSRequestSender: Sendable {
             )
             .sign(&signable, date: clock.wallTime().addingTimeInterval(skew))
         }
-        result.headers = signable.headers + [("User-Agent", userAgent)]
+        signable.headers.append(("User-Agent", userAgent))
+        result.headers = signable.headers
         return result
     }
 

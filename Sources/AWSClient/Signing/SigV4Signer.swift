@@ -110,22 +110,23 @@ public struct SigV4Signer: Sendable {
         canonical.reserveCapacity(
             request.method.utf8.count + path.utf8.count + query.utf8.count + canonicalHeaders.utf8.count
                 + signedHeaders.utf8.count + bodyHash.utf8.count + 5)
-        for piece in [request.method.uppercased(), path, query, canonicalHeaders, signedHeaders] {
+        for piece in [Self.uppercasedMethod(request.method), path, query, canonicalHeaders, signedHeaders] {
             canonical += piece
             canonical += "\n"
         }
         canonical += bodyHash
-        let scope = shortDate + "/" + region + "/" + service + "/aws4_request"
-        let stringToSign = "AWS4-HMAC-SHA256\n" + longDate + "\n" + scope + "\n" + Self.hexSHA256(canonical)
+        let scope = Self.joined([shortDate, "/", region, "/", service, "/aws4_request"])
+        let stringToSign = Self.joined(["AWS4-HMAC-SHA256\n", longDate, "\n", scope, "\n", Self.hexSHA256(canonical)])
         let signature = Self.hex(
             stringToSign.withUTF8Bytes { message in
                 signingKey(shortDate: shortDate).withUnsafeBytes { key in
                     HMACSHA256.authenticationDigest(key: key, message: message)
                 }
             })
-        let authorization =
-            "AWS4-HMAC-SHA256 Credential=" + credentials.accessKeyID + "/" + scope + ", SignedHeaders="
-            + signedHeaders + ", Signature=" + signature
+        let authorization = Self.joined([
+            "AWS4-HMAC-SHA256 Credential=", credentials.accessKeyID, "/", scope, ", SignedHeaders=", signedHeaders,
+            ", Signature=", signature,
+        ])
         request.headers.append(("Authorization", authorization))
         if let token = credentials.sessionToken, options.omitSessionTokenFromSignature {
             request.headers.append(("X-Amz-Security-Token", token))
@@ -151,17 +152,29 @@ public struct SigV4Signer: Sendable {
         return (long, String(long.prefix(8)))
     }
 
+    /// The pieces one after another in one allocation, where `a + b + c` makes a string per `+`.
+    private static func joined(_ pieces: [String]) -> String {
+        var result = ""
+        result.reserveCapacity(pieces.reduce(0) { $0 + $1.utf8.count })
+        for piece in pieces { result += piece }
+        return result
+    }
+
+    /// Methods are upper-case already in every request this client makes; `uppercased()` would copy anyway.
+    private static func uppercasedMethod(_ method: String) -> String {
+        method.utf8.contains { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) } ? method.uppercased() : method
+    }
+
     static func canonicalHeaders(_ headers: [(name: String, value: String)]) -> (String, String) {
         // Sorting the few headers of a request and merging neighbours is cheaper than a dictionary of arrays;
         // the order breaks ties, so repeated names keep their order as SigV4 requires.
-        let lowered = headers.enumerated()
-            .map {
-                (
-                    name: ASCIICase.lowercased($0.element.name), value: trimmedHeaderValue($0.element.value),
-                    order: $0.offset
-                )
-            }
-            .sorted { $0.name == $1.name ? $0.order < $1.order : $0.name < $1.name }
+        var lowered: [(name: String, value: String, order: Int)] = []
+        lowered.reserveCapacity(headers.count)
+        for (order, header) in headers.enumerated() {
+            lowered.append(
+                (name: ASCIICase.lowercased(header.name), value: trimmedHeaderValue(header.value), order: order))
+        }
+        lowered.sort { $0.name == $1.name ? $0.order < $1.order : $0.name < $1.name }
         var lines = ""
         lines.reserveCapacity(lowered.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 2 })
         var names = ""
