@@ -147,15 +147,15 @@ extension Benchmarks {
             .split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
             .flatMap { Double($0.split(separator: " ").dropFirst().first ?? "") }.map { $0 * 1024 } ?? 0
 
-        // The next two rounds (every 30 s from the first): credentials, signing keys and connections are in hand, as
+        // The next three rounds (every 30 s from the first): credentials, signing keys and connections are in hand, as
         // in an exporter that has been running. Each round's CPU is read from /proc: from the sample before the CPU
         // time starts to rise to the one after which it stays unchanged for a second.
         var rounds: [Double] = []
         var previous = exporterThreadsCPU() ?? 0
         var roundStart: Double?
         var quietSamples = 0
-        let roundsDeadline = ContinuousClock.now + .seconds(80)
-        while rounds.count < 2, ContinuousClock.now < roundsDeadline {
+        let roundsDeadline = ContinuousClock.now + .seconds(110)
+        while rounds.count < 3, ContinuousClock.now < roundsDeadline {
             try await Task.sleep(for: .milliseconds(250))
             guard let now = exporterThreadsCPU() else { continue }
             // An idle exporter still wakes now and then (idle connections, timers): microseconds, not a round.
@@ -188,7 +188,7 @@ extension Benchmarks {
                     + "CPU %@ µs/call",
                 accounts, targets, round, ideal, round / ideal, assumeRoles, allCalls, cpu, cpu / allCalls * 1e6,
                 resident / 1_048_576, idle / 1_048_576, render.milliseconds, Double(size) / 1e6, callsPerRound,
-                perCall.joined(separator: " and ") as NSString))
+                perCall.joined(separator: ", ") as NSString))
     }
 }
 

@@ -1,6 +1,10 @@
 import AWSClient
 import Foundation
+import Logging
+import NIOCore
+import NIOPosix
 import SSOAdminExporter
+import Synchronization
 import TestSupport
 import Testing
 
@@ -266,5 +270,40 @@ struct CollectionTests {
             #expect(harness.service.requests.count == 2)
             #expect(metrics.help["aws_sso_admin_instances"]?.contains("min-interval") == false)
         }
+    }
+
+    @Test("both schedulers start each collection on the collector's task executor, not on the global one")
+    func collectionsRunOnTheTaskExecutor() async throws {
+        let loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let executor = EventLoopGroupTaskExecutor(group: loops)
+        let onLoop = Mutex<[String: Bool]>([:])
+        let sources = (1...3).map { index in
+            TargetSource(
+                target: CollectionTarget(name: "t\(index)", region: "us-east-1", accountID: "11112222333\(index)")
+            ) { _ in
+                onLoop.withLock {
+                    $0["t\(index)", default: true] = $0["t\(index)", default: true] && executor.currentLoop != nil
+                }
+                return (instances: [], pages: 1)
+            }
+        }
+        let collector = TargetCollector(
+            metrics: ExporterSelfMetrics(), taskExecutor: executor, logger: Logger(label: "test"))
+
+        let periodic = PeriodicScheduler(
+            targets: TargetSet(configured: sources), collector: collector, interval: .seconds(60),
+            timeout: .seconds(5), maxStale: .seconds(60), maxConcurrency: 2, logger: Logger(label: "test"))
+        await periodic.collectRound()
+        #expect(onLoop.withLock { $0 } == ["t1": true, "t2": true, "t3": true])
+
+        onLoop.withLock { $0 = [:] }
+        let onScrape = OnScrapeScheduler(targets: TargetSet(configured: sources), collector: collector)
+        async let running: Void = onScrape.run()
+        let snapshots = await onScrape.snapshots(deadline: AWSClock.continuous.now().advanced(by: .seconds(5)))
+        onScrape.shutDown()
+        await running
+        #expect(snapshots.map(\.target.name) == ["t1", "t2", "t3"])
+        #expect(onLoop.withLock { $0 } == ["t1": true, "t2": true, "t3": true])
+        try await loops.shutdownGracefully()
     }
 }

@@ -174,7 +174,8 @@ public final class AWSRequestSender: Sendable {
         headers.reserveCapacity(request.headers.count + 5)
         headers.append(("Host", endpoint.hostHeader))
         headers.append(contentsOf: request.headers)
-        var signable = SigV4Request(method: request.method, path: path, query: query, headers: headers, body: request.body)
+        var signable = SigV4Request(
+            method: request.method, path: path, query: query, headers: headers, body: request.body)
         if let credentials {
             let skew = clockSkew.withLock { $0 }
             SigV4Signer(

@@ -110,7 +110,7 @@ public struct SigV4Signer: Sendable {
         canonical.reserveCapacity(
             request.method.utf8.count + path.utf8.count + query.utf8.count + canonicalHeaders.utf8.count
                 + signedHeaders.utf8.count + bodyHash.utf8.count + 5)
-        for piece in [Self.uppercasedMethod(request.method), path, query, canonicalHeaders, signedHeaders] {
+        for piece in [request.method.uppercased(), path, query, canonicalHeaders, signedHeaders] {
             canonical += piece
             canonical += "\n"
         }
@@ -158,11 +158,6 @@ public struct SigV4Signer: Sendable {
         result.reserveCapacity(pieces.reduce(0) { $0 + $1.utf8.count })
         for piece in pieces { result += piece }
         return result
-    }
-
-    /// Methods are upper-case already in every request this client makes; `uppercased()` would copy anyway.
-    private static func uppercasedMethod(_ method: String) -> String {
-        method.utf8.contains { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) } ? method.uppercased() : method
     }
 
     static func canonicalHeaders(_ headers: [(name: String, value: String)]) -> (String, String) {
