@@ -276,14 +276,13 @@ struct CollectionTests {
     func collectionsRunOnTheTaskExecutor() async throws {
         let loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let executor = EventLoopGroupTaskExecutor(group: loops)
-        let onLoop = Mutex<[String: Bool]>([:])
+        // Per target, whether each of its collections ran on the executor's loop.
+        let onLoop = Mutex<[String: [Bool]]>([:])
         let sources = (1...3).map { index in
             TargetSource(
                 target: CollectionTarget(name: "t\(index)", region: "us-east-1", accountID: "11112222333\(index)")
             ) { _ in
-                onLoop.withLock {
-                    $0["t\(index)", default: true] = $0["t\(index)", default: true] && executor.currentLoop != nil
-                }
+                onLoop.withLock { $0["t\(index)", default: []].append(executor.currentLoop != nil) }
                 return (instances: [], pages: 1)
             }
         }
@@ -294,7 +293,7 @@ struct CollectionTests {
             targets: TargetSet(configured: sources), collector: collector, interval: .seconds(60),
             timeout: .seconds(5), maxStale: .seconds(60), maxConcurrency: 2, logger: Logger(label: "test"))
         await periodic.collectRound()
-        #expect(onLoop.withLock { $0 } == ["t1": true, "t2": true, "t3": true])
+        #expect(onLoop.withLock { $0 } == ["t1": [true], "t2": [true], "t3": [true]])
 
         onLoop.withLock { $0 = [:] }
         let onScrape = OnScrapeScheduler(targets: TargetSet(configured: sources), collector: collector)
@@ -303,7 +302,7 @@ struct CollectionTests {
         onScrape.shutDown()
         await running
         #expect(snapshots.map(\.target.name) == ["t1", "t2", "t3"])
-        #expect(onLoop.withLock { $0 } == ["t1": true, "t2": true, "t3": true])
+        #expect(onLoop.withLock { $0 } == ["t1": [true], "t2": [true], "t3": [true]])
         try await loops.shutdownGracefully()
     }
 }

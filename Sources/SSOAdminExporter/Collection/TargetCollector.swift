@@ -77,7 +77,7 @@ public struct TargetCollector: Sendable {
     let taskExecutor: (any TaskExecutor)?
     private let logger: Logger
 
-    /// - Parameter taskExecutor: where collections run, such as the transport's
+    /// - Parameter taskExecutor: where the schedulers start collecting tasks, such as the transport's
     ///   ``AWSClient/EventLoopGroupTaskExecutor``; `nil` for the default.
     public init(
         metrics: ExporterSelfMetrics,
