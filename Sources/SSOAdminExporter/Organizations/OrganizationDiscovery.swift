@@ -41,7 +41,9 @@ public final class OrganizationDiscovery: Service {
     private let lastSuccessGauge: Gauge
     private let errors: Counter
 
-    /// - Parameter taskExecutor: where discoveries run, as for ``TargetCollector/init(metrics:clock:taskExecutor:logger:)``.
+    /// - Parameter taskExecutor: where each discovery runs, such as the transport's
+    ///   ``AWSClient/EventLoopGroupTaskExecutor``. Unlike a collection, which the schedulers start there, a
+    ///   discovery switches to it itself: it runs once per interval, so one switch costs nothing that shows.
     public init(
         settings: TargetsConfiguration.Discovery, targets: TargetSet, factory: TargetSourceFactory,
         maxConcurrency: Int, timeout: Duration, taskExecutor: (any TaskExecutor)? = nil, logger: Logger
