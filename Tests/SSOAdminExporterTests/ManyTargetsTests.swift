@@ -42,7 +42,7 @@ struct SimulatedOrganization {
 
     static func with(
         _ simulator: OrganizationSimulator, yaml: String, clock: AWSClock = .continuous,
-        _ body: (SimulatedOrganization) async throws -> Void
+        logger: Logger = ExporterHarness.logger, _ body: (SimulatedOrganization) async throws -> Void
     ) async throws {
         let server = try await FakeHTTPServer.start { await simulator.handle($0) }
         let http = AsyncHTTPClientTransport.makeHTTPClient(connectTimeout: .seconds(2))
@@ -55,7 +55,7 @@ struct SimulatedOrganization {
                 configuration: configuration,
                 credentialProvider: StaticCredentialProvider(simulator.managementCredentials),
                 transport: AsyncHTTPClientTransport(client: http), clock: clock,
-                environment: ["AWS_ENDPOINT_URL": server.endpoint], logger: ExporterHarness.logger)
+                environment: ["AWS_ENDPOINT_URL": server.endpoint], logger: logger)
             try await body(SimulatedOrganization(simulator: simulator, page: page, configuration: configuration))
         } cleanup: {
             try? FileManager.default.removeItem(atPath: file)

@@ -27,23 +27,32 @@ public struct AWSPaginator: Sendable {
         self.maxTokenLength = maxTokenLength
     }
 
-    /// Every page, fetched one after another. Loop detection keeps a 32-byte digest per token rather than the token,
-    /// so memory stays bounded by the page count whatever the service sends. Pages that would never end throw
-    /// ``AWSClientError/pagination(_:)``; anything `fetch` throws is thrown as it is.
-    public func pages<Page: Sendable>(
+    /// The items of every page, fetched one after another, and the number of pages. Only the items are kept: a page's
+    /// token is dropped once its digest is recorded (loop detection keeps 32 bytes per token whatever the service
+    /// sends), so memory is bounded by `maxItems` and one page. Pages that would never end, or that list more than
+    /// `maxItems`, throw ``AWSClientError/pagination(_:)``; anything `fetch` throws is thrown as it is.
+    public func items<Page: Sendable, Item: Sendable>(
         of operation: String,
+        maxItems: Int = .max,
         fetch: (_ token: String?) async throws -> Page,
-        nextToken: (Page) -> String?
-    ) async throws -> [Page] {
-        var pages: [Page] = []
+        nextToken: (Page) -> String?,
+        items pageItems: (Page) -> [Item]
+    ) async throws -> (items: [Item], pages: Int) {
+        var items: [Item] = []
+        var pages = 0
         var seenTokens: Set<SHA256Digest> = []
         var token: String?
         repeat {
-            guard pages.count < maxPages else {
+            guard pages < maxPages else {
                 throw AWSClientError.pagination(.init(operation: operation, kind: .tooManyPages(limit: maxPages)))
             }
             let page = try await fetch(token)
-            pages.append(page)
+            pages += 1
+            let listed = pageItems(page)
+            guard listed.count <= maxItems - items.count else {
+                throw AWSClientError.pagination(.init(operation: operation, kind: .tooManyItems(limit: maxItems)))
+            }
+            items += listed
             token = nextToken(page).flatMap { $0.isEmpty ? nil : $0 }
             if let next = token {
                 guard next.utf8.count <= maxTokenLength else {
@@ -54,11 +63,11 @@ public struct AWSPaginator: Sendable {
                 }
                 guard seenTokens.insert(SHA256.hash(data: Array(next.utf8))).inserted else {
                     throw AWSClientError.pagination(
-                        .init(operation: operation, kind: .repeatedToken(afterPages: pages.count)))
+                        .init(operation: operation, kind: .repeatedToken(afterPages: pages)))
                 }
             }
         } while token != nil
-        return pages
+        return (items, pages)
     }
 }
 
@@ -68,6 +77,8 @@ public struct PaginationError: Error, Sendable, Equatable, CustomStringConvertib
         case repeatedToken(afterPages: Int)
         case tooManyPages(limit: Int)
         case tokenTooLong(length: Int, limit: Int)
+        /// More items than the caller can hold: a listing this long is refused rather than read into memory.
+        case tooManyItems(limit: Int)
     }
 
     public let operation: String
@@ -81,10 +92,16 @@ public struct PaginationError: Error, Sendable, Equatable, CustomStringConvertib
     /// The name a loop is counted under in the error counters.
     public static let loopExceptionName = "PaginationLoop"
 
-    /// The name this failure is counted under: a loop, or a token no valid response carries.
+    /// The name a listing longer than the caller's bound is counted under.
+    public static let tooManyItemsExceptionName = "TooManyItems"
+
+    /// The name this failure is counted under: a loop, a token no valid response carries, or a listing too long.
     public var exceptionName: String {
-        if case .tokenTooLong = kind { return "InvalidResponse" }
-        return Self.loopExceptionName
+        switch kind {
+        case .tokenTooLong: "InvalidResponse"
+        case .tooManyItems: Self.tooManyItemsExceptionName
+        case .repeatedToken, .tooManyPages: Self.loopExceptionName
+        }
     }
 
     public var description: String {
@@ -94,6 +111,7 @@ public struct PaginationError: Error, Sendable, Equatable, CustomStringConvertib
         case .tooManyPages(let limit): "\(operation) did not finish within \(limit) pages"
         case .tokenTooLong(let length, let limit):
             "\(operation) returned a NextToken of \(length) bytes, longer than the model's \(limit)"
+        case .tooManyItems(let limit): "\(operation) listed more than \(limit) items"
         }
     }
 }

@@ -17,6 +17,14 @@ extension AWSClientError {
         case .transport(.invalidRequest): "InvalidRequest"
         case .credentials: "CredentialsError"
         case .pagination(let error): error.exceptionName
+        case .cancelled: "Cancelled"
         }
+    }
+
+    /// Whether the call ended because its caller's task was cancelled, not because of AWS: observers count no error
+    /// for it.
+    public var isCancellation: Bool {
+        if case .cancelled = self { return true }
+        return false
     }
 }

@@ -76,6 +76,7 @@ public final class AWSRequestSender: Sendable {
         while true {
             attempt += 1
             let remaining = clock.now().duration(to: deadline)
+            guard !Task.isCancelled else { throw AWSClientError.cancelled }
             guard remaining > .zero else {
                 // After a failed attempt, that failure is the answer; before any, the deadline is.
                 if let lastError { throw lastError }
@@ -117,6 +118,11 @@ public final class AWSRequestSender: Sendable {
                 outcome = .failure(.transport(.connection(String(describing: error))))
             }
             let elapsed = started.duration(to: clock.now())
+            if case .failure = outcome, Task.isCancelled {
+                // The transport reports a cancelled exchange as a timeout; the caller gave up, AWS did not fail.
+                observer?.attemptFinished(operation: operation, duration: elapsed, error: .cancelled)
+                throw AWSClientError.cancelled
+            }
             switch outcome {
             case .success(let output):
                 observer?.attemptFinished(operation: operation, duration: elapsed, error: nil)
@@ -151,8 +157,8 @@ public final class AWSRequestSender: Sendable {
                 do {
                     try await clock.sleep(for: delay)
                 } catch {
-                    // Only cancellation ends the wait: the call ends with the failure it was retrying.
-                    throw AWSClientError.deadlineExceeded(lastError: lastError)
+                    // Only cancellation ends the wait.
+                    throw AWSClientError.cancelled
                 }
             }
         }

@@ -14,9 +14,10 @@ public protocol AWSCredentialsObserver: Sendable {
 
 /// Caches temporary credentials and refreshes them the way the SDKs do.
 ///
-/// Outside the advisory window (15 minutes before expiry) the cached credentials are returned as they are. Inside
-/// it, the first caller refreshes while everybody else keeps the old credentials, and that caller keeps them too
-/// when the refresh fails. Inside the mandatory window (10 minutes), or with nothing cached, callers wait for the
+/// Outside the advisory window (15 minutes before expiry, or half the credentials' lifetime if that is shorter) the
+/// cached credentials are returned as they are. Inside it, the first caller refreshes while everybody else keeps the
+/// old credentials, and that caller keeps them too when the refresh fails. Inside the mandatory window (10 minutes,
+/// or a third of the lifetime if that is shorter), or with nothing cached, callers wait for the
 /// refresh; however many wait, one fetch is in flight. The fetch runs in the task of the caller that started it
 /// (no task of its own outlives a call): if that caller is cancelled, the callers waiting on it get the error and
 /// the next call starts again.
@@ -28,15 +29,30 @@ public actor RefreshingCredentialProvider: AWSCredentialProvider {
     public static let advisoryRefreshWindow: TimeInterval = 15 * 60
     public static let mandatoryRefreshWindow: TimeInterval = 10 * 60
 
+    /// The windows for credentials that live `lifetime` seconds: the SDKs' 15 and 10 minutes, scaled down for short
+    /// lifetimes (a 15-minute role session), which would otherwise arrive already inside them and be fetched again
+    /// on every call. So credentials are fetched once per half lifetime at most.
+    public static func refreshWindows(lifetime: TimeInterval) -> (advisory: TimeInterval, mandatory: TimeInterval) {
+        let lifetime = max(0, lifetime)
+        return (min(advisoryRefreshWindow, lifetime / 2), min(mandatoryRefreshWindow, lifetime / 3))
+    }
+
     private let fetch: @Sendable () async throws -> AWSCredentials
     private let clock: AWSClock
     private let observer: (any AWSCredentialsObserver)?
     /// Behind a lock rather than actor state, so that ``credentials()`` can read it without entering the actor;
     /// only the actor writes it.
-    private nonisolated let stored = Mutex<AWSCredentials?>(nil)
-    private var cached: AWSCredentials? {
+    private nonisolated let stored = Mutex<Cached?>(nil)
+    private var cached: Cached? {
         get { stored.withLock { $0 } }
         set { stored.withLock { $0 = newValue } }
+    }
+
+    /// Credentials and the windows their lifetime, as it was when they arrived, gives them.
+    private struct Cached {
+        let credentials: AWSCredentials
+        let advisoryWindow: TimeInterval
+        let mandatoryWindow: TimeInterval
     }
     private var refreshing = false
     /// Callers that need fresh credentials while another caller's refresh is in flight.
@@ -56,23 +72,23 @@ public actor RefreshingCredentialProvider: AWSCredentialProvider {
     }
 
     public nonisolated func credentials() async throws -> AWSCredentials {
-        if let cached = stored.withLock({ $0 }), !needsRefresh(cached) { return cached }
+        if let cached = stored.withLock({ $0 }), !needsRefresh(cached) { return cached.credentials }
         return try await refreshedCredentials()
     }
 
-    private nonisolated func needsRefresh(_ credentials: AWSCredentials) -> Bool {
-        guard let expiration = credentials.expiration else { return false }
-        return expiration.timeIntervalSince(clock.wallTime()) <= Self.advisoryRefreshWindow
+    private nonisolated func needsRefresh(_ cached: Cached) -> Bool {
+        guard let expiration = cached.credentials.expiration else { return false }
+        return expiration.timeIntervalSince(clock.wallTime()) <= cached.advisoryWindow
     }
 
     private func refreshedCredentials() async throws -> AWSCredentials {
         if let cached {
-            guard let expiration = cached.expiration else { return cached }
+            guard let expiration = cached.credentials.expiration else { return cached.credentials }
             let remaining = expiration.timeIntervalSince(clock.wallTime())
-            if remaining > Self.advisoryRefreshWindow { return cached }
-            if remaining > Self.mandatoryRefreshWindow {
-                if refreshing { return cached }
-                return (try? await refresh()) ?? cached
+            if remaining > cached.advisoryWindow { return cached.credentials }
+            if remaining > cached.mandatoryWindow {
+                if refreshing { return cached.credentials }
+                return (try? await refresh()) ?? cached.credentials
             }
         }
         if refreshing {
@@ -88,7 +104,9 @@ public actor RefreshingCredentialProvider: AWSCredentialProvider {
         do {
             let fresh = try await fetch()
             SecretRegistry.shared.register(fresh)
-            cached = fresh
+            let windows = Self.refreshWindows(
+                lifetime: fresh.expiration.map { $0.timeIntervalSince(clock.wallTime()) } ?? .infinity)
+            cached = Cached(credentials: fresh, advisoryWindow: windows.advisory, mandatoryWindow: windows.mandatory)
             observer?.credentialsRefreshed(provider: name, expiration: fresh.expiration)
             outcome = .success(fresh)
         } catch {

@@ -38,6 +38,8 @@ public indirect enum AWSClientError: Error, Sendable, CustomStringConvertible {
     case invalidResponse(String)
     /// A paginated operation's pages would never end.
     case pagination(PaginationError)
+    /// The caller's task was cancelled (shutdown, or a sibling call failed first): nothing went wrong with AWS.
+    case cancelled
 
     public var description: String {
         switch self {
@@ -48,6 +50,7 @@ public indirect enum AWSClientError: Error, Sendable, CustomStringConvertible {
             "deadline exceeded" + (last.map { " (last error: \($0))" } ?? "")
         case .invalidResponse(let detail): "invalid response: \(detail)"
         case .pagination(let error): error.description
+        case .cancelled: "cancelled"
         }
     }
 }

@@ -64,7 +64,7 @@ public final class StandardRetryStrategy: Sendable {
             return .timeout
         case .transport(.connection):
             return .transient
-        case .transport(.invalidResponse), .transport(.invalidRequest), .credentials, .deadlineExceeded,
+        case .transport(.invalidResponse), .transport(.invalidRequest), .credentials, .deadlineExceeded, .cancelled,
             .invalidResponse, .pagination:
             return .notRetryable
         }

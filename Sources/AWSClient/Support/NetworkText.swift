@@ -76,16 +76,25 @@ public enum NetworkText {
             for marker in markers where lowered[index...].starts(with: marker) {
                 output.append(contentsOf: original[index..<index + marker.count])
                 index += marker.count
-                // The separator (`: `, `=`, `":"`, quotes, spaces), then the value up to a delimiter.
-                while index < original.count,
+                // The separator (`: `, `=`, `":"`, `>`, with quotes and spaces around it), then the value up to a
+                // delimiter. Without a separator the name is a plain word ("without SecretAccessKey or
+                // SessionToken") and what follows is not a secret.
+                var separatorEnd = index
+                var separated = false
+                while separatorEnd < original.count,
                     [
-                        UInt8(ascii: ":"), UInt8(ascii: "="), UInt8(ascii: " "),
+                        UInt8(ascii: ":"), UInt8(ascii: "="), UInt8(ascii: ">"), UInt8(ascii: " "),
                         UInt8(ascii: "\""), UInt8(ascii: "'"),
-                    ].contains(original[index])
+                    ].contains(original[separatorEnd])
                 {
-                    output.append(original[index])
-                    index += 1
+                    if [UInt8(ascii: ":"), UInt8(ascii: "="), UInt8(ascii: ">")].contains(original[separatorEnd]) {
+                        separated = true
+                    }
+                    separatorEnd += 1
                 }
+                guard separated else { continue outer }
+                output.append(contentsOf: original[index..<separatorEnd])
+                index = separatorEnd
                 var valueEnd = index
                 while valueEnd < original.count, !Self.isValueDelimiter(original[valueEnd]) { valueEnd += 1 }
                 if valueEnd > index { output.append(contentsOf: Array(redacted.utf8)) }

@@ -112,7 +112,13 @@ public final class PeriodicScheduler: CollectionScheduler, Service {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 let started = clock.now()
+                // Read before the round: targets added while it runs are collected right after it.
+                var seen = self.targets.generation
                 await self.collectRound()
+                if Task.isCancelled {
+                    self.logger.info("collection round cancelled by shutdown")
+                    break
+                }
                 let next = started.advanced(by: self.interval)
                 if clock.now() >= next {
                     self.logger.warning(
@@ -121,19 +127,23 @@ public final class PeriodicScheduler: CollectionScheduler, Service {
                     continue
                 }
                 while !Task.isCancelled, clock.now() < next {
-                    let changed = await self.waitForChange(orFor: clock.now().duration(to: next))
-                    if changed { await self.collectRound(onlyNew: true) }
+                    let changed = await self.waitForChange(after: seen, orFor: clock.now().duration(to: next))
+                    if changed {
+                        // Changes made while these are collected wake the next wait at once.
+                        seen = self.targets.generation
+                        await self.collectRound(onlyNew: true)
+                    }
                 }
             }
         }
     }
 
-    /// Waits until the target set changes (`true`) or `duration` passes (`false`).
-    private func waitForChange(orFor duration: Duration) async -> Bool {
+    /// Waits until the target set changes after `generation` (`true`) or `duration` passes (`false`).
+    private func waitForChange(after generation: Int, orFor duration: Duration) async -> Bool {
         let clock = collector.monotonicClock
         return await withTaskGroup(of: Bool.self) { group in
             group.addTask {
-                await self.targets.changed()
+                await self.targets.changed(after: generation)
                 return !Task.isCancelled
             }
             group.addTask {

@@ -118,7 +118,10 @@ public struct TargetCollector: Sendable {
             outcome = .failure(.unexpected(String(describing: error)))
         }
         let finished = clock.now()
-        if case .failure(let failure) = outcome {
+        if case .failure(.aws(.cancelled)) = outcome {
+            // Shutdown cancels every collection in flight: the scheduler says so once, not once per target.
+            logger.debug("collection cancelled", metadata: ["target": "\(target.name)"])
+        } else if case .failure(let failure) = outcome {
             logger.warning(
                 "collection failed",
                 metadata: [

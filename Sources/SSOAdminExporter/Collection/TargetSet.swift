@@ -16,36 +16,59 @@ public final class TargetSet: Sendable {
         /// round and scrape reads it.
         var all: [TargetSource] = []
 
+        /// Counts changes, so that a waiter can tell whether one happened since it last looked.
+        var generation = 0
+
+        /// A name listed twice, in either list or in both, is watched once: its first listing, configured first.
         mutating func reindex() {
-            byName = Dictionary(discovered.map { ($0.target.name, $0) }, uniquingKeysWith: { first, _ in first })
-            for source in configured { byName[source.target.name] = source }
-            let names = Set(configured.map(\.target.name))
-            all = configured + discovered.filter { !names.contains($0.target.name) }
+            generation += 1
+            byName = [:]
+            byName.reserveCapacity(configured.count + discovered.count)
+            all = []
+            all.reserveCapacity(configured.count + discovered.count)
+            for source in configured + discovered where byName[source.target.name] == nil {
+                byName[source.target.name] = source
+                all.append(source)
+            }
         }
     }
     /// Waiters for the next change, by ID so that a cancelled wait can leave.
     private let waiters = Mutex<(next: Int, continuations: [Int: CheckedContinuation<Void, Never>])>((0, [:]))
 
-    public init(configured: [TargetSource], discovered: [TargetSource] = []) {
+    /// Told the watched targets after every change, such as ``ExporterSelfMetrics/retainSeries(of:)`` so that the
+    /// series of a target that left go with it.
+    private let onChange: (@Sendable ([TargetSource]) -> Void)?
+
+    public init(
+        configured: [TargetSource], discovered: [TargetSource] = [],
+        onChange: (@Sendable ([TargetSource]) -> Void)? = nil
+    ) {
         var state = State(configured: configured, discovered: discovered)
         state.reindex()
         self.state = Mutex(state)
+        self.onChange = onChange
     }
 
-    /// Returns at the next change, or at once when the calling task is cancelled.
-    public func changed() async {
+    /// Changes so far; hand it to ``changed(after:)`` so that a change made in between is not missed.
+    public var generation: Int { state.withLock { $0.generation } }
+
+    /// Returns at the first change after `generation` (at once if there was one already), or at once when the
+    /// calling task is cancelled.
+    public func changed(after generation: Int) async {
         let id = waiters.withLock { waiters in
             waiters.next += 1
             return waiters.next
         }
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                let cancelled = waiters.withLock { waiters in
-                    if Task.isCancelled { return true }
+                // Read under the waiters' lock: `notify` takes it after every change, so a change either shows in
+                // the generation here or finds this waiter registered.
+                let ready = waiters.withLock { waiters in
+                    if Task.isCancelled || self.generation != generation { return true }
                     waiters.continuations[id] = continuation
                     return false
                 }
-                if cancelled { continuation.resume() }
+                if ready { continuation.resume() }
             }
         } onCancel: {
             waiters.withLock { $0.continuations.removeValue(forKey: id) }?.resume()
@@ -70,18 +93,22 @@ public final class TargetSet: Sendable {
     public var discoveredCount: Int { sources.count - configuredCount }
 
     public func replaceConfigured(_ sources: [TargetSource]) {
-        state.withLock {
+        let all = state.withLock {
             $0.configured = sources
             $0.reindex()
+            return $0.all
         }
+        onChange?(all)
         notify()
     }
 
     public func replaceDiscovered(_ sources: [TargetSource]) {
-        state.withLock {
+        let all = state.withLock {
             $0.discovered = sources
             $0.reindex()
+            return $0.all
         }
+        onChange?(all)
         notify()
     }
 

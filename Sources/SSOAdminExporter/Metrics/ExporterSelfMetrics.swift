@@ -26,6 +26,8 @@ public final class ExporterSelfMetrics: Sendable {
     let preregistered: [(operation: String, errors: [String])]
     let targets = TargetCallMetrics(buckets: ExporterSelfMetrics.durationBuckets)
     private let exceptionNames = Mutex<Set<String>>([])
+    /// Accounts whose series stay whatever the targets: the exporter's own (empty) and discovery's.
+    private let pinnedAccounts = Mutex<Set<String>>([""])
 
     public init(
         registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
@@ -50,6 +52,25 @@ public final class ExporterSelfMetrics: Sendable {
             .init(region: region, accountID: accountID, operation: operation), errors: modeledErrors)
     }
 
+    /// Keeps the series of `accountID` whatever the targets, such as those of discovery's own calls.
+    public func pinAccount(_ accountID: String) {
+        _ = pinnedAccounts.withLock { $0.insert(accountID) }
+    }
+
+    /// Drops the request, error, duration and credentials series of every target and account that `sources` no
+    /// longer has (the README's promise: a target's series leave with it); one that comes back starts at 0.
+    public func retainSeries(of sources: [TargetSource]) {
+        var targets = Set<TargetCallMetrics.RegionAccount>()
+        var accounts = pinnedAccounts.withLock { $0 }
+        for source in sources {
+            let account = source.account.current
+            targets.insert(.init(region: source.target.region, accountID: account))
+            accounts.insert(account)
+        }
+        self.targets.retain(
+            targets: targets, accounts: accounts, targetOperations: Set(preregistered.map(\.operation)))
+    }
+
     /// What a target's AWS clients report their calls to; the account may be learned after the client is made.
     public func requestObserver(region: String, accountID: @escaping @Sendable () -> String) -> any AWSRequestObserver {
         TargetRequestObserver(metrics: self, region: region, accountID: accountID)
@@ -59,7 +80,7 @@ public final class ExporterSelfMetrics: Sendable {
         region: String, accountID: String, operation: String, duration elapsed: Duration, error: AWSClientError?
     ) {
         targets.attempt(.init(region: region, accountID: accountID, operation: operation), duration: elapsed)
-        if let error {
+        if let error, !error.isCancellation {
             recordError(region: region, accountID: accountID, operation: operation, exception: error.exceptionName)
         }
     }
@@ -118,6 +139,7 @@ struct TargetRequestObserver: AWSRequestObserver {
     }
 
     func callFailedBeforeSending(operation: String, error: AWSClientError) {
+        guard !error.isCancellation else { return }
         metrics.recordError(
             region: region, accountID: accountID(), operation: operation, exception: error.exceptionName)
     }

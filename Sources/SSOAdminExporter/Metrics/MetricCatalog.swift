@@ -55,6 +55,11 @@ public enum MetricCatalog {
     public static let discoveryErrors = MetricSpec(
         "aws_sso_admin_discovery_errors_total", .counter,
         help: "Organization discoveries that failed; the last good account list stays in use.")
+    public static let discoveryAccountErrors = MetricSpec(
+        "aws_sso_admin_discovery_account_errors_total", .counter,
+        help: "Accounts whose Regions a discovery could not read in full, by reason: regions_unreadable (ListRegions "
+            + "failed; the account keeps the Regions read before, if any), invalid_regions (names that are not Regions "
+            + "were left out), too_many_regions (Regions past the per-account limit were left out).")
     public static let discoveryDuration = MetricSpec(
         "aws_sso_admin_discovery_duration_seconds", .gauge, help: "Duration of the last organization discovery.")
     public static let discoveryLastSuccess = MetricSpec(

@@ -132,6 +132,31 @@ final class TargetCallMetrics: Sendable {
         }
     }
 
+    /// Keeps only the series of what is still watched: a call series of `targetOperations` (`ListInstances`) when
+    /// its region and account are a live target's, any other call series (`AssumeRole`, `ListRegions`, discovery's
+    /// own) and credentials series when their account is in `accounts`. A duration series goes with the last call
+    /// series of its region and operation.
+    func retain(targets: Set<RegionAccount>, accounts: Set<String>, targetOperations: Set<String>) {
+        let remaining = calls.withLock { calls in
+            calls = calls.filter { key, _ in
+                targetOperations.contains(key.operation)
+                    ? targets.contains(RegionAccount(region: key.region, accountID: key.accountID))
+                    : accounts.contains(key.accountID)
+            }
+            return Set(calls.keys.map { DurationKey(region: $0.region, operation: $0.operation) })
+        }
+        durations.withLock { durations in durations = durations.filter { remaining.contains($0.key) } }
+        credentials.withLock { state in
+            state.counts = state.counts.filter { accounts.contains($0.key.accountID) }
+            state.expiry = state.expiry.filter { accounts.contains($0.key) }
+        }
+    }
+
+    struct RegionAccount: Hashable {
+        let region: String
+        let accountID: String
+    }
+
     /// Writes the families, calling `drain` every few hundred samples so that thousands of targets' series are sent
     /// while they are written rather than held whole.
     func render(

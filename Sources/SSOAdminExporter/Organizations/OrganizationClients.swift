@@ -21,6 +21,11 @@ public struct OrganizationsClient: Sendable {
     /// `NextToken` and `MaxResults` bounds in the model.
     public static let maxTokenLength = 100_000
     public static let maxPageSize = 20
+    /// Accounts one discovery reads at most (the README's "Many accounts" states it): a listing longer than this is
+    /// refused, and the last good one kept, rather than read into memory whatever `ListAccounts` sends.
+    public static let maxAccounts = 20_000
+    /// `ListAccounts` pages one discovery fetches at most: room for `maxAccounts` at a quarter of the page size.
+    public static let maxPages = 4 * maxAccounts / maxPageSize
 
     public static let listAccounts = AWSOperation(
         name: "ListAccounts",
@@ -43,17 +48,19 @@ public struct OrganizationsClient: Sendable {
         self.client = client
     }
 
-    /// Every account of the organization.
+    /// Every account of the organization, each once, in listing order: pages that overlap (as a retried page can)
+    /// list an account twice, and the first listing is kept.
     public func accounts(deadline: MonotonicInstant) async throws -> [OrganizationAccount] {
-        let pages = try await AWSPaginator(maxTokenLength: Self.maxTokenLength).pages(
-            of: Self.listAccounts.name,
+        let (listed, _) = try await AWSPaginator(maxPages: Self.maxPages, maxTokenLength: Self.maxTokenLength).items(
+            of: Self.listAccounts.name, maxItems: Self.maxAccounts,
             fetch: { token in
                 try await client.send(
                     Self.listAccounts, body: JSONBody.pagination(maxResults: Self.maxPageSize, nextToken: token),
                     deadline: deadline)
             },
-            nextToken: \.nextToken)
-        return pages.flatMap(\.items)
+            nextToken: \.nextToken, items: \.items)
+        var seen = Set<String>()
+        return listed.filter { seen.insert($0.id).inserted }
     }
 
     /// The organization's management account.
@@ -101,6 +108,10 @@ public struct AccountClient: Sendable {
     public static let endpointEnvironmentName = "ACCOUNT"
     public static let maxTokenLength = 1000
     public static let maxPageSize = 50
+    /// `ListRegions` pages read per account: AWS has about 35 Regions, one or two pages.
+    public static let maxPages = 20
+    /// Regions kept per account (the README's "Many accounts" states it); more are logged and counted, not watched.
+    public static let maxRegions = 64
 
     public static let listRegions = AWSOperation(
         name: "ListRegions",
@@ -115,9 +126,9 @@ public struct AccountClient: Sendable {
         self.client = client
     }
 
-    /// The regions the calling account has enabled (opted in, or enabled by default).
-    public func enabledRegions(deadline: MonotonicInstant) async throws -> [String] {
-        let pages = try await AWSPaginator(maxTokenLength: Self.maxTokenLength).pages(
+    /// The regions the calling account has enabled (opted in, or enabled by default), each once, in listing order.
+    public func enabledRegions(deadline: MonotonicInstant) async throws -> EnabledRegions {
+        let (listed, _) = try await AWSPaginator(maxPages: Self.maxPages, maxTokenLength: Self.maxTokenLength).items(
             of: Self.listRegions.name,
             fetch: { token in
                 var body = JSONBody.pagination(maxResults: Self.maxPageSize, nextToken: token)
@@ -125,10 +136,47 @@ public struct AccountClient: Sendable {
                 body += Array(#","RegionOptStatusContains":["ENABLED","ENABLED_BY_DEFAULT"]}"#.utf8)
                 return try await client.send(Self.listRegions, body: body, restPath: "/listRegions", deadline: deadline)
             },
-            nextToken: \.nextToken)
-        return pages.flatMap(\.items).filter { $0.status == "ENABLED" || $0.status == "ENABLED_BY_DEFAULT" }.map(\.name)
+            nextToken: \.nextToken, items: \.items)
+        var regions = EnabledRegions()
+        var seen = Set<String>()
+        for region in listed where region.status == "ENABLED" || region.status == "ENABLED_BY_DEFAULT" {
+            guard Self.looksLikeRegion(region.name) else {
+                regions.refused += 1
+                continue
+            }
+            guard seen.insert(region.name).inserted else { continue }
+            guard regions.names.count < Self.maxRegions else {
+                regions.beyondLimit += 1
+                continue
+            }
+            regions.names.append(region.name)
+        }
+        return regions
     }
 
+    /// What `ListRegions` gave for one account: the names kept, and how many were left out.
+    public struct EnabledRegions: Sendable, Equatable {
+        public var names: [String] = []
+        /// Names that do not look like a Region (`us-east-1`, `us-gov-west-1`).
+        public var refused = 0
+        /// Distinct Regions past ``AccountClient/maxRegions``.
+        public var beyondLimit = 0
+    }
+
+    /// A Region's shape, as every AWS Region name has it: lower-case words joined by `-`, ending in a number of one
+    /// or two digits (`us-east-1`, `ap-southeast-5`, `us-gov-west-1`, `eu-isoe-west-1`).
+    static func looksLikeRegion(_ name: String) -> Bool {
+        let words = name.split(separator: "-", omittingEmptySubsequences: false)
+        guard name.utf8.count <= 32, words.count >= 3, let number = words.last, (1...2).contains(number.count),
+            number.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) })
+        else { return false }
+        return words.dropLast().allSatisfy { word in
+            !word.isEmpty && word.utf8.allSatisfy { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) }
+        }
+    }
+
+    /// Items without a `RegionName` string are refused whole; a name of the wrong shape is left to
+    /// ``enabledRegions(deadline:)``, which counts it.
     static func decodeRegions(_ body: [UInt8]) throws -> JSONPage<(name: String, status: String)> {
         try JSONPage.read(body, listMember: "Regions") { reader in
             var name: String?
@@ -140,10 +188,8 @@ public struct AccountClient: Sendable {
                 default: try reader.skipValue()
                 }
             }
-            guard let name, AWSEndpointResolver.isValidRegion(name) else {
-                throw JSONShapeError("a region without a valid RegionName")
-            }
-            return (name, status ?? "")
+            guard let name else { throw JSONShapeError("a region without a RegionName") }
+            return (String(name.prefix(64)), status ?? "")
         }
     }
 }

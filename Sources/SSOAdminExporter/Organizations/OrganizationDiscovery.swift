@@ -40,6 +40,21 @@ public final class OrganizationDiscovery: Service {
     private let durationGauge: Gauge
     private let lastSuccessGauge: Gauge
     private let errors: Counter
+    private let accountErrors: [AccountErrorReason: Counter]
+    /// The account discovery's own calls are counted under (its role's, or the exporter's own: empty).
+    private let callerAccountID: String
+    private let organizationsRegion: String
+
+    /// Why an account's Regions were not read in full: the `reason` label of
+    /// `aws_sso_admin_discovery_account_errors_total`.
+    enum AccountErrorReason: String, CaseIterable {
+        case regionsUnreadable = "regions_unreadable"
+        case invalidRegions = "invalid_regions"
+        case tooManyRegions = "too_many_regions"
+    }
+
+    /// How often, at most, a discovery publishes the targets of accounts whose Regions arrived meanwhile.
+    static let publishInterval: Duration = .seconds(1)
 
     /// - Parameter taskExecutor: where each discovery runs, such as the transport's
     ///   ``AWSClient/EventLoopGroupTaskExecutor``. Unlike a collection, which the schedulers start there, a
@@ -90,6 +105,15 @@ public final class OrganizationDiscovery: Service {
         durationGauge = registry.makeGauge(descriptor: MetricCatalog.discoveryDuration.descriptor)
         lastSuccessGauge = registry.makeGauge(descriptor: MetricCatalog.discoveryLastSuccess.descriptor)
         errors = registry.makeCounter(descriptor: MetricCatalog.discoveryErrors.descriptor)
+        var accountErrors: [AccountErrorReason: Counter] = [:]
+        for reason in AccountErrorReason.allCases {
+            accountErrors[reason] = registry.makeCounter(
+                descriptor: MetricCatalog.discoveryAccountErrors.descriptor, labels: [("reason", reason.rawValue)])
+        }
+        self.accountErrors = accountErrors
+        callerAccountID = accountID
+        organizationsRegion = endpoint.region
+        factory.pin(accountID: accountID)
     }
 
     /// The management account, once a discovery has read it: instances it owns are the organization instance.
@@ -107,7 +131,16 @@ public final class OrganizationDiscovery: Service {
         do {
             let deadline = started.advanced(by: timeout)
             async let management = organizations.managementAccountID(deadline: deadline)
-            let listed = try await organizations.accounts(deadline: deadline)
+            let listed: [OrganizationAccount]
+            do {
+                listed = try await organizations.accounts(deadline: deadline)
+            } catch AWSClientError.pagination(let pagination) {
+                // Calls are counted attempt by attempt; pages that would never end only here.
+                factory.metrics.recordError(
+                    region: organizationsRegion, accountID: callerAccountID, operation: pagination.operation,
+                    exception: pagination.exceptionName)
+                throw AWSClientError.pagination(pagination)
+            }
             let managementAccountID = try? await management
             let kept = listed.filter { account in
                 settings.accountStates.contains(account.state)
@@ -123,22 +156,7 @@ public final class OrganizationDiscovery: Service {
                     "organization discovery kept no account: check account_states, include_accounts, exclude_accounts",
                     metadata: ["accounts_listed": "\(listed.count)"])
             }
-            let regions = await regionsByAccount(kept)
-            var sources: [TargetSource] = []
-            for account in kept {
-                let provider = factory.role(
-                    for: memberRole(account), durationSeconds: settings.durationSeconds)
-                for region in regions[account] ?? [] {
-                    let target = CollectionTarget(
-                        name: "\(account)/\(region)", region: region, accountID: account,
-                        staticLabels: settings.labels)
-                    sources.append(
-                        try factory.source(
-                            target, provider: provider,
-                            transport: factory.rateLimitedTransport(account: account)))
-                }
-            }
-            targets.replaceDiscovered(sources)
+            let targetCount = try await publishTargets(of: kept)
             state.withLock { $0.managementAccountID = managementAccountID ?? $0.managementAccountID }
             accountsGauge.set(Double(kept.count))
             lastSuccessGauge.set(factory.clock.wallTime().timeIntervalSince1970)
@@ -146,7 +164,7 @@ public final class OrganizationDiscovery: Service {
                 "organization discovered",
                 metadata: [
                     "accounts_listed": "\(listed.count)", "accounts_kept": "\(kept.count)",
-                    "targets": "\(sources.count)",
+                    "targets": "\(targetCount)",
                 ])
         } catch {
             errors.increment()
@@ -162,44 +180,116 @@ public final class OrganizationDiscovery: Service {
             roleSessionName: settings.roleSessionName)
     }
 
-    /// The configured regions, or each account's enabled ones, `maxConcurrency` accounts at a time; an account whose
-    /// regions cannot be read keeps those read last time (none the first time).
-    private func regionsByAccount(_ accounts: [String]) async -> [String: [String]] {
-        if let configured = settings.regions {
-            return Dictionary(uniqueKeysWithValues: accounts.map { ($0, configured) })
-        }
-        let clock = factory.clock
-        let found = await withTaskGroup(of: (String, [String]?).self) { group in
-            var running = 0
-            var found: [String: [String]] = [:]
-            for account in accounts {
-                if running == maxConcurrency, let (account, regions) = await group.next() {
-                    running -= 1
-                    found[account] = regions
-                }
-                group.addTask {
-                    do {
-                        let client = self.accountClient(account)
-                        return (
-                            account, try await client.enabledRegions(deadline: clock.now().advanced(by: self.timeout))
-                        )
-                    } catch {
-                        self.logger.warning(
-                            "cannot read an account's enabled regions; keeping the last known",
-                            metadata: ["account_id": "\(account)", "error": "\(error)"])
-                        return (account, nil)
-                    }
-                }
-                running += 1
+    /// One target per account and Region, published as the accounts' Regions become known: the configured Regions
+    /// at once; with `regions: enabled`, the Regions read last time at once, then each account's as its
+    /// `ListRegions` answers (under a deadline of its own), at most once per ``publishInterval``, so that accounts
+    /// that hang delay only themselves. An account whose Regions cannot be read keeps those read before (none the
+    /// first time) and is counted. Returns the number of targets.
+    private func publishTargets(of accounts: [String]) async throws(ExporterConfigurationError) -> Int {
+        var targetsByAccount: [String: [TargetSource]] = [:]
+        func setTargets(of account: String, regions: [String]) throws(ExporterConfigurationError) {
+            let provider = factory.role(for: memberRole(account), durationSeconds: settings.durationSeconds)
+            var seen = Set<String>()
+            var sources: [TargetSource] = []
+            for region in regions where seen.insert(region).inserted {
+                let target = CollectionTarget(
+                    name: "\(account)/\(region)", region: region, accountID: account, staticLabels: settings.labels)
+                sources.append(
+                    try factory.source(
+                        target, provider: provider, transport: factory.rateLimitedTransport(account: account)))
             }
-            for await (account, regions) in group { found[account] = regions }
-            return found
+            targetsByAccount[account] = sources
+        }
+        func publish() -> Int {
+            let sources = accounts.flatMap { targetsByAccount[$0] ?? [] }
+            targets.replaceDiscovered(sources)
+            return sources.count
+        }
+
+        if let configured = settings.regions {
+            for account in accounts { try setTargets(of: account, regions: configured) }
+            return publish()
         }
         let current = Set(accounts)
-        return state.withLock { state in
-            for (account, regions) in found { state.regions[account] = regions }
+        let known = state.withLock { state in
             state.regions = state.regions.filter { current.contains($0.key) }
             return state.regions
+        }
+        for (account, regions) in known { try setTargets(of: account, regions: regions) }
+        let clock = factory.clock
+        var lastPublished = clock.now()
+        var changed = false
+        _ = publish()
+        var failure: ExporterConfigurationError?
+        await withTaskGroup(of: (String, [String]?).self) { group in
+            var running = 0
+            var queued = accounts[...]
+            while true {
+                while running < maxConcurrency, let account = queued.popFirst() {
+                    group.addTask { (account, await self.enabledRegions(of: account)) }
+                    running += 1
+                }
+                guard let (account, regions) = await group.next() else { break }
+                running -= 1
+                if let regions {
+                    state.withLock { $0.regions[account] = regions }
+                    if regions != known[account] {
+                        do throws(ExporterConfigurationError) {
+                            try setTargets(of: account, regions: regions)
+                            changed = true
+                        } catch {
+                            failure = failure ?? error
+                        }
+                    }
+                }
+                if changed, clock.now() >= lastPublished.advanced(by: Self.publishInterval) {
+                    _ = publish()
+                    lastPublished = clock.now()
+                    changed = false
+                }
+            }
+        }
+        if let failure { throw failure }
+        return publish()
+    }
+
+    /// An account's enabled Regions, under a deadline of its own; `nil` when they cannot be read (logged and
+    /// counted).
+    private func enabledRegions(of account: String) async -> [String]? {
+        let endpoint = accountEndpoint
+        do {
+            let regions = try await accountClient(account).enabledRegions(
+                deadline: factory.clock.now().advanced(by: timeout))
+            if regions.refused > 0 {
+                accountErrors[.invalidRegions]?.increment()
+                logger.warning(
+                    "ListRegions listed names that are not Regions; they are left out",
+                    metadata: ["account_id": "\(account)", "left_out": "\(regions.refused)"])
+            }
+            if regions.beyondLimit > 0 {
+                accountErrors[.tooManyRegions]?.increment()
+                logger.warning(
+                    "ListRegions listed more Regions than an account may have watched; the rest are left out",
+                    metadata: [
+                        "account_id": "\(account)", "limit": "\(AccountClient.maxRegions)",
+                        "left_out": "\(regions.beyondLimit)",
+                    ])
+            }
+            return regions.names
+        } catch {
+            if case AWSClientError.pagination(let pagination) = error {
+                factory.metrics.recordError(
+                    region: endpoint.region, accountID: account, operation: pagination.operation,
+                    exception: pagination.exceptionName)
+            }
+            if case AWSClientError.cancelled = error { return nil }
+            accountErrors[.regionsUnreadable]?.increment()
+            logger.warning(
+                "cannot read an account's enabled regions; keeping the last known",
+                metadata: [
+                    "account_id": "\(account)", "error": "\(NetworkText.sanitized(String(describing: error)))",
+                ])
+            return nil
         }
     }
 

@@ -19,11 +19,11 @@ public struct ListInstancesPaginator: Sendable {
 
     /// Every instance and the number of pages fetched.
     public func collectAll(deadline: MonotonicInstant) async throws -> (instances: [InstanceMetadata], pages: Int) {
-        let pages = try await AWSPaginator(maxPages: maxPages, maxTokenLength: Self.maxTokenLength).pages(
+        let (instances, pages) = try await AWSPaginator(maxPages: maxPages, maxTokenLength: Self.maxTokenLength).items(
             of: SSOAdminClient.listInstances,
             fetch: { token in try await client.listInstances(maxResults: pageSize, nextToken: token, deadline: deadline)
             },
-            nextToken: \.nextToken)
-        return (pages.flatMap(\.instances), pages.count)
+            nextToken: \.nextToken, items: \.instances)
+        return (instances, pages)
     }
 }

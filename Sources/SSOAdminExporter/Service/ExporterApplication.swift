@@ -117,7 +117,8 @@ public struct ExporterApplication: Sendable {
         var discovery: OrganizationDiscovery?
         var reloader: TargetsReloader?
         if let targets = configuration.targets {
-            let set = TargetSet(configured: try factory.sources(for: targets))
+            let set = TargetSet(
+                configured: try factory.sources(for: targets), onChange: { factory.targetsChanged($0) })
             switch targets.mode {
             case .background:
                 scheduler = PeriodicScheduler(

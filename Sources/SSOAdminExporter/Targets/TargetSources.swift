@@ -26,8 +26,10 @@ public final class TargetSourceFactory: Sendable {
     private let shared = Mutex(Shared())
 
     private struct Shared {
-        var roles: [String: any AWSCredentialProvider] = [:]
+        var roles: [String: (accountID: String, provider: any AWSCredentialProvider)] = [:]
         var buckets: [String: TokenBucket] = [:]
+        /// Accounts whose role and bucket stay whatever the targets: discovery's own.
+        var pinnedAccounts: Set<String> = [""]
     }
 
     public init(
@@ -110,7 +112,7 @@ public final class TargetSourceFactory: Sendable {
         ]
         .joined(separator: "\u{0}")
         return shared.withLock { shared in
-            if let existing = shared.roles[key] { return existing }
+            if let existing = shared.roles[key] { return existing.provider }
             let accountID = role.accountID
             let sts = STSClient(
                 sender: sender(
@@ -127,8 +129,26 @@ public final class TargetSourceFactory: Sendable {
             metrics.registerCredentialProvider("assume-role", accountID: accountID)
             let provider = RefreshingCredentialProvider(
                 name: "assume-role", clock: clock, observer: observer, fetch: { try await source.fetch() })
-            shared.roles[key] = provider
+            shared.roles[key] = (accountID, provider)
             return provider
+        }
+    }
+
+    /// Keeps `accountID`'s role and bucket, and its series, whatever the targets (discovery's own account).
+    func pin(accountID: String) {
+        shared.withLock { _ = $0.pinnedAccounts.insert(accountID) }
+        metrics.pinAccount(accountID)
+    }
+
+    /// After the watched targets changed: the series, credentials caches and token buckets of accounts no target
+    /// has any more go, so that an organization whose accounts come and go holds only what it watches now.
+    func targetsChanged(_ sources: [TargetSource]) {
+        metrics.retainSeries(of: sources)
+        var accounts = Set(sources.map(\.account.current))
+        shared.withLock { shared in
+            accounts.formUnion(shared.pinnedAccounts)
+            shared.roles = shared.roles.filter { accounts.contains($0.value.accountID) }
+            shared.buckets = shared.buckets.filter { $0.key == "self" || accounts.contains($0.key) }
         }
     }
 

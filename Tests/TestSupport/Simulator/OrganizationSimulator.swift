@@ -69,6 +69,16 @@ public final class OrganizationSimulator: Sendable {
         /// Faults set while running, in place of the account's own.
         var faults: [String: Faults] = [:]
         var organizationsFailing = false
+        var overrides: [String: Override] = [:]
+    }
+
+    /// Answers a test shapes itself for one operation, after the signature is checked: the request and the calling
+    /// account in, the answer out, or `nil` for the simulator's own.
+    public typealias Override = @Sendable (_ request: FakeHTTPRequest, _ caller: String) async -> FakeHTTPAction?
+
+    /// Answers `operation` (`ListAccounts`, `ListRegions`, `DescribeOrganization`) with `override` from now on.
+    public func override(_ operation: String, with override: @escaping Override) {
+        state.withLock { $0.overrides[operation] = override }
     }
 
     /// Makes every Organizations call fail with `ServiceException` (or answer again).
@@ -149,6 +159,13 @@ public final class OrganizationSimulator: Sendable {
             caller = account
         }
         if FakeSTSService.isQueryProtocol(request) { return sts(request, caller: caller) }
+        let operation =
+            request.uri == "/listRegions"
+            ? "ListRegions" : String(request.header("X-Amz-Target")?.split(separator: ".").last ?? "")
+        if let override = state.withLock({ $0.overrides[operation] }) {
+            count(operation, caller)
+            if let action = await override(request, caller) { return action }
+        }
         if request.uri == "/listRegions" { return listRegions(request, caller: caller) }
         switch request.header("X-Amz-Target") {
         case "SWBExternalService.ListInstances": return await listInstances(request, caller: caller)
@@ -377,17 +394,17 @@ public final class OrganizationSimulator: Sendable {
         return result
     }
 
-    static func jsonObject(_ body: [UInt8]) -> [String: Any] {
+    public static func jsonObject(_ body: [UInt8]) -> [String: Any] {
         (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] ?? [:]
     }
 
-    static func json(_ object: [String: Any]) -> FakeHTTPAction {
+    public static func json(_ object: [String: Any]) -> FakeHTTPAction {
         .respond(
             status: 200, headers: [("Content-Type", "application/x-amz-json-1.1")],
             body: Array((try? JSONSerialization.data(withJSONObject: object)) ?? Data()))
     }
 
-    static func jsonError(_ code: String, _ status: Int, _ message: String) -> FakeHTTPAction {
+    public static func jsonError(_ code: String, _ status: Int, _ message: String) -> FakeHTTPAction {
         .respond(
             status: status, headers: [("Content-Type", "application/x-amz-json-1.1")],
             body: Array(
