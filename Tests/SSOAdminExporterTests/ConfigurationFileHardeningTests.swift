@@ -214,6 +214,14 @@ struct ConfigurationFileHardeningTests {
             #expect(error.description.count < 700, "\(error.description.count) characters")
             #expect(error.description.contains("100000 characters"), "\(error.description.prefix(700))")
         }
+        // A role ARN is checked by the code that checks --aws.role-arn, which quotes it the same way.
+        do {
+            _ = try TargetsConfiguration.parse(
+                "targets:\n  - name: a\n    role_arn: \(long)\n    regions: [us-east-1]\n", path: "t.yml")
+            Issue.record("a 100,000-character role ARN was accepted")
+        } catch {
+            #expect(error.description.count < 700, "\(error.description.count) characters")
+        }
         let folder = try ScratchFolder()
         defer { folder.remove() }
         for text in [
