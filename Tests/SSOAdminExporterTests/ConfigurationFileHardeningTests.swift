@@ -273,6 +273,30 @@ struct ConfigurationFileHardeningTests {
         #expect(webReport.utf8.count < 1_000 && webReport.contains("aliases expand"), "\(webReport.prefix(500))")
     }
 
+    @Test("nested aliases used as a mapping key are refused before the parser walks their expansion")
+    func aliasKeyRefused() throws {
+        // Ten million scalars from 600 bytes: composing hashes every key, and a key that is an alias is hashed in
+        // full, which took 3.4 s here (and ten times as long for each level more).
+        var lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+        for level in 1...6 {
+            lines.append(
+                "a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ") + "]")
+        }
+        lines.append("? *a6\n: 1")
+        let text = lines.joined(separator: "\n") + "\n"
+        var report = ""
+        let elapsed = Self.seconds {
+            do {
+                _ = try TargetsConfiguration.parse(text, path: "targets.yml")
+                report = "loaded"
+            } catch {
+                report = "\(error)"
+            }
+        }
+        #expect(report.contains("aliases expand"), "\(report)")
+        #expect(elapsed < 1, "took \(elapsed) s")
+    }
+
     @Test("aliases used as intended still load")
     func modestAliasesLoad() throws {
         var text = "targets:\n  - name: first\n    regions: &regions [us-east-1, eu-west-1]\n"

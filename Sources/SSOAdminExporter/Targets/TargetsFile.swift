@@ -157,9 +157,10 @@ struct TargetsFile: Decodable, Sendable {
 enum StrictYAML {
     static let emptyFile = "the file is empty"
 
-    /// How far aliases may expand a document: this many times its size, plus ``expansionAllowance`` bytes. A file
-    /// that reuses a list of regions or labels stays far below it; one that aliases a large anchor thousands of
-    /// times (a 404 KB file expanding to 400 MB) is refused before anything reads the expansion.
+    /// How far aliases may expand a document: this many times its size, plus ``expansionAllowance`` bytes (see
+    /// ``checkAliasExpansion(_:path:)``). A file that reuses a list of regions or labels stays far below it; one that
+    /// aliases a large anchor thousands of times (a 404 KB file expanding to 400 MB) is refused before anything
+    /// reads the expansion.
     static let expansionFactor = 4
     static let expansionAllowance = 64 * 1024
 
@@ -241,6 +242,7 @@ enum StrictYAML {
     }
 
     static func compose(_ text: String, path: String, schema: Schema) throws(ConfigFileError) -> Document {
+        try checkAliasExpansion(text, path: path)
         let node: Node?
         do {
             node = try Yams.compose(yaml: text)
@@ -250,42 +252,9 @@ enum StrictYAML {
             throw ConfigFileError(path: path, line: nil, key: nil, "not valid YAML")
         }
         guard let node else { throw ConfigFileError(path: path, line: nil, key: nil, emptyFile) }
-        try checkExpansion(node, size: text.utf8.count, path: path)
         var mappings: [String: [String: String]] = [:]
         try check(node, against: schema, key: "", file: path, mappings: &mappings)
         return Document(root: node, stringMappings: mappings)
-    }
-
-    /// Refuses a document whose aliases expand it beyond ``expansionFactor`` times its `size`, counting each node
-    /// once per use and each scalar by its bytes, and stopping as soon as the budget is spent.
-    static func checkExpansion(_ root: Node, size: Int, path: String) throws(ConfigFileError) {
-        let budget = expansionFactor * size + expansionAllowance
-        var spent = 0
-        var pending = [root]
-        while let node = pending.popLast() {
-            // A collection costs its children too, so the nodes waiting here never outgrow the budget.
-            switch node {
-            case .scalar(let scalar): spent += 1 + scalar.string.utf8.count
-            case .mapping(let mapping):
-                spent += 1 + 2 * mapping.count
-                for (key, value) in mapping {
-                    pending.append(key)
-                    pending.append(value)
-                }
-            case .sequence(let sequence):
-                spent += 1 + sequence.count
-                pending.append(contentsOf: sequence)
-            case .alias: spent += 1
-            }
-            guard spent <= budget else {
-                // Yams keeps no anchor names nor the lines of the aliases: the line is that of the value aliased.
-                throw ConfigFileError(
-                    path: path, line: node.mark?.line, key: nil,
-                    "aliases expand too much: the value here is used through aliases so often that the document "
-                        + "grows past \(expansionFactor) times the size of the file; write the values out or alias "
-                        + "them less")
-            }
-        }
     }
 
     private static func check(
