@@ -374,4 +374,25 @@ struct ConfigurationFileHardeningTests {
         let labels = configuration.targets.last?.labels.map { "\($0.name)=\($0.value)" }
         #expect(labels == ["team=platform", "tier=silver"])
     }
+
+    @Test("an excerpt cuts between whole characters and says how long the value was")
+    func excerptsCutWholeCharacters() {
+        let flags = String(repeating: "🇫🇷", count: 300)
+        let quoted = ConfigurationText.quoted(flags)
+        #expect(quoted == "\"" + String(repeating: "🇫🇷", count: 200) + "…\" (300 characters)")
+        #expect(ConfigurationText.quoted("tab\there\u{85}") == #""tab\there\u{85}""#)
+        #expect(ConfigurationText.quoted("short") == "\"short\"")
+    }
+
+    @Test("a report keeps within its limit, counting the problems it leaves out, one or many")
+    func reportCountsWhatItLeavesOut() {
+        let lines = (0..<10).map { "problem \($0) " + String(repeating: "x", count: 80) }
+        let whole = ConfigurationText.report(lines, limit: 10_000)
+        #expect(whole == lines.joined(separator: "\n"))
+        let cut = ConfigurationText.report(lines, limit: 500)
+        #expect(cut.utf8.count <= 500)
+        #expect(cut.hasSuffix("… and 6 more problems not shown"), "\(cut)")
+        let lastOnly = ConfigurationText.report(lines.prefix(2), limit: 170)
+        #expect(lastOnly.hasSuffix("… and 1 more problem not shown") && lastOnly.utf8.count <= 170, "\(lastOnly)")
+    }
 }
