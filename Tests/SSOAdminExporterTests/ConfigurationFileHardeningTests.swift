@@ -395,4 +395,22 @@ struct ConfigurationFileHardeningTests {
         let lastOnly = ConfigurationText.report(lines.prefix(2), limit: 170)
         #expect(lastOnly.hasSuffix("… and 1 more problem not shown") && lastOnly.utf8.count <= 170, "\(lastOnly)")
     }
+
+    @Test("the reader takes a file of exactly the limit, in chunks, and refuses one byte more")
+    func readerLimitIsExact() throws {
+        let folder = try ScratchFolder()
+        defer { folder.remove() }
+        let bytes = (0..<150_000).map { UInt8(truncatingIfNeeded: $0 * 7) }
+        let path = folder.path("data")
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
+        #expect(try ConfigurationFileReader.contents(of: path, limit: 150_000) == bytes)
+        #expect(throws: ConfigurationFileReader.Problem.tooLarge(limit: 149_999)) {
+            try ConfigurationFileReader.contents(of: path, limit: 149_999)
+        }
+        #expect(FileManager.default.createFile(atPath: folder.path("empty"), contents: Data()))
+        #expect(try ConfigurationFileReader.contents(of: folder.path("empty"), limit: 10).isEmpty)
+        #expect(throws: ConfigurationFileReader.Problem.missing) {
+            try ConfigurationFileReader.contents(of: folder.path("absent"), limit: 10)
+        }
+    }
 }

@@ -58,30 +58,40 @@ enum ConfigurationFileReader {
         return "\(bytes) bytes"
     }
 
+    /// The bytes read at once: what the watcher holds to digest a file.
+    static let chunkSize = 64 * 1024
+
     /// The contents of `path`, at most `limit` bytes of a regular file.
     static func contents(of path: String, limit: Int = defaultLimit) throws(Problem) -> [UInt8] {
+        var contents: [UInt8] = []
+        try read(path, limit: limit) { contents.append(contentsOf: $0) }
+        return contents
+    }
+
+    /// Reads `path` in chunks of at most ``chunkSize`` bytes, each given to `body`: a regular file, refused before
+    /// its first byte when `fstat` says it is over `limit`, and after at most `limit + 1` bytes when it grew since.
+    static func read(_ path: String, limit: Int, _ body: (UnsafeRawBufferPointer) -> Void) throws(Problem) {
         let descriptor = try openForReading(path)
         defer { _ = close(descriptor) }
         var status = stat()
         guard fstat(descriptor, &status) == 0 else { throw .unreadable(reason: errorText(errno)) }
         if let kind = kind(of: status) { throw .notRegular(kind: kind) }
         guard status.st_size <= limit else { throw .tooLarge(limit: limit) }
-        var bytes = [UInt8](repeating: 0, count: limit + 1)
-        var filled = 0
-        while filled < bytes.count {
-            let count = bytes.withUnsafeMutableBytes { buffer in
-                read(descriptor, buffer.baseAddress.map { $0 + filled }, buffer.count - filled)
-            }
-            if count == 0 { break }
+        var chunk = [UInt8](repeating: 0, count: min(chunkSize, limit + 1))
+        var total = 0
+        while total <= limit {
+            let wanted = min(chunk.count, limit + 1 - total)
+            let count = chunk.withUnsafeMutableBytes { systemRead(descriptor, $0.baseAddress, wanted) }
+            if count == 0 { return }
             if count < 0 {
                 if errno == EINTR { continue }
                 throw .unreadable(reason: errorText(errno))
             }
-            filled += count
+            total += count
+            guard total <= limit else { break }
+            chunk.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
         }
-        guard filled <= limit else { throw .tooLarge(limit: limit) }
-        bytes.removeSubrange(filled...)
-        return bytes
+        throw .tooLarge(limit: limit)
     }
 
     /// What the watcher compares: the file's identity, size and times, which change whenever its contents do.
@@ -147,7 +157,7 @@ enum ConfigurationFileReader {
         }
         contentReads += 1
         do {
-            digest.update(data: try contents(of: path, limit: limit))
+            try read(path, limit: limit) { digest.update(bufferPointer: $0) }
         } catch {
             digest.update(data: Array("unreadable \(error)".utf8))
         }
@@ -187,6 +197,17 @@ enum ConfigurationFileReader {
         private static func modificationTime(_ status: stat) -> timespec { status.st_mtim }
         private static func changeTime(_ status: stat) -> timespec { status.st_ctim }
     #endif
+
+    /// `read(2)`, named apart from ``read(_:limit:_:)``.
+    private static func systemRead(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
+        #if canImport(Glibc)
+            Glibc.read(descriptor, buffer, count)
+        #elseif canImport(Musl)
+            Musl.read(descriptor, buffer, count)
+        #else
+            Darwin.read(descriptor, buffer, count)
+        #endif
+    }
 
     private static func nanoseconds(_ time: timespec) -> Int64 {
         Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
