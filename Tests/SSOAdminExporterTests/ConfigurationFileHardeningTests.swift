@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Prometheus
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import SSOAdminExporter
@@ -411,6 +412,46 @@ struct ConfigurationFileHardeningTests {
         #expect(try ConfigurationFileReader.contents(of: folder.path("empty"), limit: 10).isEmpty)
         #expect(throws: ConfigurationFileReader.Problem.missing) {
             try ConfigurationFileReader.contents(of: folder.path("absent"), limit: 10)
+        }
+    }
+}
+
+extension ExternalProgramTests {
+    @Suite("configuration files through the real binary: kinds of file and control characters")
+    struct ConfigurationFileBinaryTests {
+        @Test("check-config and --web.config.check on a FIFO answer at once: not a regular file, exit 1")
+        func fifoRefused() async throws {
+            let binary = try #require(ExternalProgramTests.BinaryTests.binary)
+            let folder = try ScratchFolder()
+            defer { folder.remove() }
+            let fifo = folder.fifo("pipe.yml")
+            // A writer keeps nothing waiting: a reader that opened the FIFO would block until one came.
+            let checked = try #require(
+                await withinDeadline(seconds: 10) {
+                    try? ExternalTools.run(binary, ["check-config", "--config.file", fifo])
+                }, "check-config blocked on a FIFO")
+            let (status, output) = try #require(checked)
+            #expect(status == 1 && output.contains("pipe.yml: is not a regular file (it is a FIFO)"), "\(output)")
+            let web = try #require(
+                await withinDeadline(seconds: 10) {
+                    try? ExternalTools.run(binary, ["--web.config.file", fifo, "--web.config.check"])
+                }, "--web.config.check blocked on a FIFO")
+            let (webStatus, webOutput) = try #require(web)
+            #expect(webStatus == 1 && webOutput.contains("is not a regular file"), "\(webOutput)")
+        }
+
+        @Test("check-config writes a newline in a bad target name as \\n: one problem, one line")
+        func newlineEscaped() async throws {
+            let binary = try #require(ExternalProgramTests.BinaryTests.binary)
+            let folder = try ScratchFolder()
+            defer { folder.remove() }
+            let file = try folder.write(
+                "targets.yml", "targets:\n  - name: \"x\\ny: forged line\"\n    regions: [us-east-1]\n")
+            let (status, output) = try await ExternalTools.runDetached(binary, ["check-config", "--config.file", file])
+            #expect(status == 1)
+            let lines = output.split(separator: "\n")
+            #expect(lines.count == 1, "\(output)")
+            #expect(output.contains(#""x\ny: forged line""#), "\(output)")
         }
     }
 }
