@@ -154,7 +154,7 @@ struct ConfigurationFileHardeningTests {
         #expect(configOutcome.hasPrefix(config) && configOutcome.contains("larger than 1 MiB"), "\(configOutcome)")
     }
 
-    @Test("a 1 GiB --config.file is refused at once, without being read")
+    @Test("a 1 GiB --config.file or cert_file is refused at once, without being read")
     func hugeFileNotRead() throws {
         let folder = try ScratchFolder()
         defer { folder.remove() }
@@ -164,6 +164,13 @@ struct ConfigurationFileHardeningTests {
         #expect(result.contains("larger than 1 MiB"), "\(result)")
         // Reading a gigabyte, even of a sparse file's zeros, takes far longer than a stat.
         #expect(elapsed < 0.5, "took \(elapsed) s")
+
+        try folder.sparse("huge.pem", size: 1 << 30)
+        let web = try folder.write("web.yml", "tls_server_config:\n  cert_file: huge.pem\n  key_file: huge.pem\n")
+        var webResult = ""
+        let webElapsed = Self.seconds { webResult = outcome(webConfiguration: web) }
+        #expect(webResult.contains("cert_file") && webResult.contains("larger than 1 MiB"), "\(webResult)")
+        #expect(webElapsed < 0.5, "took \(webElapsed) s")
     }
 
     @Test("a FIFO, a directory or a device as a file is \"not a regular file\", at once, never a permission problem")
