@@ -310,7 +310,8 @@ public struct ExporterConfiguration: Sendable {
             parts[4].allSatisfy(\.isNumber), parts[5].hasPrefix("role/"), parts[5].count > 5
         else {
             throw ExporterConfigurationError(
-                "\(names.roleARN): \"\(roleARN)\" is not an IAM role ARN (arn:aws:iam::123456789012:role/name)")
+                "\(names.roleARN): \(ConfigurationText.quoted(roleARN)) is not an IAM role ARN (arn:aws:iam::123456789012:role/name)"
+            )
         }
         if let externalID {
             guard (2...1224).contains(externalID.count),
@@ -325,7 +326,8 @@ public struct ExporterConfiguration: Sendable {
                 name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+=,.@-_".contains($0)) })
             else {
                 throw ExporterConfigurationError(
-                    "\(names.roleSessionName): \"\(name)\" must be 2 to 64 characters of letters, digits and +=,.@-_")
+                    "\(names.roleSessionName): \(ConfigurationText.quoted(name)) must be 2 to 64 characters of letters, digits and +=,.@-_"
+                )
             }
         }
         return AssumeRoleOptions(roleARN: roleARN, externalID: externalID, roleSessionName: roleSessionName)

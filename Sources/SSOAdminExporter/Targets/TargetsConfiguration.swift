@@ -83,24 +83,25 @@ public struct TargetsConfiguration: Sendable {
 
     /// Reads and checks `path`; every error names the file, and the key and line where they are known.
     public static func load(path: String) throws(ConfigFileError) -> TargetsConfiguration {
-        let text: String
+        let bytes: [UInt8]
         do {
-            let data = try Data(contentsOf: URL(fileURLWithPath: path))
-            guard let decoded = String(data: data, encoding: .utf8) else {
-                throw ConfigFileError(path: path, line: nil, key: nil, "is not UTF-8 text")
-            }
-            text = decoded
-        } catch let error as ConfigFileError {
-            throw error
+            bytes = try ConfigurationFileReader.contents(of: path)
         } catch {
-            throw ConfigFileError(path: path, line: nil, key: nil, "cannot be read (\(error))")
+            throw ConfigFileError(
+                path: path, line: nil, key: nil,
+                error.text(
+                    purpose: "--config.file",
+                    advice: "check that the path names the configuration file; for thousands of accounts use "
+                        + "discovery.organizations"))
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw ConfigFileError(path: path, line: nil, key: nil, "is not UTF-8 text")
         }
         return try parse(text, path: path)
     }
 
     public static func parse(_ text: String, path: String) throws(ConfigFileError) -> TargetsConfiguration {
-        let file = try TargetsFile.parse(text, path: path)
-        let root = try StrictYAML.compose(text, path: path, schema: TargetsFile.schema)
+        let (file, root) = try TargetsFile.parseDocument(text, path: path)
         func fail(_ key: String, _ problem: String) -> ConfigFileError {
             ConfigFileError(path: path, line: StrictYAML.line(of: key, in: root), key: key, problem)
         }
@@ -125,10 +126,13 @@ public struct TargetsConfiguration: Sendable {
             do throws(ConfigFileError) {
                 let key = "targets[\(index)]"
                 guard Self.isValidName(entry.name) else {
-                    throw fail("\(key).name", "\"\(entry.name)\" must be 1 to 64 letters, digits, '.', '_' or '-'")
+                    throw fail(
+                        "\(key).name",
+                        "\(ConfigurationText.quoted(entry.name)) must be 1 to 64 letters, digits, '.', '_' or '-'")
                 }
                 guard names.insert(entry.name).inserted else {
-                    throw fail("\(key).name", "\"\(entry.name)\" is the name of an earlier target")
+                    throw fail(
+                        "\(key).name", "\(ConfigurationText.quoted(entry.name)) is the name of an earlier target")
                 }
                 var role: ExporterConfiguration.AssumeRoleOptions?
                 if let roleARN = entry.roleARN {
@@ -157,7 +161,8 @@ public struct TargetsConfiguration: Sendable {
                 var accountID = role?.accountID
                 if let given = entry.accountID {
                     guard AccountID.isValid(given) else {
-                        throw fail("\(key).account_id", "\"\(given)\" is not a 12-digit account ID")
+                        throw fail(
+                            "\(key).account_id", "\(ConfigurationText.quoted(given)) is not a 12-digit account ID")
                     }
                     if let accountID, accountID != given {
                         throw fail("\(key).account_id", "\(given) is not the account of role_arn (\(accountID))")
@@ -168,13 +173,15 @@ public struct TargetsConfiguration: Sendable {
                 var regions: Set<String> = []
                 for (position, region) in entry.regions.enumerated() {
                     guard AWSEndpointResolver.isValidRegion(region) else {
-                        throw fail("\(key).regions[\(position)]", "\"\(region)\" is not a valid AWS region name")
+                        throw fail(
+                            "\(key).regions[\(position)]",
+                            "\(ConfigurationText.quoted(region)) is not a valid AWS region name")
                     }
                     guard regions.insert(region).inserted else {
                         throw fail("\(key).regions[\(position)]", "\(region) is listed twice")
                     }
                 }
-                let labels = try staticLabels(entry.labels, key: "\(key).labels", fail: fail)
+                let labels = try staticLabels(entry.labels?.entries, key: "\(key).labels", fail: fail)
                 // Two entries for the same account, region and labels would make the same series twice.
                 if let accountID {
                     let labelText = labels.map { "\($0.name)=\($0.value)" }.joined(separator: ",")
@@ -219,7 +226,8 @@ public struct TargetsConfiguration: Sendable {
         {
             guard let text else { return fallback }
             guard let value = PrometheusDuration.parse(text) else {
-                throw fail("collection.\(field)", "\"\(text)\" is not a duration such as 30s or 5m")
+                throw fail(
+                    "collection.\(field)", "\(ConfigurationText.quoted(text)) is not a duration such as 30s or 5m")
             }
             guard value >= minimum else { throw fail("collection.\(field)", "must be at least \(minimum)") }
             return value
@@ -227,7 +235,7 @@ public struct TargetsConfiguration: Sendable {
         let mode: CollectionMode
         if let text = collection?.mode {
             guard let given = CollectionMode(rawValue: text) else {
-                throw fail("collection.mode", "\"\(text)\" is neither on_scrape nor background")
+                throw fail("collection.mode", "\(ConfigurationText.quoted(text)) is neither on_scrape nor background")
             }
             mode = given
         } else {
@@ -276,7 +284,11 @@ public struct TargetsConfiguration: Sendable {
         }
         guard (1...64).contains(file.roleName.count),
             file.roleName.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+=,.@_-/".contains($0)) })
-        else { throw fail("\(key).role_name", "\"\(file.roleName)\" is not an IAM role name (with its path)") }
+        else {
+            throw fail(
+                "\(key).role_name", "\(ConfigurationText.quoted(file.roleName)) is not an IAM role name (with its path)"
+            )
+        }
         // The member role's external ID and session name are checked as a role ARN's would be.
         do {
             _ = try ExporterConfiguration.checkedAssumeRole(
@@ -293,12 +305,15 @@ public struct TargetsConfiguration: Sendable {
         switch file.regions {
         case .enabled(let word):
             guard word == "enabled" else {
-                throw fail("\(key).regions", "must be a list of regions or the word enabled, not \"\(word)\"")
+                throw fail(
+                    "\(key).regions",
+                    "must be a list of regions or the word enabled, not \(ConfigurationText.quoted(word))")
             }
         case .listed(let listed):
             guard !listed.isEmpty else { throw fail("\(key).regions", "must list at least one region") }
             for (position, region) in listed.enumerated() where !AWSEndpointResolver.isValidRegion(region) {
-                throw fail("\(key).regions[\(position)]", "\"\(region)\" is not a valid AWS region name")
+                throw fail(
+                    "\(key).regions[\(position)]", "\(ConfigurationText.quoted(region)) is not a valid AWS region name")
             }
             guard Set(listed).count == listed.count else { throw fail("\(key).regions", "lists a region twice") }
             regions = listed
@@ -306,7 +321,8 @@ public struct TargetsConfiguration: Sendable {
         func accounts(_ field: String, _ list: [String]?) throws(ConfigFileError) -> Set<String>? {
             guard let list else { return nil }
             for (position, account) in list.enumerated() where !AccountID.isValid(account) {
-                throw fail("\(key).\(field)[\(position)]", "\"\(account)\" is not a 12-digit account ID")
+                throw fail(
+                    "\(key).\(field)[\(position)]", "\(ConfigurationText.quoted(account)) is not a 12-digit account ID")
             }
             return Set(list)
         }
@@ -315,16 +331,18 @@ public struct TargetsConfiguration: Sendable {
         for (position, state) in states.enumerated() where !knownStates.contains(state) {
             throw fail(
                 "\(key).account_states[\(position)]",
-                "\"\(state)\" is not an account state (\(knownStates.sorted().joined(separator: ", ")))")
+                "\(ConfigurationText.quoted(state)) is not an account state (\(knownStates.sorted().joined(separator: ", ")))"
+            )
         }
         var refresh = Discovery.defaultRefreshInterval
         if let text = file.refreshInterval {
             guard let value = PrometheusDuration.parse(text), value >= .seconds(60) else {
-                throw fail("\(key).refresh_interval", "\"\(text)\" must be a duration of at least 1m")
+                throw fail(
+                    "\(key).refresh_interval", "\(ConfigurationText.quoted(text)) must be a duration of at least 1m")
             }
             refresh = value
         }
-        let labels = try staticLabels(file.labels, key: "\(key).labels", fail: fail)
+        let labels = try staticLabels(file.labels?.entries, key: "\(key).labels", fail: fail)
         return Discovery(
             role: role, roleName: file.roleName, externalID: file.externalID, roleSessionName: file.roleSessionName,
             durationSeconds: file.durationSeconds, regions: regions,

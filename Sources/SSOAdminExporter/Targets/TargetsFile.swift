@@ -39,7 +39,7 @@ struct TargetsFile: Decodable, Sendable {
         var excludeAccounts: [String]?
         var accountStates: [String]?
         var refreshInterval: String?
-        var labels: [String: String]?
+        var labels: StrictYAML.StringMapping?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case regions, labels
@@ -78,7 +78,7 @@ struct TargetsFile: Decodable, Sendable {
         var durationSeconds: Int?
         var accountID: String?
         var regions: [String]
-        var labels: [String: String]?
+        var labels: StrictYAML.StringMapping?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case name, regions, labels
@@ -136,11 +136,16 @@ struct TargetsFile: Decodable, Sendable {
     ])
 
     static func parse(_ text: String, path: String) throws(ConfigFileError) -> TargetsFile {
-        let node = try StrictYAML.compose(text, path: path, schema: schema)
+        try parseDocument(text, path: path).file
+    }
+
+    /// The file and its composed document, which later checks read lines from.
+    static func parseDocument(_ text: String, path: String) throws(ConfigFileError) -> (file: TargetsFile, root: Node) {
+        let document = try StrictYAML.compose(text, path: path, schema: schema)
         do {
-            return try YAMLDecoder().decode(TargetsFile.self, from: node)
+            return (try document.decode(TargetsFile.self), document.root)
         } catch let error as DecodingError {
-            throw ConfigFileError(decoding: error, root: node, path: path)
+            throw ConfigFileError(decoding: error, root: document.root, path: path)
         } catch {
             throw ConfigFileError(path: path, line: nil, key: nil, "cannot be read: \(error)")
         }
@@ -152,6 +157,13 @@ struct TargetsFile: Decodable, Sendable {
 enum StrictYAML {
     static let emptyFile = "the file is empty"
 
+    /// How far aliases may expand a document: this many times its size, plus ``expansionAllowance`` bytes (see
+    /// ``checkAliasExpansion(_:path:)``). A file that reuses a list of regions or labels stays far below it; one that
+    /// aliases a large anchor thousands of times (a 404 KB file expanding to 400 MB) is refused before anything
+    /// reads the expansion.
+    static let expansionFactor = 4
+    static let expansionAllowance = 64 * 1024
+
     /// What a node may be. A struct holding its children in collections rather than an `indirect enum`: the enum's
     /// boxes are reached through pointers with the case packed into their spare bits, which LeakSanitizer cannot
     /// follow, so every fuzzing run reported the schema constants as leaked.
@@ -159,7 +171,7 @@ enum StrictYAML {
         enum Kind: Sendable {
             /// These keys only, each with its own schema.
             case mapping
-            /// Any string keys (labels, header names), checked after decoding.
+            /// Any string keys (labels, header names, user names) to single values, decoded as ``StringMapping``.
             case anyMapping
             case sequence
             /// A scalar, or anything the decoder will type-check.
@@ -181,7 +193,54 @@ enum StrictYAML {
         static let value = Schema(kind: .value, fields: [:], elements: [])
     }
 
-    static func compose(_ text: String, path: String, schema: Schema) throws(ConfigFileError) -> Node {
+    /// A document checked against its schema, with its any-key mappings already read.
+    struct Document {
+        let root: Node
+        /// Each `anyMapping` of the document by its key path (`targets[2].labels`).
+        let stringMappings: [String: [String: String]]
+
+        func decode<T: Decodable>(_ type: T.Type) throws -> T {
+            var userInfo: [CodingUserInfoKey: Any] = [:]
+            if let key = StringMapping.userInfoKey { userInfo[key] = StringMapping.Table(byKeyPath: stringMappings) }
+            return try YAMLDecoder().decode(type, from: root, userInfo: userInfo)
+        }
+    }
+
+    /// A mapping of any string keys to single values (user names to hashes, label or header names to values).
+    ///
+    /// Read from the composed document in one pass while checking it, not by the decoder: Yams finds each key of a
+    /// mapping by a linear scan, so decoding a `[String: String]` of N keys took time in N² (16,000 users: 22 to 32 s).
+    struct StringMapping: Decodable, Sendable, Equatable {
+        var entries: [String: String]
+        var count: Int { entries.count }
+
+        static let userInfoKey = CodingUserInfoKey(rawValue: "StrictYAML.StringMapping")
+
+        final class Table: Sendable {
+            let byKeyPath: [String: [String: String]]
+            init(byKeyPath: [String: [String: String]]) { self.byKeyPath = byKeyPath }
+        }
+
+        init(from decoder: any Decoder) throws {
+            guard let key = Self.userInfoKey, let table = decoder.userInfo[key] as? Table,
+                let entries = table.byKeyPath[StrictYAML.keyPath(decoder.codingPath)]
+            else {
+                throw DecodingError.typeMismatch(
+                    [String: String].self,
+                    .init(codingPath: decoder.codingPath, debugDescription: "not read by StrictYAML.compose"))
+            }
+            self.entries = entries
+        }
+    }
+
+    /// `targets[2].labels` for a coding path, as ``check(_:against:key:file:mappings:)`` names key paths.
+    static func keyPath(_ codingPath: [any CodingKey]) -> String {
+        let text = codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        return text.hasPrefix(".") ? String(text.dropFirst()) : text
+    }
+
+    static func compose(_ text: String, path: String, schema: Schema) throws(ConfigFileError) -> Document {
+        try checkAliasExpansion(text, path: path)
         let node: Node?
         do {
             node = try Yams.compose(yaml: text)
@@ -191,27 +250,30 @@ enum StrictYAML {
             throw ConfigFileError(path: path, line: nil, key: nil, "not valid YAML")
         }
         guard let node else { throw ConfigFileError(path: path, line: nil, key: nil, emptyFile) }
-        try check(node, against: schema, key: "", file: path)
-        return node
+        var mappings: [String: [String: String]] = [:]
+        try check(node, against: schema, key: "", file: path, mappings: &mappings)
+        return Document(root: node, stringMappings: mappings)
     }
 
-    private static func check(_ node: Node, against schema: Schema, key: String, file: String)
-        throws(ConfigFileError)
-    {
+    private static func check(
+        _ node: Node, against schema: Schema, key: String, file: String, mappings: inout [String: [String: String]]
+    ) throws(ConfigFileError) {
         switch schema.kind {
         case .value:
             return
         case .anyMapping:
-            if node.mapping == nil, !isNull(node) {
+            if isNull(node) { return }
+            guard case .mapping(let mapping) = node else {
                 throw ConfigFileError(path: file, line: node.mark?.line, key: key, "must be a mapping")
             }
+            mappings[key] = try stringEntries(of: mapping, key: key, file: file)
         case .sequence:
             if isNull(node) { return }
             guard case .sequence(let sequence) = node else {
                 throw ConfigFileError(path: file, line: node.mark?.line, key: key, "must be a list")
             }
             for (index, item) in sequence.enumerated() {
-                try check(item, against: schema.elements[0], key: "\(key)[\(index)]", file: file)
+                try check(item, against: schema.elements[0], key: "\(key)[\(index)]", file: file, mappings: &mappings)
             }
         case .mapping:
             if isNull(node), !key.isEmpty { return }
@@ -228,9 +290,45 @@ enum StrictYAML {
                 guard let field = schema.fields[name] else {
                     throw ConfigFileError(path: file, line: keyNode.mark?.line, key: path, "unknown key")
                 }
-                try check(value, against: field, key: path, file: file)
+                try check(value, against: field, key: path, file: file, mappings: &mappings)
             }
         }
+    }
+
+    /// The entries of an any-key mapping, in one pass. Merge keys (`<<: *defaults`) are applied as Yams applies
+    /// them: merged entries first, the mapping's own entries over them; a key given twice keeps its last value.
+    private static func stringEntries(of mapping: Node.Mapping, key: String, file: String)
+        throws(ConfigFileError) -> [String: String]
+    {
+        var merged: [String: String] = [:]
+        var own: [String: String] = [:]
+        own.reserveCapacity(mapping.count)
+        for (keyNode, value) in mapping {
+            if keyNode.tag.rawValue == Tag.Name.merge.rawValue {
+                let sources: [Node] =
+                    switch value {
+                    case .mapping: [value]
+                    case .sequence(let sequence): sequence.reversed()
+                    default: []
+                    }
+                for case .mapping(let source) in sources {
+                    for (name, value) in try stringEntries(of: source, key: key, file: file) {
+                        merged[name] = value
+                    }
+                }
+                continue
+            }
+            guard case .scalar(let name) = keyNode else {
+                throw ConfigFileError(path: file, line: keyNode.mark?.line, key: key, "a key must be a string")
+            }
+            guard case .scalar(let scalar) = value else {
+                throw ConfigFileError(
+                    path: file, line: value.mark?.line, key: "\(key).\(name.string)",
+                    "must be a single value, not a list or a mapping")
+            }
+            own[name.string] = scalar.string
+        }
+        return merged.merging(own) { _, mine in mine }
     }
 
     private static func isNull(_ node: Node) -> Bool {
@@ -245,6 +343,8 @@ public struct ConfigFileError: Error, CustomStringConvertible, Sendable {
     public let line: Int?
     public let key: String?
     public let problem: String
+    /// The most bytes of ``description``: 64 KiB.
+    public static let reportLimit = ConfigurationText.reportLimit
     /// Further problems found in the same file, each reported on its own line.
     public private(set) var others: [ConfigFileError] = []
 
@@ -261,14 +361,18 @@ public struct ConfigFileError: Error, CustomStringConvertible, Sendable {
         others = Array(all.dropFirst())
     }
 
-    /// Every problem, one per line.
-    public var description: String {
-        ([self.single] + others.map(\.single)).joined(separator: "\n")
+    /// Every problem, one per line, up to 64 KiB (``report(limit:)``): what `check-config` prints and what a failed
+    /// `POST /-/reload` answers.
+    public var description: String { report() }
+
+    /// Every problem, one per line, each quoting at most a short excerpt of a value; past `limit` bytes the last line
+    /// counts the problems left out, so a file with a hundred thousand problems cannot make a report of megabytes.
+    public func report(limit: Int = ConfigFileError.reportLimit) -> String {
+        ConfigurationText.report(([self] + others).lazy.map(\.single), limit: limit)
     }
 
     private var single: String {
-        let location = line.map { "\(path):\($0)" } ?? path
-        return key.map { "\(location): \($0): \(problem)" } ?? "\(location): \(problem)"
+        ConfigurationText.line(path: path, line: line, key: key, problem: problem)
     }
 
     /// A decoding error with the key path it happened at and that node's line.

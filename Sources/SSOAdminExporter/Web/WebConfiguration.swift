@@ -1,4 +1,3 @@
-import Crypto
 import HTTPTypes
 import NIOSSL
 
@@ -20,6 +19,8 @@ public struct WebConfiguration: Sendable {
     /// Headers added to every response.
     public let headers: HTTPFields
     public let rateLimit: RateLimit?
+    /// This file and the certificate and key files it names: what the reloader watches for changes.
+    let watchedFiles: [String]
 
     /// TLS for new connections: the server certificate and the client certificate policy.
     public struct TLSSettings: Sendable {
@@ -77,11 +78,25 @@ public struct WebConfiguration: Sendable {
     /// Reads and checks the file at `path`, and every certificate and key file it names (relative paths are resolved
     /// from the file's folder, as the toolkit does).
     public static func load(path: String) throws(WebConfigurationError) -> WebConfiguration {
-        let text = try read(path, for: path, key: nil)
-        let file = try WebConfigurationFile.parse(String(decoding: text, as: UTF8.self), path: path)
+        var namedFiles: [String] = []
+        return try load(path: path, namedFiles: &namedFiles)
+    }
+
+    /// ``load(path:)``, telling in `namedFiles` which certificate and key files the file names as soon as it is
+    /// parsed, so that the reloader watches them even when one of them fails to load.
+    static func load(path: String, namedFiles: inout [String]) throws(WebConfigurationError) -> WebConfiguration {
+        let bytes = try read(path, for: path, key: nil)
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw WebConfigurationError(path: path, line: nil, key: nil, "is not UTF-8 text")
+        }
+        let file = try WebConfigurationFile.parse(text, path: path)
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
         func resolve(_ name: String) -> String {
             name.hasPrefix("/") ? name : folder.appendingPathComponent(name).path
+        }
+        let server = file.tlsServerConfig
+        namedFiles = [server?.certFile, server?.keyFile, server?.clientCAFile].compactMap { name in
+            name.flatMap { $0.isEmpty ? nil : resolve($0) }
         }
 
         var tls: TLSSettings?
@@ -89,7 +104,7 @@ public struct WebConfiguration: Sendable {
             tls = try makeTLS(server, path: path, resolve: resolve)
         }
         var headers = HTTPFields()
-        for (name, value) in (file.httpServerConfig?.headers ?? [:]).sorted(by: { $0.key < $1.key }) {
+        for (name, value) in (file.httpServerConfig?.headers?.entries ?? [:]).sorted(by: { $0.key < $1.key }) {
             guard let canonical = allowedHeaders.keys.first(where: { $0.lowercased() == name.lowercased() }) else {
                 throw WebConfigurationError(
                     path: path, line: nil, key: "http_server_config.headers.\(name)",
@@ -107,7 +122,7 @@ public struct WebConfiguration: Sendable {
             }
             headers[fieldName] = value
         }
-        let users = file.basicAuthUsers ?? [:]
+        let users = file.basicAuthUsers?.entries ?? [:]
         for (user, hash) in users where !BasicAuthenticator.isBcryptHash(hash) {
             throw WebConfigurationError(
                 path: path, line: nil, key: "basic_auth_users.\(user)",
@@ -128,32 +143,8 @@ public struct WebConfiguration: Sendable {
             if interval > .zero { rateLimit = RateLimit(interval: interval, burst: max(1, burst)) }
         }
         return WebConfiguration(
-            path: path, tls: tls, basicAuthUsers: users, headers: headers, rateLimit: rateLimit)
-    }
-
-    /// A digest of the file and of the files it names, as they are now, readable or not: what the reloader compares
-    /// every few seconds, so that a file that stays broken is reported once, not at every check.
-    public static func fingerprint(path: String) -> [UInt8] {
-        var digest = SHA256()
-        func add(_ file: String) -> [UInt8]? {
-            guard let bytes = try? [UInt8](Data(contentsOf: URL(fileURLWithPath: file))) else {
-                digest.update(data: Array("unreadable \(file)".utf8))
-                return nil
-            }
-            digest.update(data: bytes)
-            return bytes
-        }
-        if let text = add(path),
-            let file = try? WebConfigurationFile.parse(String(decoding: text, as: UTF8.self), path: path)
-        {
-            let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
-            let tls = file.tlsServerConfig
-            for name in [tls?.certFile, tls?.keyFile, tls?.clientCAFile] {
-                guard let name, !name.isEmpty else { continue }
-                _ = add(name.hasPrefix("/") ? name : folder.appendingPathComponent(name).path)
-            }
-        }
-        return Array(digest.finalize())
+            path: path, tls: tls, basicAuthUsers: users, headers: headers, rateLimit: rateLimit,
+            watchedFiles: [path] + namedFiles)
     }
 
     private static func makeTLS(
@@ -201,7 +192,7 @@ public struct WebConfiguration: Sendable {
         guard let clientAuth = ClientAuth(rawValue: clientAuthName) else {
             throw fail(
                 "client_auth_type",
-                "unknown value \(clientAuthName); use one of "
+                "unknown value \(ConfigurationText.excerpted(clientAuthName)); use one of "
                     + ClientAuth.allCases.map(\.rawValue).joined(separator: ", "))
         }
         let caBytes = try material(
@@ -246,7 +237,7 @@ public struct WebConfiguration: Sendable {
         if let names = server.cipherSuites, !names.isEmpty {
             configuration.cipherSuiteValues = try names.map { name throws(WebConfigurationError) in
                 guard let cipher = cipherSuites[name] else {
-                    throw fail("cipher_suites", "unknown cipher suite \(name)")
+                    throw fail("cipher_suites", "unknown cipher suite \(ConfigurationText.excerpted(name))")
                 }
                 return cipher
             }
@@ -256,7 +247,7 @@ public struct WebConfiguration: Sendable {
                 guard let curve = curves[name] else {
                     throw fail(
                         "curve_preferences",
-                        "unknown curve \(name); use \(curves.keys.sorted().joined(separator: ", "))"
+                        "unknown curve \(ConfigurationText.excerpted(name)); use \(curves.keys.sorted().joined(separator: ", "))"
                     )
                 }
                 return curve
@@ -281,16 +272,33 @@ public struct WebConfiguration: Sendable {
         case "TLS11": .tlsv11
         case "TLS12": .tlsv12
         case "TLS13": .tlsv13
-        case let other: throw fail(key, "unknown TLS version \(other); use TLS10, TLS11, TLS12 or TLS13")
+        case let other:
+            throw fail(
+                key, "unknown TLS version \(ConfigurationText.excerpted(other)); use TLS10, TLS11, TLS12 or TLS13")
         }
     }
 
+    /// The file itself (`key` nil) or a file it names under `key`, at most 1 MiB of a regular file.
     private static func read(_ file: String, for path: String, key: String?) throws(WebConfigurationError) -> [UInt8] {
         do {
-            return [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
+            return try ConfigurationFileReader.contents(of: file)
         } catch {
-            let problem = key == nil ? "cannot be read" : "cannot read \(file)"
-            throw WebConfigurationError(path: path, line: nil, key: key, problem)
+            guard let key else {
+                throw WebConfigurationError(
+                    path: path, line: nil, key: nil,
+                    error.text(
+                        purpose: "a web configuration file",
+                        advice: "check that --web.config.file names the web configuration file"))
+            }
+            let problem =
+                if case .unreadable(let reason) = error {
+                    reason
+                } else {
+                    "it "
+                        + error.text(
+                            purpose: "a certificate or key file", advice: "check that the path names a PEM file")
+                }
+            throw WebConfigurationError(path: path, line: nil, key: key, "cannot read \(file): \(problem)")
         }
     }
 

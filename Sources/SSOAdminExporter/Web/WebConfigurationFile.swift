@@ -13,7 +13,7 @@ import Yams
 struct WebConfigurationFile: Decodable, Sendable {
     var tlsServerConfig: TLSServerConfig?
     var httpServerConfig: HTTPServerConfig?
-    var basicAuthUsers: [String: String]?
+    var basicAuthUsers: StrictYAML.StringMapping?
     var rateLimit: RateLimit?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -56,7 +56,7 @@ struct WebConfigurationFile: Decodable, Sendable {
 
     struct HTTPServerConfig: Decodable, Sendable {
         var http2: Bool?
-        var headers: [String: String]?
+        var headers: StrictYAML.StringMapping?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case http2, headers
@@ -86,9 +86,9 @@ struct WebConfigurationFile: Decodable, Sendable {
 
     /// Parses `text`, read from `path` (named in every error).
     static func parse(_ text: String, path: String) throws(WebConfigurationError) -> WebConfigurationFile {
-        let node: Node
+        let document: StrictYAML.Document
         do {
-            node = try StrictYAML.compose(text, path: path, schema: schema)
+            document = try StrictYAML.compose(text, path: path, schema: schema)
         } catch {
             // An empty file is the toolkit's "no TLS, no authentication"; say so rather than guess it was meant.
             let problem =
@@ -97,9 +97,9 @@ struct WebConfigurationFile: Decodable, Sendable {
             throw WebConfigurationError(path: path, line: error.line, key: error.key, problem)
         }
         do {
-            return try YAMLDecoder().decode(WebConfigurationFile.self, from: node)
+            return try document.decode(WebConfigurationFile.self)
         } catch let error as DecodingError {
-            throw WebConfigurationError(decoding: error, root: node, path: path)
+            throw WebConfigurationError(decoding: error, root: document.root, path: path)
         } catch {
             throw WebConfigurationError(path: path, line: nil, key: nil, "cannot be read: \(error)")
         }
@@ -120,9 +120,9 @@ public struct WebConfigurationError: Error, CustomStringConvertible, Sendable {
         self.problem = problem
     }
 
+    /// One line, quoting at most a short excerpt of the key and the problem, with control characters escaped.
     public var description: String {
-        let location = line.map { "\(path):\($0)" } ?? path
-        return key.map { "\(location): \($0): \(problem)" } ?? "\(location): \(problem)"
+        ConfigurationText.line(path: path, line: line, key: key, problem: problem)
     }
 
     /// A decoding error with the key path it happened at and that node's line.

@@ -44,23 +44,47 @@ public final class WebConfigurationStore: Sendable {
 
 /// Re-reads `--web.config.file` when it or a file it names changes (checked every `interval`), and at once on
 /// SIGHUP. A file that no longer loads leaves the last good settings in place; the failure is logged and counted.
+///
+/// A check costs a `stat` of each file while nothing changes: contents are digested (in bounded chunks) only when a
+/// file's size, times or identity changed, and the file is parsed again only when a digest did. The work runs on
+/// the thread pool: the actor runs on the event loop, which serves requests and must not wait for a disk or a
+/// parse.
 public actor WebConfigurationReloader: Service {
     let store: WebConfigurationStore
     let interval: Duration
     let hangups: AsyncStream<Void>
     let logger: Logger
+    /// How recently a file may have been written for its `stat` alone to be trusted (file times are coarse).
+    let racyWindow: Duration
     private let reloads: (success: Counter, failure: Counter)
     private let lastReloadSuccessful: Gauge
-    private var lastFingerprint: [UInt8]
+    /// Every watched file as last seen.
+    private var observed: [String: ConfigurationFileReader.Observation]
+    /// The check in progress, which the next one waits for, so that loads apply in the order they were made.
+    private var running: Task<Bool, Never>?
+    /// Loads of the file (each parses it), and files whose contents were read to compare them: what shows that an
+    /// unchanged file costs neither.
+    private(set) var loads = 0
+    private(set) var contentReads = 0
 
     public init(
         store: WebConfigurationStore, interval: Duration = .seconds(5), hangups: AsyncStream<Void>,
         registry: PrometheusCollectorRegistry, logger: Logger
     ) {
+        self.init(
+            store: store, interval: interval, hangups: hangups, registry: registry, logger: logger,
+            racyWindow: ConfigurationFileReader.defaultRacyWindow)
+    }
+
+    init(
+        store: WebConfigurationStore, interval: Duration, hangups: AsyncStream<Void>,
+        registry: PrometheusCollectorRegistry, logger: Logger, racyWindow: Duration
+    ) {
         self.store = store
         self.interval = interval
         self.hangups = hangups
         self.logger = logger
+        self.racyWindow = racyWindow
         let descriptor = MetricCatalog.webConfigReloads.descriptor
         reloads = (
             registry.makeCounter(descriptor: descriptor, labels: [("result", "success")]),
@@ -68,7 +92,8 @@ public actor WebConfigurationReloader: Service {
         )
         lastReloadSuccessful = registry.makeGauge(descriptor: MetricCatalog.webConfigLastReloadSuccessful.descriptor)
         lastReloadSuccessful.set(Double(1))
-        lastFingerprint = WebConfiguration.fingerprint(path: store.current.path)
+        var reads = 0
+        observed = Self.observe(store.current.watchedFiles, previous: [:], racyWindow: racyWindow, reads: &reads)
     }
 
     public nonisolated func run() async throws {
@@ -90,21 +115,49 @@ public actor WebConfigurationReloader: Service {
 
     /// Loads the file again if anything changed (or always, when `force`); returns whether new settings apply.
     @discardableResult
-    public func reload(force: Bool) -> Bool {
+    public func reload(force: Bool) async -> Bool {
+        let previous = running
+        let check = Task {
+            _ = await previous?.value
+            return await self.check(force: force)
+        }
+        running = check
+        return await check.value
+    }
+
+    /// What a check found, made on the thread pool.
+    private struct Outcome: Sendable {
+        var observed: [String: ConfigurationFileReader.Observation]
+        var contentReads: Int
+        /// `nil` when nothing changed and nothing was loaded.
+        var loaded: Result<WebConfiguration, WebConfigurationError>?
+    }
+
+    private func check(force: Bool) async -> Bool {
         let path = store.current.path
-        let fingerprint = WebConfiguration.fingerprint(path: path)
-        if !force, fingerprint == lastFingerprint {
+        let previous = observed
+        let racyWindow = racyWindow
+        let outcome: Outcome
+        do {
+            outcome = try await NIOThreadPool.singleton.runIfActive {
+                Self.examine(path: path, previous: previous, force: force, racyWindow: racyWindow)
+            }
+        } catch {
+            // The pool has stopped: the process is shutting down.
             return false
         }
-        lastFingerprint = fingerprint
+        observed = outcome.observed
+        contentReads += outcome.contentReads
+        guard let loaded = outcome.loaded else { return false }
+        loads += 1
         do {
-            let loaded = try WebConfiguration.load(path: path)
-            if (loaded.tls == nil) != (store.current.tls == nil) {
+            let configuration = try loaded.get()
+            if (configuration.tls == nil) != (store.current.tls == nil) {
                 throw WebConfigurationError(
                     path: path, line: nil, key: "tls_server_config",
                     "switching between HTTP and HTTPS needs a restart; the current scheme stays")
             }
-            store.replace(with: loaded)
+            store.replace(with: configuration)
             reloads.success.increment()
             lastReloadSuccessful.set(Double(1))
             logger.info("web configuration reloaded", metadata: ["file": "\(path)"])
@@ -117,6 +170,45 @@ public actor WebConfigurationReloader: Service {
                 metadata: ["file": "\(path)", "error": "\(error)"])
             return false
         }
+    }
+
+    /// Looks at every watched file and loads the configuration when one changed (or `force`). Blocks: run it on the
+    /// thread pool.
+    private static func examine(
+        path: String, previous: [String: ConfigurationFileReader.Observation], force: Bool, racyWindow: Duration
+    ) -> Outcome {
+        var reads = 0
+        let watched = previous.keys.contains(path) ? Array(previous.keys) : Array(previous.keys) + [path]
+        let now = observe(watched, previous: previous, racyWindow: racyWindow, reads: &reads)
+        guard force || now != previous else { return Outcome(observed: now, contentReads: reads, loaded: nil) }
+        var namedFiles: [String] = []
+        let loaded: Result<WebConfiguration, WebConfigurationError>
+        do {
+            loaded = .success(try WebConfiguration.load(path: path, namedFiles: &namedFiles))
+        } catch {
+            loaded = .failure(error)
+        }
+        // The files the configuration now names. Those seen before loading keep that observation, so a change made
+        // while loading is noticed at the next check; files named for the first time are seen now.
+        var next: [String: ConfigurationFileReader.Observation] = [:]
+        for file in [path] + namedFiles {
+            next[file] =
+                now[file]
+                ?? ConfigurationFileReader.observe(file, previous: nil, racyWindow: racyWindow, contentReads: &reads)
+        }
+        return Outcome(observed: next, contentReads: reads, loaded: loaded)
+    }
+
+    private static func observe(
+        _ files: [String], previous: [String: ConfigurationFileReader.Observation], racyWindow: Duration,
+        reads: inout Int
+    ) -> [String: ConfigurationFileReader.Observation] {
+        var observed: [String: ConfigurationFileReader.Observation] = [:]
+        for file in files {
+            observed[file] = ConfigurationFileReader.observe(
+                file, previous: previous[file], racyWindow: racyWindow, contentReads: &reads)
+        }
+        return observed
     }
 }
 
