@@ -6,10 +6,14 @@ import Crypto
     import Foundation
 #endif
 
-// `struct stat` is declared, for the compiler, by the module that first included its header, which on Linux is
-// CoreFoundation.
+// `struct stat` is declared, for the compiler, by whichever module first included its header: CoreFoundation or
+// SwiftNIO's CNIOLinux, depending on the order the target's files are compiled in. Both are imported so that
+// member import visibility finds it either way.
 #if canImport(CoreFoundation)
     import CoreFoundation
+#endif
+#if canImport(CNIOLinux)
+    import CNIOLinux
 #endif
 
 #if canImport(Glibc)
