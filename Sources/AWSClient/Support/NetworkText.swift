@@ -80,7 +80,8 @@ public enum NetworkText {
                 // delimiter. Without a separator the name is a plain word ("without SecretAccessKey or
                 // SessionToken") and what follows is not a secret.
                 var separatorEnd = index
-                var separated = false
+                // `signature=` and `credential=` carry their separator.
+                var separated = marker.last == UInt8(ascii: "=")
                 while separatorEnd < original.count,
                     [
                         UInt8(ascii: ":"), UInt8(ascii: "="), UInt8(ascii: ">"), UInt8(ascii: " "),

@@ -56,6 +56,13 @@ public final class OrganizationDiscovery: Service {
     /// How often, at most, a discovery publishes the targets of accounts whose Regions arrived meanwhile.
     static let publishInterval: Duration = .seconds(1)
 
+    /// What a discovery's `ListRegions` task group hears: an account's Regions (`nil`: unreadable), or that it is
+    /// time to publish those that arrived.
+    private enum LookupEvent: Sendable {
+        case regions(String, [String]?)
+        case publish
+    }
+
     /// - Parameter taskExecutor: where each discovery runs, such as the transport's
     ///   ``AWSClient/EventLoopGroupTaskExecutor``. Unlike a collection, which the schedulers start there, a
     ///   discovery switches to it itself: it runs once per interval, so one switch costs nothing that shows.
@@ -217,37 +224,45 @@ public final class OrganizationDiscovery: Service {
         }
         for (account, regions) in known { try setTargets(of: account, regions: regions) }
         let clock = factory.clock
-        var lastPublished = clock.now()
-        var changed = false
         _ = publish()
         var failure: ExporterConfigurationError?
-        await withTaskGroup(of: (String, [String]?).self) { group in
+        await withTaskGroup(of: LookupEvent.self) { group in
             var running = 0
             var queued = accounts[...]
+            // Armed when an account's new Regions wait to be published; publishing is cheap, but not once per
+            // account of thousands.
+            var publishArmed = false
             while true {
                 while running < maxConcurrency, let account = queued.popFirst() {
-                    group.addTask { (account, await self.enabledRegions(of: account)) }
+                    group.addTask { .regions(account, await self.enabledRegions(of: account)) }
                     running += 1
                 }
-                guard let (account, regions) = await group.next() else { break }
-                running -= 1
-                if let regions {
+                guard running > 0, let event = await group.next() else { break }
+                switch event {
+                case .publish:
+                    _ = publish()
+                    publishArmed = false
+                case .regions(let account, let regions):
+                    running -= 1
+                    guard let regions else { continue }
                     state.withLock { $0.regions[account] = regions }
-                    if regions != known[account] {
-                        do throws(ExporterConfigurationError) {
-                            try setTargets(of: account, regions: regions)
-                            changed = true
-                        } catch {
-                            failure = failure ?? error
+                    guard regions != known[account] else { continue }
+                    do throws(ExporterConfigurationError) {
+                        try setTargets(of: account, regions: regions)
+                    } catch {
+                        failure = failure ?? error
+                    }
+                    if !publishArmed {
+                        publishArmed = true
+                        group.addTask {
+                            try? await clock.sleep(for: Self.publishInterval)
+                            return .publish
                         }
                     }
                 }
-                if changed, clock.now() >= lastPublished.advanced(by: Self.publishInterval) {
-                    _ = publish()
-                    lastPublished = clock.now()
-                    changed = false
-                }
             }
+            // The last lookup is in: what waits to be published is published below, at once.
+            group.cancelAll()
         }
         if let failure { throw failure }
         return publish()
