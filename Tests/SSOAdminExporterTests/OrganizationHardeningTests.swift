@@ -308,6 +308,29 @@ struct OrganizationHardeningTests {
         }
     }
 
+    @Test("an account whose ListRegions is refused has no target, but keeps its error series for the alerts")
+    func refusedRegionsKeepTheirErrors() async throws {
+        let simulator = OrganizationSimulator.generated(accounts: 3, regions: ["us-east-1"])
+        simulator.override("ListRegions") { _, caller in
+            caller == Self.id(2) ? OrganizationSimulator.jsonError("AccessDeniedException", 403, "no") : nil
+        }
+        try await SimulatedOrganization.with(simulator, yaml: Self.discoveryYAML(regions: "enabled")) { organization in
+            let scheduler = try #require(organization.page.scheduler as? PeriodicScheduler)
+            let discovery = try #require(organization.page.discovery)
+            await discovery.discover()
+            #expect(!scheduler.sources.contains { $0.target.accountID == Self.id(2) })
+            let parsed = try await organization.scrape()
+            #expect(
+                parsed.value(
+                    "aws_sso_admin_api_errors_total",
+                    [
+                        "account_id": Self.id(2), "operation": "ListRegions", "exception": "AccessDeniedException",
+                    ]) == 1)
+            #expect(
+                parsed.value("aws_sso_admin_discovery_account_errors_total", ["reason": "regions_unreadable"]) == 1)
+        }
+    }
+
     @Test("a reload that removes targets removes their series")
     func reloadRemovesSeries() async throws {
         let simulator = OrganizationSimulator.generated(accounts: 4, regions: ManyTargetsTests.regions)

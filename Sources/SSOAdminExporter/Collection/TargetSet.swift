@@ -35,8 +35,8 @@ public final class TargetSet: Sendable {
     /// Waiters for the next change, by ID so that a cancelled wait can leave.
     private let waiters = Mutex<(next: Int, continuations: [Int: CheckedContinuation<Void, Never>])>((0, [:]))
 
-    /// Told the watched targets after every change, such as ``ExporterSelfMetrics/retainSeries(of:)`` so that the
-    /// series of a target that left go with it.
+    /// Told the watched targets after every change, such as the target factory, so that the series of a target
+    /// that left go with it.
     private let onChange: (@Sendable ([TargetSource]) -> Void)?
 
     public init(

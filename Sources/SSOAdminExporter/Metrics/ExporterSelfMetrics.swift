@@ -26,8 +26,6 @@ public final class ExporterSelfMetrics: Sendable {
     let preregistered: [(operation: String, errors: [String])]
     let targets = TargetCallMetrics(buckets: ExporterSelfMetrics.durationBuckets)
     private let exceptionNames = Mutex<Set<String>>([])
-    /// Accounts whose series stay whatever the targets: the exporter's own (empty) and discovery's.
-    private let pinnedAccounts = Mutex<Set<String>>([""])
 
     public init(
         registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
@@ -52,16 +50,12 @@ public final class ExporterSelfMetrics: Sendable {
             .init(region: region, accountID: accountID, operation: operation), errors: modeledErrors)
     }
 
-    /// Keeps the series of `accountID` whatever the targets, such as those of discovery's own calls.
-    public func pinAccount(_ accountID: String) {
-        _ = pinnedAccounts.withLock { $0.insert(accountID) }
-    }
-
-    /// Drops the request, error, duration and credentials series of every target and account that `sources` no
-    /// longer has (the README's promise: a target's series leave with it); one that comes back starts at 0.
-    public func retainSeries(of sources: [TargetSource]) {
+    /// Drops the request, error, duration and credentials series of every target that `sources` no longer has,
+    /// and of every account that neither has one nor is in `accounts` (the README's promise: a target's series
+    /// leave with it); one that comes back starts at 0.
+    public func retainSeries(of sources: [TargetSource], keepingAccounts accounts: Set<String>) {
         var targets = Set<TargetCallMetrics.RegionAccount>()
-        var accounts = pinnedAccounts.withLock { $0 }
+        var accounts = accounts
         for source in sources {
             let account = source.account.current
             targets.insert(.init(region: source.target.region, accountID: account))

@@ -213,6 +213,7 @@ public final class OrganizationDiscovery: Service {
             return sources.count
         }
 
+        factory.discovered(accounts: Set(accounts))
         if let configured = settings.regions {
             for account in accounts { try setTargets(of: account, regions: configured) }
             return publish()

@@ -28,8 +28,12 @@ public final class TargetSourceFactory: Sendable {
     private struct Shared {
         var roles: [String: (accountID: String, provider: any AWSCredentialProvider)] = [:]
         var buckets: [String: TokenBucket] = [:]
-        /// Accounts whose role and bucket stay whatever the targets: discovery's own.
+        /// Accounts whose role, bucket and series stay whatever the targets: the exporter's own (empty) and
+        /// discovery's.
         var pinnedAccounts: Set<String> = [""]
+        /// The accounts the last discovery kept, with targets or not: an account whose Regions cannot be read has
+        /// none, and its `ListRegions` errors and role must stay.
+        var discoveredAccounts: Set<String> = []
     }
 
     public init(
@@ -137,16 +141,20 @@ public final class TargetSourceFactory: Sendable {
     /// Keeps `accountID`'s role and bucket, and its series, whatever the targets (discovery's own account).
     func pin(accountID: String) {
         shared.withLock { _ = $0.pinnedAccounts.insert(accountID) }
-        metrics.pinAccount(accountID)
+    }
+
+    /// Keeps the role, bucket and series of every account the last discovery kept, targets or not.
+    func discovered(accounts: Set<String>) {
+        shared.withLock { $0.discoveredAccounts = accounts }
     }
 
     /// After the watched targets changed: the series, credentials caches and token buckets of accounts no target
     /// has any more go, so that an organization whose accounts come and go holds only what it watches now.
     func targetsChanged(_ sources: [TargetSource]) {
-        metrics.retainSeries(of: sources)
-        var accounts = Set(sources.map(\.account.current))
+        let kept = shared.withLock { $0.pinnedAccounts.union($0.discoveredAccounts) }
+        metrics.retainSeries(of: sources, keepingAccounts: kept)
+        let accounts = kept.union(sources.map(\.account.current))
         shared.withLock { shared in
-            accounts.formUnion(shared.pinnedAccounts)
             shared.roles = shared.roles.filter { accounts.contains($0.value.accountID) }
             shared.buckets = shared.buckets.filter { $0.key == "self" || accounts.contains($0.key) }
         }
