@@ -397,31 +397,80 @@ extension HTTPServerBuilder {
 }
 
 /// Closes a TLS connection whose client certificate has none of `client_allowed_sans` (DNS names, IP addresses,
-/// e-mail addresses or URIs, matched exactly, as the toolkit does), before any request is read.
-final class ClientSANCheckHandler: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+/// e-mail addresses or URIs, matched exactly, as the toolkit does), before any byte of a request reaches HTTP.
+///
+/// NIOSSL reports the end of the handshake and then, in the same read, decrypts whatever came with the client's
+/// Finished; while a refused connection closes gracefully it goes on decrypting what the client sends. So nothing
+/// passes until the check is made: the request sent with the Finished is held until then, and every read of a
+/// refused connection is dropped, the handshake's end included, so the HTTP pipeline never sees a request.
+final class ClientSANCheckHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
+    typealias InboundOut = NIOAny
+
+    private enum State {
+        /// The handshake has not ended; anything decrypted before it is held.
+        case pending(held: [NIOAny])
+        /// The certificate passed; this handler is on its way out of the pipeline.
+        case allowed
+        /// The certificate failed; the connection is closing and nothing goes further.
+        case refused
+    }
+
     let allowed: Set<String>
     let logger: Logger
+    private var state = State.pending(held: [])
 
     init(allowed: Set<String>, logger: Logger) {
         self.allowed = allowed
         self.logger = logger
     }
 
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch state {
+        case .pending(var held):
+            held.append(data)
+            state = .pending(held: held)
+        case .allowed:
+            context.fireChannelRead(data)
+        case .refused:
+            break
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if case .allowed = state { context.fireChannelReadComplete() }
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case .handshakeCompleted = event as? TLSUserEvent {
+        switch state {
+        case .pending(let held):
+            guard case .handshakeCompleted = event as? TLSUserEvent else {
+                context.fireUserInboundEventTriggered(event)
+                return
+            }
             let certificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate()
             let names = certificate.map(Self.subjectAlternativeNames) ?? []
             guard names.contains(where: allowed.contains) else {
+                state = .refused
                 logger.warning(
                     "TLS client refused: its certificate has none of client_allowed_sans",
                     metadata: ["names": "\(names.sorted().prefix(8).joined(separator: ","))"])
                 context.close(promise: nil)
                 return
             }
+            state = .allowed
+            context.fireUserInboundEventTriggered(event)
+            for data in held {
+                context.fireChannelRead(data)
+            }
+            if !held.isEmpty { context.fireChannelReadComplete() }
             context.pipeline.syncOperations.removeHandler(self, promise: nil)
+        case .allowed:
+            context.fireUserInboundEventTriggered(event)
+        case .refused:
+            // TLS events of a refused connection (its shutdown) mean nothing to HTTP; channel events still go.
+            if !(event is TLSUserEvent) { context.fireUserInboundEventTriggered(event) }
         }
-        context.fireUserInboundEventTriggered(event)
     }
 
     static func subjectAlternativeNames(_ certificate: NIOSSLCertificate) -> [String] {
