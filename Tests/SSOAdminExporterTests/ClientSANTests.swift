@@ -223,6 +223,10 @@ extension ExternalProgramTests {
                 #expect(
                     metrics.value("aws_sso_admin_exporter_config_reloads_total", ["result": "success"]) == 1,
                     "reloads ran for a refused client")
+                // Five from the client above and two from curl; an alert can watch them.
+                #expect(
+                    metrics.value(
+                        "aws_sso_admin_exporter_http_connections_rejected_total", ["reason": "client_san"]) == 7)
                 #expect(exporter.log.contains("TLS client refused"), "\(exporter.log)")
             } cleanup: {
                 await server.stop()

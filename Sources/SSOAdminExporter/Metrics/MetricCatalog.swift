@@ -90,8 +90,9 @@ public enum MetricCatalog {
         help: "HTTP connections open to the exporter now (at most --web.max-connections).")
     public static let httpConnectionsRejected = MetricSpec(
         "aws_sso_admin_exporter_http_connections_rejected_total", .counter,
-        help: "HTTP connections the exporter closed: max_connections (over --web.max-connections) or read_timeout "
-            + "(no whole request within --web.read-timeout).")
+        help: "HTTP connections the exporter closed: max_connections (over --web.max-connections), read_timeout "
+            + "(no whole request within --web.read-timeout) or client_san (a client certificate without any of "
+            + "client_allowed_sans).")
 
     public static let configReloads = MetricSpec(
         "aws_sso_admin_exporter_config_reloads_total", .counter,

@@ -353,6 +353,8 @@ struct WebTLSChannel<BaseChannel: ServerChildChannel>: ServerChildChannel {
     typealias Value = BaseChannel.Value
     let base: BaseChannel
     let store: WebConfigurationStore
+    /// Called for each connection refused by `client_allowed_sans`, to count it.
+    var onClientRefused: @Sendable () -> Void = {}
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
@@ -369,7 +371,7 @@ struct WebTLSChannel<BaseChannel: ServerChildChannel>: ServerChildChannel {
             try channel.pipeline.syncOperations.addHandler(handler)
             if !tls.allowedSANs.isEmpty {
                 try channel.pipeline.syncOperations.addHandler(
-                    ClientSANCheckHandler(allowed: tls.allowedSANs, logger: logger))
+                    ClientSANCheckHandler(allowed: tls.allowedSANs, logger: logger, onRefused: onClientRefused))
             }
         }.flatMap {
             base.setup(channel: channel, logger: logger)
@@ -386,12 +388,16 @@ extension WebTLSChannel: HTTPChannelHandler where BaseChannel: HTTPChannelHandle
 }
 
 extension HTTPServerBuilder {
-    /// HTTP/1.1, behind TLS whenever the web configuration in `store` has it.
-    static func http1(configuration: HTTP1Channel.Configuration, webConfiguration store: WebConfigurationStore)
-        -> HTTPServerBuilder
-    {
+    /// HTTP/1.1, behind TLS whenever the web configuration in `store` has it; `onClientRefused` counts the
+    /// connections `client_allowed_sans` refuses.
+    static func http1(
+        configuration: HTTP1Channel.Configuration, webConfiguration store: WebConfigurationStore,
+        onClientRefused: @escaping @Sendable () -> Void = {}
+    ) -> HTTPServerBuilder {
         .init { responder in
-            WebTLSChannel(base: HTTP1Channel(responder: responder, configuration: configuration), store: store)
+            WebTLSChannel(
+                base: HTTP1Channel(responder: responder, configuration: configuration), store: store,
+                onClientRefused: onClientRefused)
         }
     }
 }
@@ -418,11 +424,13 @@ final class ClientSANCheckHandler: ChannelInboundHandler, RemovableChannelHandle
 
     let allowed: Set<String>
     let logger: Logger
+    let onRefused: @Sendable () -> Void
     private var state = State.pending(held: [])
 
-    init(allowed: Set<String>, logger: Logger) {
+    init(allowed: Set<String>, logger: Logger, onRefused: @escaping @Sendable () -> Void = {}) {
         self.allowed = allowed
         self.logger = logger
+        self.onRefused = onRefused
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -452,6 +460,7 @@ final class ClientSANCheckHandler: ChannelInboundHandler, RemovableChannelHandle
             let names = certificate.map(Self.subjectAlternativeNames) ?? []
             guard names.contains(where: allowed.contains) else {
                 state = .refused
+                onRefused()
                 logger.warning(
                     "TLS client refused: its certificate has none of client_allowed_sans",
                     metadata: ["names": "\(names.sorted().prefix(8).joined(separator: ","))"])
