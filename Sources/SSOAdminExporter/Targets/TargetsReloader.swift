@@ -71,8 +71,9 @@ public final class TargetsReloader: Service, Sendable {
         if accepted { wakeupContinuation.yield() }
     }
 
-    /// Reloads and answers with what happened (`POST /-/reload`). A cancelled request (its client gone) leaves the
-    /// queue at once; when no one else asked, the load it was waiting for does not happen.
+    /// Reloads and answers with what happened (`POST /-/reload`). A request whose task is cancelled leaves the queue
+    /// at once; when no one else asked, the load it was waiting for does not happen. (Hummingbird does not cancel a
+    /// handler whose client hung up: such a request stays in the load it joined, which it cannot multiply.)
     public func reload() async -> Outcome {
         let id = queue.withLock { queue in
             queue.nextID += 1

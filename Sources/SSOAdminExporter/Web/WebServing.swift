@@ -461,9 +461,11 @@ final class ClientSANCheckHandler: ChannelInboundHandler, RemovableChannelHandle
             guard names.contains(where: allowed.contains) else {
                 state = .refused
                 onRefused()
+                // The client wrote these names: a few are logged, each cut short and scrubbed like any network text.
+                let shown = names.sorted().prefix(8).map { NetworkText.sanitized($0, limit: 128) }
                 logger.warning(
                     "TLS client refused: its certificate has none of client_allowed_sans",
-                    metadata: ["names": "\(names.sorted().prefix(8).joined(separator: ","))"])
+                    metadata: ["names": "\(shown.joined(separator: ","))"])
                 context.close(promise: nil)
                 return
             }
