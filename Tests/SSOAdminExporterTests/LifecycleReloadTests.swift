@@ -245,5 +245,55 @@ extension ExternalProgramTests {
                 try await http.shutdown()
             }
         }
+
+        @Test(
+            "the binary: 300 POSTs whose clients hang up at once cost a few loads, and /-/healthy answers meanwhile",
+            .timeLimit(.minutes(3)))
+        func floodOfHungUpReloads() async throws {
+            let simulator = OrganizationSimulator.generated(accounts: 2, regions: ["us-east-1"])
+            let server = try await FakeHTTPServer.start { await simulator.handle($0) }
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flood-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            // 2,000 accounts: each load parses and builds them all, the 0.45 s case (more in a debug build).
+            let targets = directory.appendingPathComponent("targets.yml").path
+            try
+                (SimulatedOrganization.targetsYAML(simulator, accounts: 2_000, regions: ["us-east-1"])
+                + "collection:\n  mode: on_scrape\n").write(toFile: targets, atomically: true, encoding: .utf8)
+            let http = HTTPClient(eventLoopGroupProvider: .singleton)
+            try await withAsyncCleanup {
+                let exporter = try RunningExporter(
+                    arguments: [
+                        "--config.file", targets, "--web.enable-lifecycle", "--web.max-connections", "1000",
+                    ],
+                    environment: ShardingEndToEndTests.environment(simulator, server, home: directory))
+                try await exporter.waitUntilReady()
+                let flood = (0..<300).compactMap { _ in RawConnection(port: exporter.port) }
+                #expect(flood.count == 300)
+                for connection in flood {
+                    connection.send("POST /-/reload HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+                    connection.close()
+                }
+                // The loads run on a worker thread: the event loop stays free for everyone else.
+                var slowest = Duration.zero
+                for _ in 0..<5 {
+                    let started = ContinuousClock.now
+                    let health = await exporter.get("/-/healthy")
+                    #expect(health?.status == .ok, "/-/healthy got no answer during the reloads")
+                    slowest = max(slowest, ContinuousClock.now - started)
+                }
+                #expect(slowest < .seconds(2), "/-/healthy took \(slowest) during the reloads")
+                // A request made now is answered by a load that starts after it: once it is, the flood's are done.
+                var request = HTTPClientRequest(url: "http://127.0.0.1:\(exporter.port)/-/reload")
+                request.method = .POST
+                let response = try await http.execute(request, timeout: .seconds(120))
+                #expect(response.status == .ok)
+                let loads = exporter.log.components(separatedBy: "--config.file reloaded").count - 1
+                #expect((1...3).contains(loads), "\(loads) loads for 301 requests")
+            } cleanup: {
+                await server.stop()
+                try await http.shutdown()
+            }
+        }
     }
 }
