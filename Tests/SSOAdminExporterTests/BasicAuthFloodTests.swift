@@ -1,8 +1,10 @@
+import AWSClient
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdBcrypt
 import HummingbirdTesting
+import Prometheus
 import Synchronization
 import TestSupport
 import Testing
@@ -132,7 +134,63 @@ struct BasicAuthFloodTests {
                 let right = try await status("prometheus:change me")
                 #expect(right == .ok)
             }
+            let refused = try await harness.scrape()
+            #expect(refused.value("aws_sso_admin_exporter_http_auth_refused_total", ["reason": "credentials"]) == 1)
+            #expect(refused.value("aws_sso_admin_exporter_http_auth_refused_total", ["reason": "busy"]) == 0)
         }
+    }
+
+    @Test("through the middleware: past the waiting limit a request gets 429 with Retry-After, counted as busy")
+    func busyThroughMiddleware() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("busy-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("web.yml").path
+        try "basic_auth_users:\n  prometheus: \(Bcrypt.hash("right", cost: 4))\n".write(
+            toFile: file, atomically: true, encoding: .utf8)
+        let store = WebConfigurationStore(try WebConfiguration.load(path: file))
+        let registry = PrometheusCollectorRegistry()
+        let probe = VerificationProbe()
+        let authenticator = BasicAuthenticator(checkHash: probe.check)
+        let router = Router()
+        router.add(
+            middleware: WebAccessMiddleware(
+                store: store, authenticator: authenticator, clock: .continuous, refusals: .init(registry: registry)))
+        router.get("/") { _, _ in "ok" }
+        let waiting = BasicAuthenticator.maxWaiting
+        let release = probe.hold()
+        try await Application(router: router).test(.router) { client in
+            func attempt(_ password: String) async throws -> (HTTPResponse.Status, String?) {
+                var headers = HTTPFields()
+                headers[.authorization] = "Basic " + Data("prometheus:\(password)".utf8).base64EncodedString()
+                return try await client.execute(uri: "/", method: .get, headers: headers) {
+                    ($0.status, $0.headers[.retryAfter])
+                }
+            }
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for index in 0...waiting {
+                    group.addTask { try await attempt("guess \(index)").0 }
+                }
+                let queued = try await eventually(timeout: .seconds(20)) {
+                    authenticator.gate.waitingCount == waiting ? true : nil
+                }
+                #expect(queued == true)
+                let overflow = try await attempt("one too many")
+                #expect(overflow.0 == .tooManyRequests)
+                #expect(overflow.1 == "1")
+                release.signal()
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses.count == waiting + 1)
+            #expect(statuses.allSatisfy { $0 == .unauthorized })
+        }
+        var text: [UInt8] = []
+        registry.emit(into: &text)
+        let metrics = try ExpositionParser.parse(String(decoding: text, as: UTF8.self))
+        #expect(metrics.value("aws_sso_admin_exporter_http_auth_refused_total", ["reason": "busy"]) == 1)
+        #expect(
+            metrics.value("aws_sso_admin_exporter_http_auth_refused_total", ["reason": "credentials"])
+                == Double(waiting + 1))
     }
 
     @Test("the decoy's cost is the highest among the users, so an unknown user costs what the dearest one does")

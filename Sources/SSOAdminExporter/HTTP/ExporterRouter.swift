@@ -25,7 +25,9 @@ public enum ExporterRouter {
         let router = Router(options: .autoGenerateHeadEndpoints)
         // First, so that authentication and the configured headers cover every answer, 404 and 405 included.
         if let web {
-            router.add(middleware: WebAccessMiddleware(store: web, clock: clock))
+            router.add(
+                middleware: WebAccessMiddleware(
+                    store: web, clock: clock, refusals: .init(registry: page.selfMetrics.registry)))
         }
         let knownPaths = Set(
             ["/", configuration.telemetryPath, probePath, serviceDiscoveryPath] + ExporterConfiguration.reservedPaths)

@@ -296,9 +296,23 @@ final class RateLimiter: Sendable {
 /// limit, basic authentication, and the configured response headers.
 struct WebAccessMiddleware<Context: RequestContext>: RouterMiddleware {
     let store: WebConfigurationStore
-    let authenticator = BasicAuthenticator()
+    var authenticator = BasicAuthenticator()
     let limiter = RateLimiter()
     let clock: AWSClock
+    /// Refusals by reason, so that a guessing flood can be alerted on.
+    let refusals: AuthRefusals
+
+    /// `aws_sso_admin_exporter_http_auth_refused_total`, by reason.
+    struct AuthRefusals: Sendable {
+        let credentials: Counter
+        let busy: Counter
+
+        init(registry: PrometheusCollectorRegistry) {
+            let descriptor = MetricCatalog.httpAuthRefused.descriptor
+            credentials = registry.makeCounter(descriptor: descriptor, labels: [("reason", "credentials")])
+            busy = registry.makeCounter(descriptor: descriptor, labels: [("reason", "busy")])
+        }
+    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
@@ -318,10 +332,12 @@ struct WebAccessMiddleware<Context: RequestContext>: RouterMiddleware {
             case .accepted:
                 response = try await next(request, context)
             case .busy:
+                refusals.busy.increment()
                 response = HTTPSemanticsMiddleware<Context>.text(
                     .tooManyRequests, "429 too many authentication attempts at once\n")
                 response.headers[.retryAfter] = "1"
             case .refused:
+                refusals.credentials.increment()
                 // The same answer whatever was wrong: no header, an unknown user or a wrong password.
                 response = HTTPSemanticsMiddleware<Context>.text(.unauthorized, "401 unauthorized\n")
                 response.headers[.wwwAuthenticate] = "Basic"
