@@ -97,6 +97,9 @@ struct LifecycleReloadTests {
                 }
             }
             let requests = 300
+            // 300 connections, both ends in this process, beside the suites running in parallel: more than a
+            // soft limit of 1,024 leaves room for, so the test raises it as the exporter itself does.
+            DescriptorLimit.raiseToHardLimit()
             var clientConfiguration = HTTPClient.Configuration()
             clientConfiguration.connectionPool = .init(
                 idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: requests + 10)
@@ -268,6 +271,7 @@ extension ExternalProgramTests {
                     ],
                     environment: ShardingEndToEndTests.environment(simulator, server, home: directory))
                 try await exporter.waitUntilReady()
+                DescriptorLimit.raiseToHardLimit()
                 let flood = (0..<300).compactMap { _ in RawConnection(port: exporter.port) }
                 #expect(flood.count == 300)
                 for connection in flood {
