@@ -298,8 +298,10 @@ struct ManyTargetsTests {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { await reloader.run() }
                     defer { group.cancelAll() }
+                    var configuration = organization.configuration
+                    configuration.enableLifecycle = true
                     let app = Application(
-                        router: ExporterRouter.make(configuration: organization.configuration, page: organization.page))
+                        router: ExporterRouter.make(configuration: configuration, page: organization.page))
                     try await app.test(.router) { client in
                         func targets() async throws -> Int {
                             try await client.execute(uri: "/sd", method: .get) { response in

@@ -24,6 +24,8 @@ public struct ExporterConfiguration: Sendable {
     public var readTimeout: Duration = .seconds(65)
     /// `--web.config.file`: TLS and basic authentication; `nil` serves plain HTTP to anyone.
     public var webConfigFile: String?
+    /// `--web.enable-lifecycle`: whether `POST /-/reload` reloads (otherwise it is refused with 403).
+    public var enableLifecycle: Bool = false
     public var endpoint: AWSServiceEndpoint
     /// Whether `endpoint` was given (flag, variable or profile) rather than derived from the region: a given one
     /// serves every region of the configuration file.
@@ -235,6 +237,7 @@ public struct ExporterConfiguration: Sendable {
         configuration.endpointIsCustom = endpointIsCustom
         configuration.targets = targets
         configuration.configFile = options.configFile
+        configuration.enableLifecycle = options.enableLifecycle
         if let targets {
             for region in Set(targets.targets.flatMap(\.regions)).sorted() {
                 do {

@@ -47,6 +47,12 @@ public struct ExporterOptions: ParsableArguments, Sendable {
         help: "Check --web.config.file (and the files it names), print the result and exit: 0 if usable, else 1.")
     public var webConfigCheck: Bool = false
 
+    @Flag(
+        name: .customLong("web.enable-lifecycle"),
+        help:
+            "Serve POST /-/reload (reloads --config.file); without it the endpoint answers 403. SIGHUP always reloads.")
+    public var enableLifecycle: Bool = false
+
     @Option(
         name: .customLong("config.file"),
         help: ArgumentHelp(

@@ -15,6 +15,8 @@ public final class ConnectionLimiter: Sendable {
     public enum Rejection: String, Sendable, CaseIterable {
         case maxConnections = "max_connections"
         case readTimeout = "read_timeout"
+        /// A TLS client whose certificate has none of `client_allowed_sans`.
+        case clientSAN = "client_san"
     }
 
     public let maxConnections: Int

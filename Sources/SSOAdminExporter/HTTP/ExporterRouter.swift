@@ -25,7 +25,9 @@ public enum ExporterRouter {
         let router = Router(options: .autoGenerateHeadEndpoints)
         // First, so that authentication and the configured headers cover every answer, 404 and 405 included.
         if let web {
-            router.add(middleware: WebAccessMiddleware(store: web, clock: clock))
+            router.add(
+                middleware: WebAccessMiddleware(
+                    store: web, clock: clock, refusals: .init(registry: page.selfMetrics.registry)))
         }
         let knownPaths = Set(
             ["/", configuration.telemetryPath, probePath, serviceDiscoveryPath] + ExporterConfiguration.reservedPaths)
@@ -72,6 +74,10 @@ public enum ExporterRouter {
         }
         if let reloader = page.reloader {
             router.post(RouterPath(reloadPath)) { _, _ in
+                // As Prometheus does: a reload over HTTP is something the operator opts into; SIGHUP always works.
+                guard configuration.enableLifecycle else {
+                    return HTTPSemanticsMiddleware<BasicRequestContext>.text(.forbidden, lifecycleDisabledAnswer)
+                }
                 switch await reloader.reload() {
                 case .success(let summary):
                     return HTTPSemanticsMiddleware<BasicRequestContext>.text(.ok, "reloaded: \(summary)\n")
@@ -97,8 +103,11 @@ public enum ExporterRouter {
     public static let probePath = "/probe"
     /// Prometheus HTTP service discovery (`http_sd_configs`): every target, for relabelling onto `/probe`.
     public static let serviceDiscoveryPath = "/sd"
-    /// `POST` reloads `--config.file`, as Prometheus' own lifecycle endpoint does.
+    /// `POST` reloads `--config.file`, as Prometheus' own lifecycle endpoint does, with `--web.enable-lifecycle`.
     public static let reloadPath = "/-/reload"
+    /// The answer to `POST /-/reload` without `--web.enable-lifecycle`: it names the flag.
+    public static let lifecycleDisabledAnswer =
+        "403 lifecycle API is not enabled; start the exporter with --web.enable-lifecycle (SIGHUP reloads either way)\n"
 
     /// Bytes of exposition gathered before they are sent (and compressed): large enough that a piece is worth a
     /// write, small enough that thousands of targets never make the whole exposition resident at once.

@@ -95,8 +95,13 @@ public enum MetricCatalog {
         help: "HTTP connections open to the exporter now (at most --web.max-connections).")
     public static let httpConnectionsRejected = MetricSpec(
         "aws_sso_admin_exporter_http_connections_rejected_total", .counter,
-        help: "HTTP connections the exporter closed: max_connections (over --web.max-connections) or read_timeout "
-            + "(no whole request within --web.read-timeout).")
+        help: "HTTP connections the exporter closed: max_connections (over --web.max-connections), read_timeout "
+            + "(no whole request within --web.read-timeout) or client_san (a client certificate without any of "
+            + "client_allowed_sans).")
+    public static let httpAuthRefused = MetricSpec(
+        "aws_sso_admin_exporter_http_auth_refused_total", .counter,
+        help: "Requests refused by basic authentication: credentials (none, an unknown user or a wrong password; "
+            + "401) or busy (too many bcrypt verifications waiting; 429).")
 
     public static let configReloads = MetricSpec(
         "aws_sso_admin_exporter_config_reloads_total", .counter,

@@ -161,7 +161,9 @@ public struct ExporterApplication: Sendable {
         let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: limiter.channelHandlers())
         return Application(
             router: ExporterRouter.make(configuration: configuration, page: page, web: web),
-            server: web.map { .http1(configuration: http1, webConfiguration: $0) } ?? .http1(configuration: http1),
+            server: web.map {
+                .http1(configuration: http1, webConfiguration: $0, onClientRefused: { limiter.reject(.clientSAN) })
+            } ?? .http1(configuration: http1),
             configuration: .init(
                 address: .hostname(configuration.listenAddress.host, port: configuration.listenAddress.port),
                 serverName: "sso-admin-exporter/\(BuildInfo.version)"

@@ -214,12 +214,37 @@ public actor WebConfigurationReloader: Service {
 
 /// Basic authentication against the bcrypt hashes of `basic_auth_users`, off the event loop, with results cached so
 /// that a scrape every few seconds does not pay a bcrypt (tens of milliseconds) each time.
+///
+/// A flood of guesses costs one core at most: one bcrypt runs at a time, at most ``maxWaiting`` requests wait for it,
+/// and past that a request is turned away at once (``Verdict/busy``, a 429) rather than queued. Accepted
+/// credentials are cached apart from refused ones, so a flood of distinct guesses never evicts the scraper's entry
+/// and the scraper does not wait behind the flood.
 final class BasicAuthenticator: Sendable {
-    /// Distinct (user, password, hash) results kept; past it the cache starts over, so guessing cannot grow it.
+    /// Distinct (user, password, hash) results kept, accepted and refused each; past it that cache starts over, so
+    /// guessing cannot grow it.
     static let cacheLimit = 256
-    private let cache = Mutex<[[UInt8]: Bool]>([:])
-    /// Hashes of a random password at each cost seen, so that an unknown user costs what a known one does.
+    /// Requests that may wait for the bcrypt slot: about a second at cost 10, a few at cost 12, well inside a
+    /// scrape timeout; more are refused at once.
+    static let maxWaiting = 16
+
+    enum Verdict: Equatable, Sendable {
+        case accepted
+        case refused
+        /// Too many verifications already waiting; nothing was checked.
+        case busy
+    }
+
+    private let cache = Mutex<(accepted: Set<[UInt8]>, refused: Set<[UInt8]>)>(([], []))
+    /// Hashes of a random password at each cost used, so that an unknown user costs what a known one does.
     private let decoys = Mutex<[Int: String]>([:])
+    let gate = SerialGate(maxWaiting: BasicAuthenticator.maxWaiting)
+    /// bcrypt's check; tests wrap it to watch how many run at once.
+    private let checkHash: @Sendable (_ password: String, _ hash: String) -> Bool
+
+    init(checkHash: @escaping @Sendable (_ password: String, _ hash: String) -> Bool = { Bcrypt.verify($0, hash: $1) })
+    {
+        self.checkHash = checkHash
+    }
 
     static func isBcryptHash(_ text: String) -> Bool {
         let parts = text.split(separator: "$", omittingEmptySubsequences: false)
@@ -227,39 +252,114 @@ final class BasicAuthenticator: Sendable {
             && parts[2].count == 2 && Int(parts[2]).map { (4...31).contains($0) } == true && parts[3].count == 53
     }
 
+    /// The cost field of a bcrypt hash (`$2b$12$...` is 12), if it has one.
+    static func cost(of hash: String) -> Int? {
+        let parts = hash.split(separator: "$", omittingEmptySubsequences: false)
+        guard parts.count >= 3, let cost = Int(parts[2]), (4...31).contains(cost) else { return nil }
+        return cost
+    }
+
+    /// The cost of the decoy an unknown user is checked against: the highest among `users`, so that no known user
+    /// takes measurably longer to refuse than an unknown one.
+    static func decoyCost(for users: [String: String]) -> Int {
+        users.values.compactMap(cost(of:)).max() ?? 10
+    }
+
     /// Whether `user` and `password` match one of `users`.
-    func verify(user: String, password: String, users: [String: String]) async -> Bool {
+    func verify(user: String, password: String, users: [String: String]) async -> Verdict {
+        // bcrypt reads a password up to its first NUL: `secret\0anything` would match `secret`.
+        guard !password.utf8.contains(0) else { return .refused }
         let known = users[user]
-        let model = users.values.first ?? ""
         var digest = SHA256()
         for part in [user, password, known ?? "unknown user"] {
             digest.update(data: Array(part.utf8))
             digest.update(data: [0])
         }
         let key = Array(digest.finalize())
-        if let cached = cache.withLock({ $0[key] }) { return cached }
+        if let cached = cached(key) { return cached }
+        guard await gate.enter() else { return .busy }
+        defer { gate.leave() }
+        // Requests with the same credentials queue together (a scraper's first scrapes); the first one's answer
+        // serves the rest.
+        if let cached = cached(key) { return cached }
+        let decoyCost = Self.decoyCost(for: users)
         // The decoy is made, once per cost, on the pool too: a bcrypt hash must not hold the event loop.
         let matches =
             (try? await NIOThreadPool.singleton.runIfActive {
-                Bcrypt.verify(password, hash: known ?? self.decoy(like: model))
+                self.checkHash(password, known ?? self.decoy(cost: decoyCost))
             }) ?? false
-        let result = matches && known != nil
-        cache.withLock {
-            if $0.count >= Self.cacheLimit { $0.removeAll() }
-            $0[key] = result
+        let verdict: Verdict = matches && known != nil ? .accepted : .refused
+        cache.withLock { cache in
+            if verdict == .accepted {
+                if cache.accepted.count >= Self.cacheLimit { cache.accepted.removeAll() }
+                cache.accepted.insert(key)
+            } else {
+                if cache.refused.count >= Self.cacheLimit { cache.refused.removeAll() }
+                cache.refused.insert(key)
+            }
         }
-        return result
+        return verdict
     }
 
-    private func decoy(like hash: String) -> String {
-        let cost =
-            hash.split(separator: "$", omittingEmptySubsequences: false).dropFirst(2).first.flatMap { Int($0) }
-            ?? 10
+    private func cached(_ key: [UInt8]) -> Verdict? {
+        cache.withLock { cache in
+            if cache.accepted.contains(key) { return .accepted }
+            return cache.refused.contains(key) ? .refused : nil
+        }
+    }
+
+    private func decoy(cost: Int) -> String {
         if let existing = decoys.withLock({ $0[cost] }) { return existing }
         let made = Bcrypt.hash(UUID().uuidString, cost: UInt8(clamping: cost))
         decoys.withLock { $0[cost] = made }
         return made
     }
+}
+
+/// One holder at a time and at most `maxWaiting` waiting behind it, in arrival order; past that `enter` refuses at
+/// once, so a flood cannot queue without bound.
+final class SerialGate: Sendable {
+    private struct State {
+        var held = false
+        var waiting: [CheckedContinuation<Bool, Never>] = []
+    }
+    private let state = Mutex(State())
+    let maxWaiting: Int
+
+    init(maxWaiting: Int) {
+        self.maxWaiting = maxWaiting
+    }
+
+    /// Waits for the gate; `false` (at once) when too many already wait. After `true`, call ``leave()``.
+    func enter() async -> Bool {
+        await withCheckedContinuation { continuation in
+            let immediate = state.withLock { state -> Bool? in
+                if !state.held {
+                    state.held = true
+                    return true
+                }
+                guard state.waiting.count < maxWaiting else { return false }
+                state.waiting.append(continuation)
+                return nil
+            }
+            if let immediate { continuation.resume(returning: immediate) }
+        }
+    }
+
+    /// Hands the gate to the longest waiting caller, or opens it.
+    func leave() {
+        let next = state.withLock { state -> CheckedContinuation<Bool, Never>? in
+            guard !state.waiting.isEmpty else {
+                state.held = false
+                return nil
+            }
+            return state.waiting.removeFirst()
+        }
+        next?.resume(returning: true)
+    }
+
+    /// Callers waiting now.
+    var waitingCount: Int { state.withLock { $0.waiting.count } }
 }
 
 /// The toolkit's token bucket: `burst` requests at once, then one per `interval`.
@@ -288,9 +388,23 @@ final class RateLimiter: Sendable {
 /// limit, basic authentication, and the configured response headers.
 struct WebAccessMiddleware<Context: RequestContext>: RouterMiddleware {
     let store: WebConfigurationStore
-    let authenticator = BasicAuthenticator()
+    var authenticator = BasicAuthenticator()
     let limiter = RateLimiter()
     let clock: AWSClock
+    /// Refusals by reason, so that a guessing flood can be alerted on.
+    let refusals: AuthRefusals
+
+    /// `aws_sso_admin_exporter_http_auth_refused_total`, by reason.
+    struct AuthRefusals: Sendable {
+        let credentials: Counter
+        let busy: Counter
+
+        init(registry: PrometheusCollectorRegistry) {
+            let descriptor = MetricCatalog.httpAuthRefused.descriptor
+            credentials = registry.makeCounter(descriptor: descriptor, labels: [("reason", "credentials")])
+            busy = registry.makeCounter(descriptor: descriptor, labels: [("reason", "busy")])
+        }
+    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
@@ -300,11 +414,22 @@ struct WebAccessMiddleware<Context: RequestContext>: RouterMiddleware {
         if let limit = settings.rateLimit, !limiter.allow(limit, now: clock.now()) {
             response = HTTPSemanticsMiddleware<Context>.text(.tooManyRequests, "429 too many requests\n")
         } else if !settings.basicAuthUsers.isEmpty {
-            if let (user, password) = Self.basicCredentials(request.headers[.authorization]),
-                await authenticator.verify(user: user, password: password, users: settings.basicAuthUsers)
-            {
-                response = try await next(request, context)
+            let verdict: BasicAuthenticator.Verdict
+            if let (user, password) = Self.basicCredentials(request.headers[.authorization]) {
+                verdict = await authenticator.verify(user: user, password: password, users: settings.basicAuthUsers)
             } else {
+                verdict = .refused
+            }
+            switch verdict {
+            case .accepted:
+                response = try await next(request, context)
+            case .busy:
+                refusals.busy.increment()
+                response = HTTPSemanticsMiddleware<Context>.text(
+                    .tooManyRequests, "429 too many authentication attempts at once\n")
+                response.headers[.retryAfter] = "1"
+            case .refused:
+                refusals.credentials.increment()
                 // The same answer whatever was wrong: no header, an unknown user or a wrong password.
                 response = HTTPSemanticsMiddleware<Context>.text(.unauthorized, "401 unauthorized\n")
                 response.headers[.wwwAuthenticate] = "Basic"
@@ -336,6 +461,8 @@ struct WebTLSChannel<BaseChannel: ServerChildChannel>: ServerChildChannel {
     typealias Value = BaseChannel.Value
     let base: BaseChannel
     let store: WebConfigurationStore
+    /// Called for each connection refused by `client_allowed_sans`, to count it.
+    var onClientRefused: @Sendable () -> Void = {}
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
@@ -352,7 +479,7 @@ struct WebTLSChannel<BaseChannel: ServerChildChannel>: ServerChildChannel {
             try channel.pipeline.syncOperations.addHandler(handler)
             if !tls.allowedSANs.isEmpty {
                 try channel.pipeline.syncOperations.addHandler(
-                    ClientSANCheckHandler(allowed: tls.allowedSANs, logger: logger))
+                    ClientSANCheckHandler(allowed: tls.allowedSANs, logger: logger, onRefused: onClientRefused))
             }
         }.flatMap {
             base.setup(channel: channel, logger: logger)
@@ -369,42 +496,100 @@ extension WebTLSChannel: HTTPChannelHandler where BaseChannel: HTTPChannelHandle
 }
 
 extension HTTPServerBuilder {
-    /// HTTP/1.1, behind TLS whenever the web configuration in `store` has it.
-    static func http1(configuration: HTTP1Channel.Configuration, webConfiguration store: WebConfigurationStore)
-        -> HTTPServerBuilder
-    {
+    /// HTTP/1.1, behind TLS whenever the web configuration in `store` has it; `onClientRefused` counts the
+    /// connections `client_allowed_sans` refuses.
+    static func http1(
+        configuration: HTTP1Channel.Configuration, webConfiguration store: WebConfigurationStore,
+        onClientRefused: @escaping @Sendable () -> Void = {}
+    ) -> HTTPServerBuilder {
         .init { responder in
-            WebTLSChannel(base: HTTP1Channel(responder: responder, configuration: configuration), store: store)
+            WebTLSChannel(
+                base: HTTP1Channel(responder: responder, configuration: configuration), store: store,
+                onClientRefused: onClientRefused)
         }
     }
 }
 
 /// Closes a TLS connection whose client certificate has none of `client_allowed_sans` (DNS names, IP addresses,
-/// e-mail addresses or URIs, matched exactly, as the toolkit does), before any request is read.
-final class ClientSANCheckHandler: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+/// e-mail addresses or URIs, matched exactly, as the toolkit does), before any byte of a request reaches HTTP.
+///
+/// NIOSSL reports the end of the handshake and then, in the same read, decrypts whatever came with the client's
+/// Finished; while a refused connection closes gracefully it goes on decrypting what the client sends. So nothing
+/// passes until the check is made: the request sent with the Finished is held until then, and every read of a
+/// refused connection is dropped, the handshake's end included, so the HTTP pipeline never sees a request.
+final class ClientSANCheckHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
+    typealias InboundOut = NIOAny
+
+    private enum State {
+        /// The handshake has not ended; anything decrypted before it is held.
+        case pending(held: [NIOAny])
+        /// The certificate passed; this handler is on its way out of the pipeline.
+        case allowed
+        /// The certificate failed; the connection is closing and nothing goes further.
+        case refused
+    }
+
     let allowed: Set<String>
     let logger: Logger
+    let onRefused: @Sendable () -> Void
+    private var state = State.pending(held: [])
 
-    init(allowed: Set<String>, logger: Logger) {
+    init(allowed: Set<String>, logger: Logger, onRefused: @escaping @Sendable () -> Void = {}) {
         self.allowed = allowed
         self.logger = logger
+        self.onRefused = onRefused
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch state {
+        case .pending(var held):
+            held.append(data)
+            state = .pending(held: held)
+        case .allowed:
+            context.fireChannelRead(data)
+        case .refused:
+            break
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if case .allowed = state { context.fireChannelReadComplete() }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case .handshakeCompleted = event as? TLSUserEvent {
+        switch state {
+        case .pending(let held):
+            guard case .handshakeCompleted = event as? TLSUserEvent else {
+                context.fireUserInboundEventTriggered(event)
+                return
+            }
             let certificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate()
             let names = certificate.map(Self.subjectAlternativeNames) ?? []
             guard names.contains(where: allowed.contains) else {
+                state = .refused
+                onRefused()
+                // The client wrote these names: a few are logged, each cut short and scrubbed like any network text.
+                let shown = names.sorted().prefix(8).map { NetworkText.sanitized($0, limit: 128) }
                 logger.warning(
                     "TLS client refused: its certificate has none of client_allowed_sans",
-                    metadata: ["names": "\(names.sorted().prefix(8).joined(separator: ","))"])
+                    metadata: ["names": "\(shown.joined(separator: ","))"])
                 context.close(promise: nil)
                 return
             }
+            state = .allowed
+            context.fireUserInboundEventTriggered(event)
+            for data in held {
+                context.fireChannelRead(data)
+            }
+            if !held.isEmpty { context.fireChannelReadComplete() }
             context.pipeline.syncOperations.removeHandler(self, promise: nil)
+        case .allowed:
+            context.fireUserInboundEventTriggered(event)
+        case .refused:
+            // TLS events of a refused connection (its shutdown) mean nothing to HTTP; channel events still go.
+            if !(event is TLSUserEvent) { context.fireUserInboundEventTriggered(event) }
         }
-        context.fireUserInboundEventTriggered(event)
     }
 
     static func subjectAlternativeNames(_ certificate: NIOSSLCertificate) -> [String] {
