@@ -202,6 +202,58 @@ struct OrganizationHardeningTests {
         }
     }
 
+    @Test("ListRegions listing 140,000 Regions in a page is refused as it arrives, counted, and leaves no target")
+    func oversizedRegionsPage() async throws {
+        let simulator = OrganizationSimulator.generated(accounts: 2, regions: ["us-east-1"])
+        let body = Array(
+            ("{\"Regions\":["
+                + Array(repeating: #"{"RegionName":"us-east-1","RegionOptStatus":"ENABLED"}"#, count: 140_000)
+                .joined(separator: ",") + "]}").utf8)
+        simulator.override("ListRegions") { _, caller in
+            caller == Self.id(1)
+                ? .respond(status: 200, headers: [("Content-Type", "application/json")], body: body) : nil
+        }
+        try await SimulatedOrganization.with(simulator, yaml: Self.discoveryYAML(regions: "enabled")) { organization in
+            let scheduler = try #require(organization.page.scheduler as? PeriodicScheduler)
+            let discovery = try #require(organization.page.discovery)
+            await discovery.discover()
+            #expect(scheduler.sources.map(\.target.accountID) == [Self.id(0)])
+            let parsed = try await organization.scrape()
+            #expect(
+                parsed.value(
+                    "aws_sso_admin_api_errors_total",
+                    ["account_id": Self.id(1), "operation": "ListRegions", "exception": "TooManyItems"]) == 1)
+            #expect(
+                parsed.value("aws_sso_admin_discovery_account_errors_total", ["reason": "regions_unreadable"]) == 1)
+        }
+    }
+
+    @Test("a configured role into an account discovery also finds writes its series once")
+    func configuredAndDiscoveredTwins() async throws {
+        let simulator = OrganizationSimulator.generated(accounts: 3, regions: ["us-east-1", "eu-west-1"])
+        let yaml =
+            """
+            targets:
+              - name: twin
+                role_arn: arn:aws:iam::\(Self.id(1)):role/\(Self.role)
+                regions: [us-east-1]
+
+            """ + Self.discoveryYAML(regions: "[us-east-1, eu-west-1]")
+        try await SimulatedOrganization.with(simulator, yaml: yaml) { organization in
+            let scheduler = try #require(organization.page.scheduler as? PeriodicScheduler)
+            let discovery = try #require(organization.page.discovery)
+            await discovery.discover()
+            let names = scheduler.sources.map(\.target.name)
+            #expect(names.contains("twin/us-east-1"))
+            #expect(!names.contains("\(Self.id(1))/us-east-1"))
+            #expect(names.contains("\(Self.id(1))/eu-west-1"))
+            await scheduler.collectRound()
+            // The parser refuses a series written twice.
+            let parsed = try await organization.scrape()
+            #expect(parsed.samples("aws_sso_admin_collect_success", ["account_id": Self.id(1)]).count == 2)
+        }
+    }
+
     @Test("a DescribeOrganization cancelled because ListAccounts failed is no Timeout")
     func cancelledDescribeOrganization() async throws {
         let simulator = OrganizationSimulator.generated(accounts: 2, regions: ["us-east-1"])
@@ -369,6 +421,31 @@ struct OrganizationHardeningTests {
         try await SimulatedOrganization.with(simulator, yaml: yaml, logger: logger) { organization in
             let scheduler = try #require(organization.page.scheduler as? PeriodicScheduler)
             let running = Task { await scheduler.run() }
+            #expect(try await Self.eventually { simulator.calls("ListInstances") >= 4 })
+            running.cancel()
+            await running.value
+        }
+        let lines = capture.all
+        #expect(lines.filter { $0.contains("collection failed") }.isEmpty, "\(lines)")
+        #expect(lines.filter { $0.contains("level=info") && $0.contains("cancelled by shutdown") }.count == 1)
+    }
+
+    @Test("shutdown while the targets a discovery just added are first collected is logged once too")
+    func shutdownDuringFirstDiscoveredRound() async throws {
+        let simulator = OrganizationSimulator.generated(accounts: 4, regions: ["us-east-1"])
+        for index in 0..<4 { simulator.setFaults(.init(hang: true), for: Self.id(index)) }
+        let capture = CapturedLines()
+        let logger = Logger(label: "test") { label in
+            ExporterLogHandler(label: label, level: .debug, format: .logfmt, write: { capture.append($0) })
+        }
+        try await SimulatedOrganization.with(
+            simulator, yaml: Self.discoveryYAML(regions: "[us-east-1]"), logger: logger
+        ) { organization in
+            let scheduler = try #require(organization.page.scheduler as? PeriodicScheduler)
+            let discovery = try #require(organization.page.discovery)
+            // The first round has no target; the discovered ones are collected as they appear.
+            let running = Task { await scheduler.run() }
+            await discovery.discover()
             #expect(try await Self.eventually { simulator.calls("ListInstances") >= 4 })
             running.cancel()
             await running.value

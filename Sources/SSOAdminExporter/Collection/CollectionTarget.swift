@@ -43,6 +43,18 @@ public struct CollectionTarget: Sendable, Hashable {
         CollectionTarget(name: name, region: region, accountID: accountID, staticLabels: staticLabels)
     }
 
+    /// What a target's series are told apart by: two targets with the same region, account and static labels (a
+    /// configured role into an account that discovery also finds) would write the same series twice.
+    public struct SeriesIdentity: Hashable, Sendable {
+        let region: String
+        let accountID: String
+        let staticLabels: [StaticLabel]
+    }
+
+    public var seriesIdentity: SeriesIdentity {
+        SeriesIdentity(region: region, accountID: accountID, staticLabels: staticLabels)
+    }
+
     /// Label pairs in their fixed order.
     public var labels: [(String, String)] {
         [("region", region), ("account_id", accountID)] + staticLabels.map { ($0.name, $0.value) }

@@ -132,6 +132,9 @@ public final class PeriodicScheduler: CollectionScheduler, Service {
                         // Changes made while these are collected wake the next wait at once.
                         seen = self.targets.generation
                         await self.collectRound(onlyNew: true)
+                        if Task.isCancelled {
+                            self.logger.info("collection round cancelled by shutdown")
+                        }
                     }
                 }
             }

@@ -20,13 +20,23 @@ public final class TargetSet: Sendable {
         var generation = 0
 
         /// A name listed twice, in either list or in both, is watched once: its first listing, configured first.
+        /// A discovered target whose series a configured one already writes (same account, region and labels,
+        /// under another name) is not watched either.
         mutating func reindex() {
             generation += 1
             byName = [:]
             byName.reserveCapacity(configured.count + discovered.count)
             all = []
             all.reserveCapacity(configured.count + discovered.count)
-            for source in configured + discovered where byName[source.target.name] == nil {
+            var configuredSeries = Set<CollectionTarget.SeriesIdentity>()
+            for source in configured where byName[source.target.name] == nil {
+                byName[source.target.name] = source
+                all.append(source)
+                let target = source.currentTarget
+                if !target.accountID.isEmpty { configuredSeries.insert(target.seriesIdentity) }
+            }
+            for source in discovered
+            where byName[source.target.name] == nil && !configuredSeries.contains(source.target.seriesIdentity) {
                 byName[source.target.name] = source
                 all.append(source)
             }

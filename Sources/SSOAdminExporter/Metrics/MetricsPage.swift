@@ -81,8 +81,12 @@ public struct MetricsPage: Sendable {
         _ snapshots: [CollectionSnapshot], into writer: inout PrometheusTextWriter,
         drain: (inout PrometheusTextWriter) async throws -> Void
     ) async rethrows {
+        // A configured target whose account is learned only when it is first collected can turn out to be one
+        // discovery also watches: its series are written once, by the first of them.
+        var written = Set<CollectionTarget.SeriesIdentity>()
+        let distinct = snapshots.filter { written.insert($0.target.seriesIdentity).inserted }
         try await renderer.render(
-            snapshots, managementAccountID: discovery?.managementAccountID, into: &writer, drain: drain)
+            distinct, managementAccountID: discovery?.managementAccountID, into: &writer, drain: drain)
     }
 
     /// `aws_sso_admin_targets{state}`: configured, discovered, and failing (last collection failed).

@@ -69,7 +69,7 @@ public struct OrganizationsClient: Sendable {
     }
 
     static func decodeAccounts(_ body: [UInt8]) throws -> JSONPage<OrganizationAccount> {
-        try JSONPage.read(body, listMember: "Accounts") { reader in
+        try JSONPage.read(body, listMember: "Accounts", maxItems: maxAccounts + 1) { reader in
             var id: String?
             var state: String?
             var status: String?
@@ -112,6 +112,9 @@ public struct AccountClient: Sendable {
     public static let maxPages = 20
     /// Regions kept per account (the README's "Many accounts" states it); more are logged and counted, not watched.
     public static let maxRegions = 64
+    /// Regions one account's `ListRegions` may list, duplicates and names that are not Regions included, before they
+    /// are de-duplicated and capped: a longer listing is refused as it arrives rather than held.
+    public static let maxListedRegions = 1_000
 
     public static let listRegions = AWSOperation(
         name: "ListRegions",
@@ -129,7 +132,7 @@ public struct AccountClient: Sendable {
     /// The regions the calling account has enabled (opted in, or enabled by default), each once, in listing order.
     public func enabledRegions(deadline: MonotonicInstant) async throws -> EnabledRegions {
         let (listed, _) = try await AWSPaginator(maxPages: Self.maxPages, maxTokenLength: Self.maxTokenLength).items(
-            of: Self.listRegions.name,
+            of: Self.listRegions.name, maxItems: Self.maxListedRegions,
             fetch: { token in
                 var body = JSONBody.pagination(maxResults: Self.maxPageSize, nextToken: token)
                 body.removeLast()
@@ -178,7 +181,7 @@ public struct AccountClient: Sendable {
     /// Items without a `RegionName` string are refused whole; a name of the wrong shape is left to
     /// ``enabledRegions(deadline:)``, which counts it.
     static func decodeRegions(_ body: [UInt8]) throws -> JSONPage<(name: String, status: String)> {
-        try JSONPage.read(body, listMember: "Regions") { reader in
+        try JSONPage.read(body, listMember: "Regions", maxItems: maxListedRegions + 1) { reader in
             var name: String?
             var status: String?
             try reader.readObject { reader, member in
@@ -199,8 +202,12 @@ public struct JSONPage<Item: Sendable>: Sendable {
     public let items: [Item]
     public let nextToken: String?
 
-    /// Reads `{"<listMember>": [...], "NextToken": "..."}`, other members skipped.
-    static func read(_ body: [UInt8], listMember: String, item: (inout JSONReader) throws -> Item) throws -> JSONPage {
+    /// Reads `{"<listMember>": [...], "NextToken": "..."}`, other members skipped. Items past `maxItems` are
+    /// checked but not kept: a page that lists more than its caller can hold costs no memory for them, and the
+    /// paginator refuses it by its count.
+    static func read(
+        _ body: [UInt8], listMember: String, maxItems: Int = .max, item: (inout JSONReader) throws -> Item
+    ) throws -> JSONPage {
         var reader = JSONReader(body)
         var items: [Item] = []
         var nextToken: String?
@@ -208,7 +215,9 @@ public struct JSONPage<Item: Sendable>: Sendable {
             switch member {
             case listMember:
                 guard try reader.peekKind() != .null else { return try reader.skipValue() }
-                try reader.readArray { reader in items.append(try item(&reader)) }
+                try reader.readArray { reader in
+                    if items.count < maxItems { items.append(try item(&reader)) } else { try reader.skipValue() }
+                }
             case "NextToken": nextToken = try reader.readString()
             default: try reader.skipValue()
             }
