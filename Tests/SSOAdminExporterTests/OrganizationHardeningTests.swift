@@ -254,6 +254,23 @@ struct OrganizationHardeningTests {
         }
     }
 
+    @Test("a configured target that learns it is an account discovery also watches writes its series once")
+    func learnedTwin() async throws {
+        let simulator = OrganizationSimulator.generated(accounts: 3, regions: ["us-east-1"])
+        // No role: the exporter's own identity, the management account, learned from GetCallerIdentity.
+        let yaml = "targets:\n  - name: self\n    regions: [us-east-1]\n" + Self.discoveryYAML(regions: "[us-east-1]")
+        try await SimulatedOrganization.with(simulator, yaml: yaml) { organization in
+            let scheduler = try #require(organization.page.scheduler as? PeriodicScheduler)
+            let discovery = try #require(organization.page.discovery)
+            await discovery.discover()
+            await scheduler.collectRound()
+            #expect(scheduler.sources.count == 4)
+            // The parser refuses a series written twice.
+            let parsed = try await organization.scrape()
+            #expect(parsed.samples("aws_sso_admin_collect_success", ["account_id": Self.id(0)]).count == 1)
+        }
+    }
+
     @Test("a DescribeOrganization cancelled because ListAccounts failed is no Timeout")
     func cancelledDescribeOrganization() async throws {
         let simulator = OrganizationSimulator.generated(accounts: 2, regions: ["us-east-1"])

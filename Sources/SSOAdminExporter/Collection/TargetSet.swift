@@ -18,6 +18,9 @@ public final class TargetSet: Sendable {
 
         /// Counts changes, so that a waiter can tell whether one happened since it last looked.
         var generation = 0
+        /// Whether a configured target whose account is not known yet is watched beside discovered ones: once it
+        /// learns its account, it may write the series of a discovered target.
+        var mayWriteSeriesTwice = false
 
         /// A name listed twice, in either list or in both, is watched once: its first listing, configured first.
         /// A discovered target whose series a configured one already writes (same account, region and labels,
@@ -40,6 +43,7 @@ public final class TargetSet: Sendable {
                 byName[source.target.name] = source
                 all.append(source)
             }
+            mayWriteSeriesTwice = !discovered.isEmpty && configured.contains { $0.currentTarget.accountID.isEmpty }
         }
     }
     /// Waiters for the next change, by ID so that a cancelled wait can leave.
@@ -100,6 +104,10 @@ public final class TargetSet: Sendable {
     }
 
     public var configuredCount: Int { state.withLock { $0.configured.count } }
+
+    /// Whether snapshots must be checked for two targets writing the same series (see ``MetricsPage``); false, and
+    /// so free, unless a configured target without a known account is watched beside discovered ones.
+    var mayWriteSeriesTwice: Bool { state.withLock { $0.mayWriteSeriesTwice } }
     public var discoveredCount: Int { sources.count - configuredCount }
 
     public func replaceConfigured(_ sources: [TargetSource]) {

@@ -82,9 +82,13 @@ public struct MetricsPage: Sendable {
         drain: (inout PrometheusTextWriter) async throws -> Void
     ) async rethrows {
         // A configured target whose account is learned only when it is first collected can turn out to be one
-        // discovery also watches: its series are written once, by the first of them.
-        var written = Set<CollectionTarget.SeriesIdentity>()
-        let distinct = snapshots.filter { written.insert($0.target.seriesIdentity).inserted }
+        // discovery also watches: its series are written once, by the first of them. Checked only then: with
+        // thousands of targets the check is a visible part of a scrape.
+        var distinct = snapshots
+        if scheduler.targets.mayWriteSeriesTwice {
+            var written = Set<CollectionTarget.SeriesIdentity>()
+            distinct = snapshots.filter { written.insert($0.target.seriesIdentity).inserted }
+        }
         try await renderer.render(
             distinct, managementAccountID: discovery?.managementAccountID, into: &writer, drain: drain)
     }
