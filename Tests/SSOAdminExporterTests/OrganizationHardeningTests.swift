@@ -426,14 +426,26 @@ struct OrganizationHardeningTests {
         }
     }
 
-    @Test("shutdown cancelling a round is logged once, at info, not as a failure per target")
-    func shutdownLoggedOnce() async throws {
-        let simulator = OrganizationSimulator.generated(accounts: 6, regions: ["us-east-1"])
-        for index in 0..<6 { simulator.setFaults(.init(hang: true), for: Self.id(index)) }
+    /// A logger writing logfmt lines, every level, into the returned capture.
+    static func capturingLogger() -> (Logger, CapturedLines) {
         let capture = CapturedLines()
         let logger = Logger(label: "test") { label in
             ExporterLogHandler(label: label, level: .debug, format: .logfmt, write: { capture.append($0) })
         }
+        return (logger, capture)
+    }
+
+    /// One info line for a shutdown, and no failure logged per target.
+    static func expectShutdownLoggedOnce(_ lines: [String]) {
+        #expect(lines.filter { $0.contains("collection failed") }.isEmpty, "\(lines)")
+        #expect(lines.filter { $0.contains("level=info") && $0.contains("cancelled by shutdown") }.count == 1)
+    }
+
+    @Test("shutdown cancelling a round is logged once, at info, not as a failure per target")
+    func shutdownLoggedOnce() async throws {
+        let simulator = OrganizationSimulator.generated(accounts: 6, regions: ["us-east-1"])
+        for index in 0..<6 { simulator.setFaults(.init(hang: true), for: Self.id(index)) }
+        let (logger, capture) = Self.capturingLogger()
         let yaml = SimulatedOrganization.targetsYAML(simulator, accounts: 6, regions: ["us-east-1"])
         try await SimulatedOrganization.with(simulator, yaml: yaml, logger: logger) { organization in
             let scheduler = try #require(organization.page.scheduler as? PeriodicScheduler)
@@ -442,19 +454,14 @@ struct OrganizationHardeningTests {
             running.cancel()
             await running.value
         }
-        let lines = capture.all
-        #expect(lines.filter { $0.contains("collection failed") }.isEmpty, "\(lines)")
-        #expect(lines.filter { $0.contains("level=info") && $0.contains("cancelled by shutdown") }.count == 1)
+        Self.expectShutdownLoggedOnce(capture.all)
     }
 
     @Test("shutdown while the targets a discovery just added are first collected is logged once too")
     func shutdownDuringFirstDiscoveredRound() async throws {
         let simulator = OrganizationSimulator.generated(accounts: 4, regions: ["us-east-1"])
         for index in 0..<4 { simulator.setFaults(.init(hang: true), for: Self.id(index)) }
-        let capture = CapturedLines()
-        let logger = Logger(label: "test") { label in
-            ExporterLogHandler(label: label, level: .debug, format: .logfmt, write: { capture.append($0) })
-        }
+        let (logger, capture) = Self.capturingLogger()
         try await SimulatedOrganization.with(
             simulator, yaml: Self.discoveryYAML(regions: "[us-east-1]"), logger: logger
         ) { organization in
@@ -467,8 +474,6 @@ struct OrganizationHardeningTests {
             running.cancel()
             await running.value
         }
-        let lines = capture.all
-        #expect(lines.filter { $0.contains("collection failed") }.isEmpty, "\(lines)")
-        #expect(lines.filter { $0.contains("level=info") && $0.contains("cancelled by shutdown") }.count == 1)
+        Self.expectShutdownLoggedOnce(capture.all)
     }
 }
