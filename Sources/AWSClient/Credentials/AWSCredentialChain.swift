@@ -60,10 +60,14 @@ public struct AWSCredentialChainContext: Sendable {
 public struct ResolvedCredentialProvider: Sendable {
     public let provider: any AWSCredentialProvider
     public let source: String
+    /// Set when the chain chose EC2 instance metadata only because nothing else was configured: the sources it
+    /// found empty, for a caller that wants to say so when instance metadata does not answer either.
+    public let emptySourcesBeforeLastResort: String?
 
-    public init(provider: any AWSCredentialProvider, source: String) {
+    public init(provider: any AWSCredentialProvider, source: String, emptySourcesBeforeLastResort: String? = nil) {
         self.provider = provider
         self.source = source
+        self.emptySourcesBeforeLastResort = emptySourcesBeforeLastResort
     }
 }
 
@@ -109,15 +113,18 @@ public enum AWSCredentialChain {
             }
         }
         if let container = try containerProvider(context) { return container }
+        let emptySources =
+            "no AWS_ACCESS_KEY_ID, no usable profile \(shared.profileName) in \(shared.configPath) or "
+            + "\(shared.credentialsPath), no web identity (AWS_WEB_IDENTITY_TOKEN_FILE), no container endpoint "
+            + "(AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI)"
         if let imds = try instanceMetadataProvider(context) {
             return ResolvedCredentialProvider(
-                provider: imds.provider, source: imds.source + " (nothing else configured)")
+                provider: imds.provider, source: imds.source + " (nothing else configured)",
+                emptySourcesBeforeLastResort: emptySources)
         }
         throw AWSCredentialsError(
             provider: "chain",
-            message: "no credentials: no AWS_ACCESS_KEY_ID, no usable profile \(shared.profileName) in "
-                + "\(shared.configPath) or \(shared.credentialsPath), no web identity, no container endpoint, "
-                + "and AWS_EC2_METADATA_DISABLED is set")
+            message: "no credentials: \(emptySources), and AWS_EC2_METADATA_DISABLED is set")
     }
 
     /// `role` assumed with credentials from `source` (`--aws.role-arn` on top of the chain).
@@ -130,7 +137,8 @@ public enum AWSCredentialChain {
         let assume = AssumeRoleCredentialSource(request: request, sts: sts, clock: context.client.clock)
         return ResolvedCredentialProvider(
             provider: refreshing("assume-role", context) { try await assume.fetch() },
-            source: "role \(request.roleARN) assumed with \(source.source)")
+            source: "role \(request.roleARN) assumed with \(source.source)",
+            emptySourcesBeforeLastResort: source.emptySourcesBeforeLastResort)
     }
 
     /// The default session name: botocore's shape, with the caller's prefix.

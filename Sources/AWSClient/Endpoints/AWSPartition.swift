@@ -34,6 +34,13 @@ public struct AWSPartition: Sendable, Equatable {
         return all.first { $0.id == "aws" }!
     }
 
+    /// Every region some partition lists, sorted: what a region given by a user can be checked against. A region
+    /// launched after this data was generated is missing, so a region not listed is worth a warning, not an error.
+    public static let listedRegions: [String] = all.flatMap(\.regions).sorted()
+
+    /// Whether a partition lists `region`.
+    public static func lists(_ region: String) -> Bool { all.contains { $0.regions.contains(region) } }
+
     func matches(_ region: String) -> Bool {
         guard let regex = try? Regex(regionPattern) else { return false }
         return (try? regex.wholeMatch(in: region)) != nil

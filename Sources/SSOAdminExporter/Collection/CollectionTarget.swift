@@ -43,6 +43,15 @@ public struct CollectionTarget: Sendable, Hashable {
         CollectionTarget(name: name, region: region, accountID: accountID, staticLabels: staticLabels)
     }
 
+    /// Where a target looks: one account in one Region. A configured target and a discovered one at the same place
+    /// are one target (the configured one).
+    public struct Place: Hashable, Sendable {
+        let region: String
+        let accountID: String
+    }
+
+    public var place: Place { Place(region: region, accountID: accountID) }
+
     /// What a target's series are told apart by: two targets with the same region, account and static labels (a
     /// configured role into an account that discovery also finds) would write the same series twice.
     public struct SeriesIdentity: Hashable, Sendable {

@@ -99,9 +99,12 @@ public struct TargetCollector: Sendable {
         let started = clock.now()
         var target = source.target
         let outcome: CollectionSnapshot.Outcome
+        var learning = false
         do {
+            learning = true
             let (account, learnedNow) = try await source.account.resolve(
                 deadline: deadline, learn: source.learnAccountID)
+            learning = false
             target = target.accountID.isEmpty ? target.withAccountID(account) : target
             // Its series are made visible once, when the account becomes known, not on every collection.
             if learnedNow { metrics.registerTarget(target) }
@@ -122,13 +125,19 @@ public struct TargetCollector: Sendable {
             // Shutdown cancels every collection in flight: the scheduler says so once, not once per target.
             logger.debug("collection cancelled", metadata: ["target": "\(target.name)"])
         } else if case .failure(let failure) = outcome {
-            logger.warning(
-                "collection failed",
-                metadata: [
-                    "target": "\(target.name)", "region": "\(target.region)", "account_id": "\(target.accountID)",
-                    "error": "\(failure)",
-                ]
-            )
+            var metadata: Logger.Metadata = [
+                "target": "\(target.name)", "region": "\(target.region)", "account_id": "\(target.accountID)",
+                "error": "\(failure)",
+            ]
+            if learning {
+                // Where STS cannot be reached (an sso-admin-only VPC endpoint, an emulator), the account must be
+                // given: say exactly where.
+                metadata["fix"] = .string(
+                    "the target's account is learned from STS GetCallerIdentity, which failed; give it with "
+                        + "--aws.account-id (flags only) or account_id: on the target in --config.file to skip the call"
+                )
+            }
+            logger.warning("collection failed", metadata: metadata)
         }
         return CollectionSnapshot(
             target: target, outcome: outcome, collectedAt: startedAt, duration: started.duration(to: finished),

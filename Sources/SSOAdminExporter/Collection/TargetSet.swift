@@ -18,32 +18,43 @@ public final class TargetSet: Sendable {
 
         /// Counts changes, so that a waiter can tell whether one happened since it last looked.
         var generation = 0
-        /// Whether a configured target whose account is not known yet is watched beside discovered ones: once it
-        /// learns its account, it may write the series of a discovered target.
-        var mayWriteSeriesTwice = false
+        /// Configured targets whose account was not known at the last change, watched beside discovered ones:
+        /// once one learns its account, a discovered target of the same account and Region is no longer watched.
+        var unlearned: [TargetSource] = []
 
         /// A name listed twice, in either list or in both, is watched once: its first listing, configured first.
-        /// A discovered target whose series a configured one already writes (same account, region and labels,
-        /// under another name) is not watched either.
+        /// A discovered target for an account and Region a configured target already watches (a `role_arn` into an
+        /// account discovery also finds, or the exporter's own account) is not watched either, whatever its name
+        /// and labels: the configured one wins.
         mutating func reindex() {
             generation += 1
             byName = [:]
             byName.reserveCapacity(configured.count + discovered.count)
             all = []
             all.reserveCapacity(configured.count + discovered.count)
-            var configuredSeries = Set<CollectionTarget.SeriesIdentity>()
+            unlearned = []
+            var configuredPlaces = Set<CollectionTarget.Place>()
             for source in configured where byName[source.target.name] == nil {
                 byName[source.target.name] = source
                 all.append(source)
                 let target = source.currentTarget
-                if !target.accountID.isEmpty { configuredSeries.insert(target.seriesIdentity) }
+                if target.accountID.isEmpty {
+                    unlearned.append(source)
+                } else {
+                    configuredPlaces.insert(target.place)
+                }
             }
             for source in discovered
-            where byName[source.target.name] == nil && !configuredSeries.contains(source.target.seriesIdentity) {
+            where byName[source.target.name] == nil && !configuredPlaces.contains(source.target.place) {
                 byName[source.target.name] = source
                 all.append(source)
             }
-            mayWriteSeriesTwice = !discovered.isEmpty && configured.contains { $0.currentTarget.accountID.isEmpty }
+            if discovered.isEmpty { unlearned = [] }
+        }
+
+        /// Whether a configured target learned its account since the last change.
+        var learnedSinceReindex: Bool {
+            !unlearned.isEmpty && unlearned.contains { !$0.account.current.isEmpty }
         }
     }
     /// Waiters for the next change, by ID so that a cancelled wait can leave.
@@ -99,15 +110,40 @@ public final class TargetSet: Sendable {
 
     /// Configured targets first, in file order, then discovered ones; a discovered target never hides a configured
     /// one of the same name.
+    ///
+    /// A configured target that has learned its account since the last change is taken into account here, so that
+    /// the next round, scrape or `/sd` after it no longer watches the discovered target it duplicates.
     public var sources: [TargetSource] {
-        state.withLock { $0.all }
+        let (all, changed) = state.withLock { state -> ([TargetSource], Bool) in
+            guard state.learnedSinceReindex else { return (state.all, false) }
+            state.reindex()
+            return (state.all, true)
+        }
+        if changed {
+            onChange?(all)
+            notify()
+        }
+        return all
     }
 
     public var configuredCount: Int { state.withLock { $0.configured.count } }
 
-    /// Whether snapshots must be checked for two targets writing the same series (see ``MetricsPage``); false, and
-    /// so free, unless a configured target without a known account is watched beside discovered ones.
-    var mayWriteSeriesTwice: Bool { state.withLock { $0.mayWriteSeriesTwice } }
+    /// Whether snapshots must be checked for a discovered target that duplicates a configured one (see
+    /// ``MetricsPage``); false, and so free, unless a configured target without a known account is watched beside
+    /// discovered ones.
+    var mayWriteSeriesTwice: Bool { state.withLock { !$0.unlearned.isEmpty } }
+
+    /// The discovered targets among `snapshots` whose account and Region a configured target now watches: a scrape
+    /// that collected both before the configured one learned its account writes only the configured one's series.
+    func discoveredDuplicates(in snapshots: [CollectionSnapshot]) -> Set<String> {
+        state.withLock { state in
+            let configuredNames = Set(state.configured.map(\.target.name))
+            let places = Set(state.configured.map(\.currentTarget).filter { !$0.accountID.isEmpty }.map(\.place))
+            return Set(
+                snapshots.lazy.filter { !configuredNames.contains($0.target.name) && places.contains($0.target.place) }
+                    .map(\.target.name))
+        }
+    }
     public var discoveredCount: Int { sources.count - configuredCount }
 
     public func replaceConfigured(_ sources: [TargetSource]) {

@@ -52,6 +52,10 @@ public struct ExporterConfiguration: Sendable {
     public var proxy: ProxySettings = ProxySettings()
     /// `--aws.role-arn` with its external ID and session name; assumed on top of the default chain.
     public var assumeRole: AssumeRoleOptions?
+    /// `--aws.account-id`: the flags' target's account, so that it needs no STS `GetCallerIdentity` to learn it.
+    public var accountID: String?
+    /// What is usable but probably a mistake (a region the partition data does not list), logged at startup.
+    public var warnings: [String] = []
 
     /// `--aws.role-arn`, `--aws.external-id` and `--aws.role-session-name`.
     public struct AssumeRoleOptions: Sendable, Equatable {
@@ -84,9 +88,10 @@ public struct ExporterConfiguration: Sendable {
             retry: .init(maxAttempts: maxAttempts))
     }
 
-    /// The one target the flags define: the account of `--aws.role-arn`, else learned on the first collection.
+    /// The one target the flags define: the account of `--aws.role-arn` or `--aws.account-id`, else learned on the
+    /// first collection.
     public var target: CollectionTarget {
-        CollectionTarget(region: endpoint.region, accountID: assumeRole?.accountID ?? "")
+        CollectionTarget(region: endpoint.region, accountID: assumeRole?.accountID ?? accountID ?? "")
     }
 
     /// Resolves and validates; every error names the flag or variable at fault.
@@ -238,6 +243,24 @@ public struct ExporterConfiguration: Sendable {
         configuration.targets = targets
         configuration.configFile = options.configFile
         configuration.enableLifecycle = options.enableLifecycle
+        if let accountID = options.accountID {
+            guard AccountID.isValid(accountID) else {
+                throw ExporterConfigurationError(
+                    "--aws.account-id: \(ConfigurationText.quoted(accountID)) is not a 12-digit account ID")
+            }
+            if let assumeRole, assumeRole.accountID != accountID {
+                throw ExporterConfigurationError(
+                    "--aws.account-id: \(accountID) is not the account of --aws.role-arn (\(assumeRole.accountID))")
+            }
+            configuration.accountID = accountID
+        }
+        let regionSource =
+            options.region != nil
+            ? "--aws.region"
+            : ["AWS_REGION", "AWS_DEFAULT_REGION"].first { !(environment[$0] ?? "").isEmpty } ?? "the profile's region"
+        configuration.warnings =
+            (ConfigurationText.unlistedRegionWarning(region, key: regionSource).map { [$0] } ?? [])
+            + (targets?.warnings ?? []).map { "--config.file: \($0)" }
         if let targets {
             for region in Set(targets.targets.flatMap(\.regions)).sorted() {
                 do {

@@ -32,7 +32,8 @@ public struct ExporterOptions: ParsableArguments, Sendable {
 
     @Option(
         name: .customLong("web.read-timeout"),
-        help: "Close a connection that has not sent a whole request within this time (idle keep-alive included).")
+        help: "Close a connection that has not sent a whole request within this time (idle keep-alive included).",
+        transform: PrometheusDuration.argument)
     public var readTimeout: PrometheusDuration = PrometheusDuration(.seconds(65), text: "65s")
 
     @Option(
@@ -95,6 +96,14 @@ public struct ExporterOptions: ParsableArguments, Sendable {
         help: "IAM role to assume, with whatever credentials the default chain finds, before calling sso-admin.")
     public var roleARN: String?
 
+    @Option(
+        name: .customLong("aws.account-id"),
+        help: ArgumentHelp(
+            "The account the exporter's identity belongs to, so that it need not ask STS GetCallerIdentity "
+                + "(set it where STS cannot be reached).",
+            valueName: "account"))
+    public var accountID: String?
+
     @Option(name: .customLong("aws.external-id"), help: "External ID for --aws.role-arn.")
     public var externalID: String?
 
@@ -106,20 +115,26 @@ public struct ExporterOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("aws.page-size"), help: "MaxResults for each ListInstances page, 1 to 100.")
     public var pageSize: Int = 100
 
-    @Option(name: .customLong("aws.connect-timeout"), help: "Timeout for connecting to AWS.")
+    @Option(
+        name: .customLong("aws.connect-timeout"), help: "Timeout for connecting to AWS.",
+        transform: PrometheusDuration.argument)
     public var connectTimeout: PrometheusDuration = PrometheusDuration(.seconds(3), text: "3s")
 
-    @Option(name: .customLong("aws.request-timeout"), help: "Timeout for one HTTP request to AWS.")
+    @Option(
+        name: .customLong("aws.request-timeout"), help: "Timeout for one HTTP request to AWS.",
+        transform: PrometheusDuration.argument)
     public var requestTimeout: PrometheusDuration = PrometheusDuration(.seconds(5), text: "5s")
 
     @Option(
         name: .customLong("collect.timeout"),
-        help: "Deadline of a collection when the scrape does not announce one (X-Prometheus-Scrape-Timeout-Seconds).")
+        help: "Deadline of a collection when the scrape does not announce one (X-Prometheus-Scrape-Timeout-Seconds).",
+        transform: PrometheusDuration.argument)
     public var collectTimeout: PrometheusDuration = PrometheusDuration(.seconds(10), text: "10s")
 
     @Option(
         name: .customLong("collect.min-interval"),
-        help: "Reuse a collection younger than this instead of calling AWS again (0: collect on every scrape).")
+        help: "Reuse a collection younger than this instead of calling AWS again (0: collect on every scrape).",
+        transform: PrometheusDuration.argument)
     public var minInterval: PrometheusDuration = PrometheusDuration(.zero, text: "0s")
 
     @Option(name: .customLong("log.level"), help: "Only log messages with the given severity or above.")

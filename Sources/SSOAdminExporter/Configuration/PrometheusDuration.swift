@@ -15,6 +15,24 @@ public struct PrometheusDuration: Sendable, Hashable, ExpressibleByArgument, Cus
         self.init(duration, text: argument)
     }
 
+    /// For `@Option(transform:)`: unlike `init?(argument:)`, a value that is not a duration says what one looks
+    /// like (`10` alone has no unit), which swift-argument-parser appends to its "The value '10' is invalid".
+    public static func argument(_ text: String) throws -> PrometheusDuration {
+        guard let duration = parse(text) else { throw InvalidDuration(text: text) }
+        return PrometheusDuration(duration, text: text)
+    }
+
+    struct InvalidDuration: Error, CustomStringConvertible {
+        let text: String
+        var description: String {
+            let hint =
+                !text.isEmpty && text.allSatisfy({ $0.isASCII && $0.isNumber })
+                ? "a duration needs a unit, such as \(text)s; "
+                : ""
+            return "\(hint)give a duration such as 500ms, 10s, 1m30s or 2h (units ms, s, m, h, d, w, y, largest first)"
+        }
+    }
+
     public var description: String { text }
     public var defaultValueDescription: String { text }
 

@@ -157,7 +157,7 @@ public struct TargetSelection: Sendable, CustomStringConvertible {
     /// Why the selection cannot be served, if it cannot.
     var problem: String? {
         if target == nil && accountID == nil {
-            return "give target= (a name from /sd), or account_id= with region="
+            return "give target= (a name from /sd) or account_id=; region= narrows either, but is not enough alone"
         }
         for (name, value) in [("target", target), ("account_id", accountID), ("region", region)] {
             if let value, value.isEmpty || value.count > 256 { return "\(name)= must be 1 to 256 characters" }

@@ -81,13 +81,17 @@ public struct MetricsPage: Sendable {
         _ snapshots: [CollectionSnapshot], into writer: inout PrometheusTextWriter,
         drain: (inout PrometheusTextWriter) async throws -> Void
     ) async rethrows {
-        // A configured target whose account is learned only when it is first collected can turn out to be one
-        // discovery also watches: its series are written once, by the first of them. Checked only then: with
-        // thousands of targets the check is a visible part of a scrape.
+        // A configured target whose account is learned only when it is first collected can turn out to watch an
+        // account and Region discovery also watches: in the scrape that collected both, only the configured one's
+        // series are written (later ones no longer collect the discovered twin). Checked only then: with thousands
+        // of targets the check is a visible part of a scrape.
         var distinct = snapshots
         if scheduler.targets.mayWriteSeriesTwice {
+            let duplicates = scheduler.targets.discoveredDuplicates(in: snapshots)
             var written = Set<CollectionTarget.SeriesIdentity>()
-            distinct = snapshots.filter { written.insert($0.target.seriesIdentity).inserted }
+            distinct = snapshots.filter {
+                !duplicates.contains($0.target.name) && written.insert($0.target.seriesIdentity).inserted
+            }
         }
         try await renderer.render(
             distinct, managementAccountID: discovery?.managementAccountID, into: &writer, drain: drain)

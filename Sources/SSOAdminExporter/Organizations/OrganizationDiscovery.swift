@@ -38,7 +38,9 @@ public final class OrganizationDiscovery: Service {
 
     private let accountsGauge: Gauge
     private let durationGauge: Gauge
-    private let lastSuccessGauge: Gauge
+    /// Made at the first successful discovery: before it the series is absent, as the collections' is, not 0.
+    private let lastSuccessGauge = Mutex<Gauge?>(nil)
+    private let registry: PrometheusCollectorRegistry
     private let errors: Counter
     private let accountErrors: [AccountErrorReason: Counter]
     /// The account discovery's own calls are counted under (its role's, or the exporter's own: empty).
@@ -110,7 +112,7 @@ public final class OrganizationDiscovery: Service {
         let registry = factory.metrics.registry
         accountsGauge = registry.makeGauge(descriptor: MetricCatalog.discoveryAccounts.descriptor)
         durationGauge = registry.makeGauge(descriptor: MetricCatalog.discoveryDuration.descriptor)
-        lastSuccessGauge = registry.makeGauge(descriptor: MetricCatalog.discoveryLastSuccess.descriptor)
+        self.registry = registry
         errors = registry.makeCounter(descriptor: MetricCatalog.discoveryErrors.descriptor)
         var accountErrors: [AccountErrorReason: Counter] = [:]
         for reason in AccountErrorReason.allCases {
@@ -166,7 +168,13 @@ public final class OrganizationDiscovery: Service {
             let targetCount = try await publishTargets(of: kept)
             state.withLock { $0.managementAccountID = managementAccountID ?? $0.managementAccountID }
             accountsGauge.set(Double(kept.count))
-            lastSuccessGauge.set(factory.clock.wallTime().timeIntervalSince1970)
+            let lastSuccess = lastSuccessGauge.withLock { gauge in
+                if let gauge { return gauge }
+                let made = registry.makeGauge(descriptor: MetricCatalog.discoveryLastSuccess.descriptor)
+                gauge = made
+                return made
+            }
+            lastSuccess.set(factory.clock.wallTime().timeIntervalSince1970)
             logger.info(
                 "organization discovered",
                 metadata: [

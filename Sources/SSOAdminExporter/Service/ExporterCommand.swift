@@ -73,6 +73,9 @@ public struct ExporterCommand: AsyncParsableCommand {
                 "web_config": "\(webConfiguration.map(\.summary) ?? "none: plain HTTP, no authentication")",
             ]
         )
+        for warning in configuration.warnings {
+            logger.warning("configuration: \(warning)")
+        }
         do {
             try await ExporterApplication(
                 configuration: configuration, credentials: .defaultChain(environment: environment),
@@ -176,9 +179,14 @@ public struct CheckConfigCommand: ParsableCommand {
                 "organization discovery (role \(settings.roleName), "
                     + "\(settings.regions.map { "\($0.count) regions" } ?? "each account's enabled regions"))"
             }
+            for warning in loaded.warnings {
+                ExporterLogHandler.writeToStandardError("warning: \(warning)")
+            }
             print(
                 "\(configFile): usable: \(loaded.collectionTargets.count) configured targets"
-                    + (discovery.map { ", \($0)" } ?? "") + ", \(loaded.mode.rawValue) collection")
+                    + (discovery.map { ", \($0)" } ?? "") + ", \(loaded.mode.rawValue) collection"
+                    + (loaded.warnings.isEmpty
+                        ? "" : " (with \(loaded.warnings.count) warning\(loaded.warnings.count == 1 ? "" : "s"))"))
         } catch {
             ExporterLogHandler.writeToStandardError("\(error)")
             throw ExitCode.failure

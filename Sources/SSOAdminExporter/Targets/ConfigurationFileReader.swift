@@ -46,7 +46,7 @@ enum ConfigurationFileReader {
         /// for (`--config.file`), `advice` what to do about a file over it.
         func text(purpose: String, advice: String) -> String {
             switch self {
-            case .missing: "does not exist"
+            case .missing: "no such file"
             case .notRegular(let kind): "is not a regular file (it is \(kind)); give the path of a file"
             case .tooLarge(let limit):
                 "is larger than \(ConfigurationFileReader.describe(limit)) (the limit for \(purpose)); \(advice)"

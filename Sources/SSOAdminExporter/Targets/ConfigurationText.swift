@@ -1,3 +1,5 @@
+import AWSClient
+
 /// How configuration errors quote what a file holds: a short excerpt with control characters escaped, so a value of
 /// megabytes or with a newline can neither flood an answer nor forge a line of a report.
 enum ConfigurationText {
@@ -85,5 +87,56 @@ enum ConfigurationText {
         }
         if report.hasSuffix("\n") { report.removeLast() }
         return report
+    }
+}
+
+extension ConfigurationText {
+    /// The candidate nearest to `word` by edit distance (case, `-` and `_` aside), if one is near enough to be the
+    /// word meant: at most 2 edits, or a third of the word for longer ones. Words of more than 64 characters are
+    /// no typo of a key or a Region and get no suggestion, which also bounds the work a hostile file can ask for.
+    static func closest(to word: String, among candidates: some Sequence<String>) -> String? {
+        func normalized(_ text: String) -> [UInt8] {
+            text.utf8.map { $0 == UInt8(ascii: "-") ? UInt8(ascii: "_") : ($0 | (($0 >= 65 && $0 <= 90) ? 32 : 0)) }
+        }
+        guard (1...64).contains(word.utf8.count) else { return nil }
+        let target = normalized(word)
+        let allowed = max(2, target.count / 3)
+        var best: (candidate: String, distance: Int)?
+        for candidate in candidates.sorted() {
+            let distance = editDistance(target, normalized(candidate))
+            if distance <= allowed, distance < (best?.distance ?? Int.max) { best = (candidate, distance) }
+        }
+        return best?.candidate
+    }
+
+    /// Levenshtein distance, counting a swap of two neighbours as one edit (`eu-wset-1` is one from `eu-west-1`).
+    static func editDistance(_ a: [UInt8], _ b: [UInt8]) -> Int {
+        if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
+        var before = [Int](repeating: 0, count: b.count + 1)
+        var previous = Array(0...b.count)
+        var current = [Int](repeating: 0, count: b.count + 1)
+        for i in 1...a.count {
+            current[0] = i
+            for j in 1...b.count {
+                let cost = a[i - 1] == b[j - 1] ? 0 : 1
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] {
+                    current[j] = min(current[j], before[j - 2] + 1)
+                }
+            }
+            (before, previous, current) = (previous, current, before)
+        }
+        return previous[b.count]
+    }
+}
+
+extension ConfigurationText {
+    /// A warning for a region the partition data does not list (`eu-wset-1`), naming the closest one it does, or
+    /// `nil` for a listed one. Not an error: AWS opens new regions, and this data may be older than one of them.
+    static func unlistedRegionWarning(_ region: String, key: String) -> String? {
+        guard !AWSPartition.lists(region) else { return nil }
+        let suggestion = closest(to: region, among: AWSPartition.listedRegions).map { " (did you mean \($0)?)" }
+        return "\(key): \(quoted(region)) is not a region this build's partition data lists\(suggestion ?? ""); "
+            + "it is used as given, so check it if its calls fail to resolve or connect"
     }
 }

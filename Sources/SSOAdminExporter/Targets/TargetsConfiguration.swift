@@ -39,6 +39,7 @@ public struct TargetsConfiguration: Sendable {
         public var durationSeconds: Int?
         /// `nil` means each account's enabled regions (Account `ListRegions`).
         public var regions: [String]?
+        /// `nil` (absent or an empty list) keeps every account.
         public var includeAccounts: Set<String>?
         public var excludeAccounts: Set<String>
         public var accountStates: Set<String>
@@ -58,8 +59,13 @@ public struct TargetsConfiguration: Sendable {
     /// The token bucket each account's AWS calls go through, so throttling in one account slows only that account.
     public var accountRequestsPerSecond: Double
     public var accountBurst: Int
+    /// What is usable but probably a mistake, such as a region the partition data does not list: `check-config`
+    /// prints it and the exporter logs it at startup and on reload.
+    public var warnings: [String] = []
 
     public static let defaultMaxConcurrency = 64
+    /// The most warnings of one kind a load reports; a file of thousands of unlisted regions gets a count after them.
+    static let maxWarnings = 20
     public static let defaultInterval: Duration = .seconds(60)
     public static let defaultTimeout: Duration = .seconds(30)
     public static let defaultMaxStale: Duration = .seconds(600)
@@ -101,7 +107,7 @@ public struct TargetsConfiguration: Sendable {
     }
 
     public static func parse(_ text: String, path: String) throws(ConfigFileError) -> TargetsConfiguration {
-        let (file, root) = try TargetsFile.parseDocument(text, path: path)
+        let (file, root, shapeProblems) = try TargetsFile.parseDocument(text, path: path)
         func fail(_ key: String, _ problem: String) -> ConfigFileError {
             ConfigFileError(path: path, line: StrictYAML.line(of: key, in: root), key: key, problem)
         }
@@ -114,14 +120,16 @@ public struct TargetsConfiguration: Sendable {
                 discoveryProblem = error
             }
         }
-        guard !(file.targets ?? []).isEmpty || file.discovery?.organizations != nil else {
+        // Each target and section is checked on its own, after the unknown keys, so that one run reports every
+        // problem of the file.
+        var problems = shapeProblems
+        // A section that did not decode is absent here, and already reported.
+        guard !(file.targets ?? []).isEmpty || file.discovery?.organizations != nil || !problems.isEmpty else {
             throw fail("targets", "must list at least one target, or configure discovery.organizations")
         }
         var names: Set<String> = []
         var identities: [String: String] = [:]
         var targets: [Target] = []
-        // Each target is checked on its own, so that one run reports every target's problem.
-        var problems: [ConfigFileError] = []
         for (index, entry) in (file.targets ?? []).enumerated() {
             do throws(ConfigFileError) {
                 let key = "targets[\(index)]"
@@ -213,7 +221,26 @@ public struct TargetsConfiguration: Sendable {
             throw ConfigFileError(all: problems + [error])
         }
         if !problems.isEmpty { throw ConfigFileError(all: problems) }
-        return settings
+        var checked = settings
+        let regionKeys =
+            (file.targets ?? []).enumerated().flatMap { index, entry in
+                entry.regions.enumerated().map { ("targets[\(index)].regions[\($0)]", $1) }
+            } + (discovery?.regions ?? []).enumerated().map { ("discovery.organizations.regions[\($0)]", $1) }
+        var unlisted = 0
+        for (key, region) in regionKeys {
+            guard let warning = ConfigurationText.unlistedRegionWarning(region, key: key) else { continue }
+            unlisted += 1
+            if unlisted <= maxWarnings {
+                checked.warnings.append(
+                    ConfigurationText.line(
+                        path: path, line: StrictYAML.line(of: key, in: root), key: nil, problem: warning))
+            }
+        }
+        if unlisted > maxWarnings {
+            checked.warnings.append(
+                "\(path): and \(unlisted - maxWarnings) more regions the partition data does not list")
+        }
+        return checked
     }
 
     /// The `collection:` section, with the targets already checked.
@@ -346,7 +373,9 @@ public struct TargetsConfiguration: Sendable {
         return Discovery(
             role: role, roleName: file.roleName, externalID: file.externalID, roleSessionName: file.roleSessionName,
             durationSeconds: file.durationSeconds, regions: regions,
-            includeAccounts: try accounts("include_accounts", file.includeAccounts),
+            // An empty list filters nothing, as an absent one: `include_accounts: []` left in a copied example
+            // must not watch no account at all.
+            includeAccounts: try accounts("include_accounts", file.includeAccounts).flatMap { $0.isEmpty ? nil : $0 },
             excludeAccounts: try accounts("exclude_accounts", file.excludeAccounts) ?? [],
             accountStates: Set(states), refreshInterval: refresh, labels: labels)
     }

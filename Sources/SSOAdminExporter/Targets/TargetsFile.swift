@@ -136,19 +136,52 @@ struct TargetsFile: Decodable, Sendable {
     ])
 
     static func parse(_ text: String, path: String) throws(ConfigFileError) -> TargetsFile {
-        try parseDocument(text, path: path).file
+        let (file, _, problems) = try parseDocument(text, path: path)
+        if !problems.isEmpty { throw ConfigFileError(all: problems) }
+        return file
     }
 
-    /// The file and its composed document, which later checks read lines from.
-    static func parseDocument(_ text: String, path: String) throws(ConfigFileError) -> (file: TargetsFile, root: Node) {
+    /// The file, its composed document (which later checks read lines from), and the problems found so far (unknown
+    /// keys, values of the wrong shape or type), which the caller reports with its own.
+    ///
+    /// A value of the wrong type stops decoding; each section is then decoded on its own, and the sections that
+    /// decode are returned, so that one run reports the first such problem of every section along with every
+    /// unknown key and what the caller finds in the other sections.
+    static func parseDocument(_ text: String, path: String) throws(ConfigFileError) -> (
+        file: TargetsFile, root: Node, problems: [ConfigFileError]
+    ) {
         let document = try StrictYAML.compose(text, path: path, schema: schema)
         do {
-            return (try document.decode(TargetsFile.self), document.root)
-        } catch let error as DecodingError {
-            throw ConfigFileError(decoding: error, root: document.root, path: path)
+            return (try document.decode(TargetsFile.self), document.root, document.problems)
         } catch {
-            throw ConfigFileError(path: path, line: nil, key: nil, "cannot be read: \(error)")
+            var problems = document.problems
+            let shapeKeys = problems.compactMap(\.key)
+            var merged = TargetsFile()
+            for (key, value) in document.root.mapping ?? [:] {
+                let alone = StrictYAML.Document(
+                    root: .mapping(Node.Mapping([(key, value)])), stringMappings: document.stringMappings,
+                    problems: [])
+                do {
+                    let section = try alone.decode(TargetsFile.self)
+                    merged.targets = section.targets ?? merged.targets
+                    merged.discovery = section.discovery ?? merged.discovery
+                    merged.collection = section.collection ?? merged.collection
+                } catch {
+                    let found = problem(error, root: document.root, path: path)
+                    // A list given where a mapping belongs is said once, by the shape check.
+                    if !shapeKeys.contains(where: { found.key == $0 || found.key?.hasPrefix($0) == true }) {
+                        problems.append(found)
+                    }
+                }
+            }
+            if problems.isEmpty { problems.append(problem(error, root: document.root, path: path)) }
+            return (merged, document.root, problems)
         }
+    }
+
+    private static func problem(_ error: any Error, root: Node, path: String) -> ConfigFileError {
+        if let decoding = error as? DecodingError { return ConfigFileError(decoding: decoding, root: root, path: path) }
+        return ConfigFileError(path: path, line: nil, key: nil, "cannot be read: \(error)")
     }
 }
 
@@ -198,6 +231,8 @@ enum StrictYAML {
         let root: Node
         /// Each `anyMapping` of the document by its key path (`targets[2].labels`).
         let stringMappings: [String: [String: String]]
+        /// Every key the schema does not know and every value of the wrong shape, in document order.
+        let problems: [ConfigFileError]
 
         func decode<T: Decodable>(_ type: T.Type) throws -> T {
             var userInfo: [CodingUserInfoKey: Any] = [:]
@@ -239,6 +274,9 @@ enum StrictYAML {
         return text.hasPrefix(".") ? String(text.dropFirst()) : text
     }
 
+    /// The document at `path`, checked against `schema`. Problems of shape (an unknown key, a list where a mapping
+    /// belongs) are all collected in ``Document/problems`` rather than thrown at the first, so that one run of
+    /// `check-config` reports them all; only a file that is not YAML at all is thrown.
     static func compose(_ text: String, path: String, schema: Schema) throws(ConfigFileError) -> Document {
         try checkAliasExpansion(text, path: path)
         let node: Node?
@@ -251,46 +289,58 @@ enum StrictYAML {
         }
         guard let node else { throw ConfigFileError(path: path, line: nil, key: nil, emptyFile) }
         var mappings: [String: [String: String]] = [:]
-        try check(node, against: schema, key: "", file: path, mappings: &mappings)
-        return Document(root: node, stringMappings: mappings)
+        var problems: [ConfigFileError] = []
+        check(node, against: schema, key: "", file: path, mappings: &mappings, problems: &problems)
+        return Document(root: node, stringMappings: mappings, problems: problems)
     }
 
     private static func check(
-        _ node: Node, against schema: Schema, key: String, file: String, mappings: inout [String: [String: String]]
-    ) throws(ConfigFileError) {
+        _ node: Node, against schema: Schema, key: String, file: String, mappings: inout [String: [String: String]],
+        problems: inout [ConfigFileError]
+    ) {
+        func problem(_ line: Int?, _ key: String?, _ text: String) {
+            problems.append(ConfigFileError(path: file, line: line, key: key, text))
+        }
         switch schema.kind {
         case .value:
             return
         case .anyMapping:
             if isNull(node) { return }
-            guard case .mapping(let mapping) = node else {
-                throw ConfigFileError(path: file, line: node.mark?.line, key: key, "must be a mapping")
+            guard case .mapping(let mapping) = node else { return problem(node.mark?.line, key, "must be a mapping") }
+            do {
+                mappings[key] = try stringEntries(of: mapping, key: key, file: file)
+            } catch {
+                problems.append(error)
             }
-            mappings[key] = try stringEntries(of: mapping, key: key, file: file)
         case .sequence:
             if isNull(node) { return }
-            guard case .sequence(let sequence) = node else {
-                throw ConfigFileError(path: file, line: node.mark?.line, key: key, "must be a list")
-            }
+            guard case .sequence(let sequence) = node else { return problem(node.mark?.line, key, "must be a list") }
             for (index, item) in sequence.enumerated() {
-                try check(item, against: schema.elements[0], key: "\(key)[\(index)]", file: file, mappings: &mappings)
+                check(
+                    item, against: schema.elements[0], key: "\(key)[\(index)]", file: file, mappings: &mappings,
+                    problems: &problems)
             }
         case .mapping:
             if isNull(node), !key.isEmpty { return }
             guard case .mapping(let mapping) = node else {
-                throw ConfigFileError(
-                    path: file, line: node.mark?.line, key: key.isEmpty ? nil : key,
+                return problem(
+                    node.mark?.line, key.isEmpty ? nil : key,
                     key.isEmpty ? "must be a mapping of keys" : "must be a mapping")
             }
             for (keyNode, value) in mapping {
                 guard let name = keyNode.string else {
-                    throw ConfigFileError(path: file, line: keyNode.mark?.line, key: key, "a key must be a string")
+                    problem(keyNode.mark?.line, key, "a key must be a string")
+                    continue
                 }
                 let path = key.isEmpty ? name : "\(key).\(name)"
                 guard let field = schema.fields[name] else {
-                    throw ConfigFileError(path: file, line: keyNode.mark?.line, key: path, "unknown key")
+                    let suggestion = ConfigurationText.closest(to: name, among: schema.fields.keys).map {
+                        " (did you mean \($0)?)"
+                    }
+                    problem(keyNode.mark?.line, path, "unknown key" + (suggestion ?? ""))
+                    continue
                 }
-                try check(value, against: field, key: path, file: file, mappings: &mappings)
+                check(value, against: field, key: path, file: file, mappings: &mappings, problems: &problems)
             }
         }
     }

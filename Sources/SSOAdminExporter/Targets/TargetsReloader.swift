@@ -176,6 +176,9 @@ public final class TargetsReloader: Service, Sendable {
                     metadata: ["file": "\(path)"])
             }
             logger.info("--config.file reloaded", metadata: ["file": "\(path)", "targets": "\(sources.count)"])
+            for warning in loaded.warnings {
+                logger.warning("configuration: \(warning)")
+            }
             return .success(summary)
         } catch {
             failures.increment()

@@ -87,8 +87,9 @@ struct WebConfigurationFile: Decodable, Sendable {
     /// Parses `text`, read from `path` (named in every error).
     static func parse(_ text: String, path: String) throws(WebConfigurationError) -> WebConfigurationFile {
         let document: StrictYAML.Document
-        do {
+        do throws(ConfigFileError) {
             document = try StrictYAML.compose(text, path: path, schema: schema)
+            if let first = document.problems.first { throw first }
         } catch {
             // An empty file is the toolkit's "no TLS, no authentication"; say so rather than guess it was meant.
             let problem =
