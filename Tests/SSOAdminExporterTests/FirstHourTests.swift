@@ -2,6 +2,7 @@ import AWSClient
 import ArgumentParser
 import Foundation
 import Logging
+import NIOHTTP1
 import TestSupport
 import Testing
 
@@ -313,6 +314,69 @@ struct FirstHourTests {
             let succeeded = try await organization.scrape()
             let stamp = try #require(succeeded.value("aws_sso_admin_discovery_last_success_timestamp_seconds"))
             #expect(abs(stamp - Date().timeIntervalSince1970) < 60)
+        }
+    }
+}
+
+/// Everything a child process writes to a pipe, read on a thread of its own (a read that waits must not hold one of
+/// Swift concurrency's few threads) until the child closes it.
+final class PipeCollector: Sendable {
+    private let text = Locked("")
+
+    init(_ pipe: Pipe) {
+        let handle = pipe.fileHandleForReading
+        let text = self.text
+        Thread.detachNewThread {
+            while true {
+                let data = handle.availableData
+                if data.isEmpty { return }
+                text.withLock { $0 += String(decoding: data, as: UTF8.self) }
+            }
+        }
+    }
+
+    var all: String { text.withLock { $0 } }
+}
+
+extension ExternalProgramTests {
+    @Suite("the binary in the first hour")
+    struct FirstHourBinaryTests {
+        @Test(
+            "no credentials anywhere and no instance metadata: one warning at startup says so, and it keeps serving",
+            .timeLimit(.minutes(1)))
+        func noCredentialsAtStartup() async throws {
+            let home = FileManager.default.temporaryDirectory.appendingPathComponent("no-credentials-\(UUID())")
+            try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: home) }
+            // Instance metadata on a loopback port nobody listens on: refused at once, as on a laptop after its
+            // timeout.
+            let closed = try ExternalTools.freeLoopbackPort()
+            let exporter = try RunningExporter(
+                arguments: ["--aws.region", "us-east-1"],
+                environment: [
+                    "HOME": home.path, "PATH": "/usr/bin:/bin",
+                    "AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:\(closed)",
+                ])
+            let output = PipeCollector(exporter.output)
+            try await exporter.waitUntilReady()
+            let warned = try await eventually(timeout: .seconds(20)) {
+                output.all.contains("no AWS credentials found") ? true : nil
+            }
+            #expect(warned == true, "\(output.all)")
+            let lines = output.all.split(separator: "\n").filter { $0.contains("no AWS credentials found") }
+            #expect(lines.count == 1)
+            let line = String(lines.first ?? "")
+            #expect(line.contains("level=warn"))
+            #expect(line.contains("\\\"Credentials\\\" in the README"), "\(line)")
+            for tried in [
+                "AWS_ACCESS_KEY_ID", "\(home.path)/.aws/credentials", "AWS_WEB_IDENTITY_TOKEN_FILE",
+                "AWS_CONTAINER_CREDENTIALS", "EC2 instance metadata at http://127.0.0.1:\(closed)",
+            ] {
+                #expect(line.contains(tried), "\(tried) in \(line)")
+            }
+            // Still serving: health and the metrics page answer.
+            #expect(await exporter.get("/-/healthy")?.status == .ok)
+            #expect(try await exporter.metrics().value("aws_sso_admin_collect_success") == 0)
         }
     }
 }

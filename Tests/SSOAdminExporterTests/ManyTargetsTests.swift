@@ -275,8 +275,19 @@ struct ManyTargetsTests {
                         #expect(parsed.samples("aws_sso_admin_collect_success").count == 1)
                         #expect(parsed.value("aws_sso_admin_collect_success") == 1)
                     }
-                    try await client.execute(uri: "/probe", method: .get) { response in
-                        #expect(response.status == .badRequest)
+                    // account_id= alone selects every target of the account, as the 400's text says.
+                    try await client.execute(uri: "/probe?account_id=100000000001", method: .get) { response in
+                        #expect(response.status == .ok)
+                        let parsed = try ExpositionParser.parse(String(buffer: response.body))
+                        #expect(parsed.samples("aws_sso_admin_collect_success").count == 2)
+                    }
+                    for uri in ["/probe", "/probe?region=us-east-1"] {
+                        try await client.execute(uri: uri, method: .get) { response in
+                            #expect(response.status == .badRequest)
+                            let text = String(buffer: response.body)
+                            #expect(text.contains("target=") && text.contains("or account_id="), "\(text)")
+                            #expect(text.contains("region= narrows either, but is not enough alone"), "\(text)")
+                        }
                     }
                     try await client.execute(uri: "/probe?target=nobody", method: .get) { response in
                         #expect(response.status == .notFound)
