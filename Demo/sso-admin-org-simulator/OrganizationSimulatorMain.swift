@@ -6,9 +6,10 @@ import TestSupport
 /// for every account, signatures checked (see `OrganizationSimulator`).
 ///
 ///     sso-admin-org-simulator [--accounts N] [--regions r1,r2] [--latency-ms MS] [--port PORT]
-///         [--throttle-accounts K] [--deny-accounts K] [--hang-accounts K]
+///         [--throttle-accounts K] [--deny-accounts K] [--hang-accounts K] [--env-file PATH]
 ///
-/// It prints its endpoint and the management account's keys, which the exporter uses as its own identity.
+/// It prints its endpoint and the management account's keys, which the exporter uses as its own identity. With
+/// `--env-file` it also writes those keys to PATH as `AWS_ACCESS_KEY_ID=...` and `AWS_SECRET_ACCESS_KEY=...` lines.
 @main
 enum OrganizationSimulatorMain {
     static func main() async throws {
@@ -19,13 +20,14 @@ enum OrganizationSimulatorMain {
         var throttle = 0
         var deny = 0
         var hang = 0
+        var envFile: String?
         var arguments = CommandLine.arguments.dropFirst()
         func usage() -> Never {
             FileHandle.standardError.write(
                 Data(
                     """
                     usage: sso-admin-org-simulator [--accounts N] [--regions r1,r2] [--latency-ms MS] [--port PORT]
-                           [--throttle-accounts K] [--deny-accounts K] [--hang-accounts K]
+                           [--throttle-accounts K] [--deny-accounts K] [--hang-accounts K] [--env-file PATH]
 
                     """.utf8))
             exit(2)
@@ -40,6 +42,7 @@ enum OrganizationSimulatorMain {
             case "--throttle-accounts": throttle = Int(value) ?? -1
             case "--deny-accounts": deny = Int(value) ?? -1
             case "--hang-accounts": hang = Int(value) ?? -1
+            case "--env-file": envFile = value
             default: usage()
             }
         }
@@ -73,6 +76,17 @@ enum OrganizationSimulatorMain {
                 member role name: any (arn:aws:iam::ACCOUNT:role/NAME is accepted for every account)
 
                 """.utf8))
+        if let envFile {
+            // Written once the server listens, and whole (renamed into place): a script that waits for the file
+            // to appear can then read both keys and knows the simulator answers.
+            try Data(
+                """
+                AWS_ACCESS_KEY_ID=\(simulator.managementCredentials.accessKeyID)
+                AWS_SECRET_ACCESS_KEY=\(simulator.managementCredentials.secretAccessKey)
+
+                """.utf8
+            ).write(to: URL(fileURLWithPath: envFile), options: .atomic)
+        }
         while true {
             try await Task.sleep(for: .seconds(3600))
         }
