@@ -16,42 +16,41 @@ struct FirstHourTests {
 
     // MARK: include_accounts and the management account
 
+    /// Discovery of every account in us-east-1, with `include_accounts:` as given.
+    static func discoveryYAML(includeAccounts: String) -> String {
+        """
+        discovery:
+          organizations:
+            role_name: \(role)
+            regions: [us-east-1]
+            include_accounts: \(includeAccounts)
+
+        """
+    }
+
+    /// The accounts discovery of the simulator's five keeps with `include_accounts:` as given.
+    static func keptAccounts(includeAccounts: String) async throws -> Set<String> {
+        let simulator = OrganizationSimulator.generated(accounts: 5, regions: ["us-east-1"])
+        var kept: Set<String> = []
+        try await SimulatedOrganization.with(simulator, yaml: discoveryYAML(includeAccounts: includeAccounts)) {
+            organization in
+            try await #require(organization.page.discovery).discover()
+            kept = Set(organization.page.scheduler.sources.map(\.target.accountID))
+        }
+        return kept
+    }
+
     @Test("include_accounts: [] filters nothing, as omitting it does", arguments: ["[]", ""])
     func emptyIncludeAccounts(value: String) async throws {
-        let simulator = OrganizationSimulator.generated(accounts: 5, regions: ["us-east-1"])
-        let yaml = """
-            discovery:
-              organizations:
-                role_name: \(Self.role)
-                regions: [us-east-1]
-                include_accounts: \(value)
-
-            """
-        let parsed = try TargetsConfiguration.parse(yaml, path: "targets.yml")
+        let parsed = try TargetsConfiguration.parse(Self.discoveryYAML(includeAccounts: value), path: "targets.yml")
         #expect(try #require(parsed.discovery).includeAccounts == nil)
-        try await SimulatedOrganization.with(simulator, yaml: yaml) { organization in
-            let discovery = try #require(organization.page.discovery)
-            await discovery.discover()
-            #expect(organization.page.scheduler.sources.count == 5)
-        }
+        #expect(try await Self.keptAccounts(includeAccounts: value).count == 5)
     }
 
     @Test("a listed include_accounts still keeps only those accounts")
     func listedIncludeAccounts() async throws {
-        let simulator = OrganizationSimulator.generated(accounts: 5, regions: ["us-east-1"])
-        let yaml = """
-            discovery:
-              organizations:
-                role_name: \(Self.role)
-                regions: [us-east-1]
-                include_accounts: ["100000000001", "100000000003"]
-
-            """
-        try await SimulatedOrganization.with(simulator, yaml: yaml) { organization in
-            try await #require(organization.page.discovery).discover()
-            #expect(
-                Set(organization.page.scheduler.sources.map(\.target.accountID)) == ["100000000001", "100000000003"])
-        }
+        let kept = try await Self.keptAccounts(includeAccounts: #"["100000000001", "100000000003"]"#)
+        #expect(kept == ["100000000001", "100000000003"])
     }
 
     /// The README's shape: a `self` target beside discovery, whose labels differ from the discovered ones'.
@@ -143,7 +142,7 @@ struct FirstHourTests {
             ])
     }
 
-    @Test("a value of the wrong type stops only its own section; the others are still checked")
+    @Test("values of the wrong type are reported for every target and section; the other sections are still checked")
     func wrongTypeInOneSection() throws {
         let yaml = """
             targets:
@@ -164,6 +163,49 @@ struct FirstHourTests {
         #expect(report.contains("collection.max_concurrency: must be an integer"), "\(report)")
         #expect(report.contains("targets[0].labels.region: is a label the exporter sets itself"), "\(report)")
         #expect(report.contains("discovery.organizations.refresh_interval"), "\(report)")
+
+        let targets = """
+            targets:
+              - name: a
+                regions: [eu-west-1]
+                duration_seconds: long
+              - name: b
+                regions: eu-west-1
+              - name: c
+                regions: [eu-west-1]
+                labels: {team: [x]}
+              - {name: d, regions: [eu-west-1], role_arn: [x]}
+            collection:
+              interval: 10
+
+            """
+        let all = try #require(throws: ConfigFileError.self) { try TargetsConfiguration.parse(targets, path: "t.yml") }
+        #expect(
+            all.report().split(separator: "\n") == [
+                "t.yml:6: targets[1].regions: must be a list",
+                "t.yml:9: targets[2].labels.team: must be a single value, not a list or a mapping",
+                "t.yml:4: targets[0].duration_seconds: must be an integer",
+                "t.yml:10: targets[3].role_arn: must be a single value, not a list or a mapping",
+                "t.yml:12: collection.interval: \"10\" is not a duration such as 30s or 5m",
+            ])
+    }
+
+    @Test("a section given twice, a root that is a list, a key that is not a string: each said, nothing traps")
+    func oddShapes() throws {
+        for (yaml, expected) in [
+            ("- a\n- b\n", "t.yml:1: must be a mapping of keys"),
+            ("targets: 3\n", "t.yml:1: targets: must be a list"),
+            (
+                "collection:\n  interval: 10s\ncollection:\n  timeout: 1s\n",
+                "t.yml:1: not valid YAML: a key is given more than once in one mapping (first here): \"collection\""
+            ),
+            ("targets:\n  - name: a\n    regions: [eu-west-1]\n    [x]: 1\n", "targets[0]: a key must be a string"),
+        ] {
+            let error = try #require(throws: ConfigFileError.self) {
+                try TargetsConfiguration.parse(yaml, path: "t.yml")
+            }
+            #expect(error.report().contains(expected), "\(error.report())")
+        }
     }
 
     @Test("unknown keys: the same one twice, a thousand, and one of a megabyte are each reported, bounded")

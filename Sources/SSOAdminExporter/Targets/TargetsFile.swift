@@ -167,16 +167,53 @@ struct TargetsFile: Decodable, Sendable {
                     merged.discovery = section.discovery ?? merged.discovery
                     merged.collection = section.collection ?? merged.collection
                 } catch {
-                    let found = problem(error, root: document.root, path: path)
-                    // A list given where a mapping belongs is said once, by the shape check.
-                    if !shapeKeys.contains(where: { found.key == $0 || found.key?.hasPrefix($0) == true }) {
-                        problems.append(found)
+                    let found =
+                        key.string == CodingKeys.targets.rawValue
+                        ? targetProblems(value, document: document, path: path)
+                        : [problem(error, root: document.root, path: path)]
+                    // A list given where a mapping belongs is said once, by the shape check, which also names the
+                    // entry of a mapping at fault where the decoder names only the mapping.
+                    problems += found.filter { found in
+                        guard let key = found.key else { return true }
+                        return !shapeKeys.contains { shape in
+                            key == shape
+                                || [".", "["].contains { key.hasPrefix(shape + $0) || shape.hasPrefix(key + $0) }
+                        }
                     }
                 }
             }
             if problems.isEmpty { problems.append(problem(error, root: document.root, path: path)) }
             return (merged, document.root, problems)
         }
+    }
+
+    /// The decoding problem of each entry of `targets:`, each decoded alone, so that one run names every target
+    /// with a value of the wrong type. Each entry is decoded as the first of a list of one; its nodes keep their
+    /// lines, and its key paths are given back their own index.
+    private static func targetProblems(_ value: Node, document: StrictYAML.Document, path: String)
+        -> [ConfigFileError]
+    {
+        guard case .sequence(let entries) = value else { return [] }
+        var problems: [ConfigFileError] = []
+        for (index, entry) in entries.enumerated() {
+            let own = "targets[\(index)]"
+            let first = "targets[0]"
+            var mappings: [String: [String: String]] = [:]
+            for (keyPath, entries) in document.stringMappings where keyPath.hasPrefix(own + ".") {
+                mappings[first + keyPath.dropFirst(own.count)] = entries
+            }
+            let alone = StrictYAML.Document(
+                root: .mapping(Node.Mapping([(Node(CodingKeys.targets.rawValue), .sequence(Node.Sequence([entry])))])),
+                stringMappings: mappings, problems: [])
+            do {
+                _ = try alone.decode(TargetsFile.self)
+            } catch {
+                let found = problem(error, root: alone.root, path: path)
+                let key = found.key.map { $0.hasPrefix(first) ? own + $0.dropFirst(first.count) : $0 }
+                problems.append(ConfigFileError(path: path, line: found.line, key: key, found.problem))
+            }
+        }
+        return problems
     }
 
     private static func problem(_ error: any Error, root: Node, path: String) -> ConfigFileError {
@@ -436,6 +473,7 @@ extension YamlError {
     var markLine: Int? {
         switch self {
         case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): mark.line
+        case .duplicatedKeysInMapping(_, let context): context.mark.line
         default: nil
         }
     }
@@ -443,6 +481,11 @@ extension YamlError {
     var problemText: String {
         switch self {
         case .scanner(_, let problem, _, _), .parser(_, let problem, _, _), .composer(_, let problem, _, _): problem
+        // Yams' own text quotes the whole mapping as its context: name the keys instead, each cut short.
+        case .duplicatedKeysInMapping(let duplicates, _):
+            "a key is given more than once in one mapping (first here): "
+                + duplicates.sorted().prefix(10).map { ConfigurationText.quoted($0) }.joined(separator: ", ")
+                + (duplicates.count > 10 ? " and \(duplicates.count - 10) more" : "")
         default: "\(self)"
         }
     }
