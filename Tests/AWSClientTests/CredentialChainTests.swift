@@ -248,6 +248,35 @@ struct CredentialChainTests {
         let observed5 = try await chain.credentials().accessKeyID
         #expect(observed5 == "AKIDFIXED")
     }
+
+    @Test("instance metadata chosen as the last resort says so, and still does beneath a role assumed with it")
+    func lastResort() throws {
+        let files = try TemporaryFiles()
+        defer { files.remove() }
+        let context = AWSCredentialChainContext(
+            environment: ["HOME": files.directory.path, "AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:9"],
+            region: "us-east-1",
+            awsTransport: StaticTransport(), localTransport: StaticTransport(),
+            client: AWSClientConfiguration(userAgent: "test"), sessionNamePrefix: "test")
+        let resolved = try AWSCredentialChain.resolve(context)
+        let lastResort = try #require(resolved.lastResort)
+        #expect(lastResort.provider.name == "imds")
+        #expect(lastResort.emptySources.contains("no AWS_ACCESS_KEY_ID"))
+        #expect(lastResort.emptySources.contains("\(files.directory.path)/.aws/credentials"))
+        // A role assumed with it is what collections use; instance metadata stays what a startup check asks.
+        let role = try AWSCredentialChain.assumingRole(
+            AssumeRoleRequest(roleARN: "arn:aws:iam::123456789012:role/R", roleSessionName: "s"),
+            from: resolved, context: context)
+        #expect(role.provider.name == "assume-role")
+        #expect(role.lastResort?.provider.name == "imds")
+
+        let configured = try AWSCredentialChain.resolve(
+            AWSCredentialChainContext(
+                environment: ["HOME": files.directory.path, "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "s"],
+                region: "us-east-1", awsTransport: StaticTransport(), localTransport: StaticTransport(),
+                client: AWSClientConfiguration(userAgent: "test"), sessionNamePrefix: "test"))
+        #expect(configured.lastResort == nil)
+    }
 }
 
 /// A transport that must not be used.

@@ -114,6 +114,62 @@ struct FirstHourTests {
         }
     }
 
+    @Test("a reload keeps what a configured target learned: its discovered twin does not come back")
+    func reloadKeepsLearnedAccount() async throws {
+        let simulator = OrganizationSimulator.generated(accounts: 3, regions: ["us-east-1", "eu-west-1"])
+        let management = simulator.managementAccountID
+        try await SimulatedOrganization.with(simulator, yaml: Self.selfBesideDiscovery(mode: "background")) {
+            organization in
+            let scheduler = try #require(organization.page.scheduler as? PeriodicScheduler)
+            let reloader = try #require(organization.page.reloader)
+            try await #require(organization.page.discovery).discover()
+            await scheduler.collectRound()
+            #expect(scheduler.sources.count == 6)
+            let calls = simulator.calls("GetCallerIdentity")
+
+            let reloading = Task { await reloader.run() }
+            defer { reloading.cancel() }
+            let outcome = await reloader.reload()
+            #expect((try? outcome.get()) != nil, "\(outcome)")
+            // At once, before any collection: the reloaded self target knows its account.
+            let names = scheduler.sources.map(\.target.name)
+            #expect(names.count == 6)
+            #expect(!names.contains("\(management)/us-east-1"))
+            #expect(scheduler.sources.first?.target.accountID == management)
+            await scheduler.collectRound()
+            let parsed = try await organization.scrape()
+            #expect(parsed.samples("aws_sso_admin_instance_info", ["account_id": management]).count == 1)
+            #expect(simulator.calls("GetCallerIdentity") == calls)
+        }
+    }
+
+    @Test("two configured targets that turn out to watch the same account, Region and labels write their series once")
+    func configuredTwins() async throws {
+        let simulator = OrganizationSimulator.generated(accounts: 2, regions: ["us-east-1"])
+        let management = simulator.managementAccountID
+        let yaml = """
+            targets:
+              - name: given
+                account_id: "\(management)"
+                regions: [us-east-1]
+              - name: learned
+                regions: [us-east-1]
+            collection:
+              mode: on_scrape
+
+            """
+        try await SimulatedOrganization.with(simulator, yaml: yaml) { organization in
+            try await organization.page.running {
+                // The parser refuses a series written twice: the scrape that learns the account writes one.
+                let first = try await organization.scrape()
+                #expect(first.samples("aws_sso_admin_collect_success").count == 1)
+                #expect(organization.page.scheduler.sources.map(\.target.name) == ["given/us-east-1"])
+                let second = try await organization.scrape()
+                #expect(second.samples("aws_sso_admin_instance_info").count == 1)
+            }
+        }
+    }
+
     // MARK: check-config
 
     @Test("check-config reports every mistake of every section in one run, with the closest known key")
@@ -182,9 +238,9 @@ struct FirstHourTests {
         let all = try #require(throws: ConfigFileError.self) { try TargetsConfiguration.parse(targets, path: "t.yml") }
         #expect(
             all.report().split(separator: "\n") == [
+                "t.yml:4: targets[0].duration_seconds: must be an integer",
                 "t.yml:6: targets[1].regions: must be a list",
                 "t.yml:9: targets[2].labels.team: must be a single value, not a list or a mapping",
-                "t.yml:4: targets[0].duration_seconds: must be an integer",
                 "t.yml:10: targets[3].role_arn: must be a single value, not a list or a mapping",
                 "t.yml:12: collection.interval: \"10\" is not a duration such as 30s or 5m",
             ])
@@ -206,6 +262,59 @@ struct FirstHourTests {
             }
             #expect(error.report().contains(expected), "\(error.report())")
         }
+    }
+
+    @Test("~ and null are absent values, as an empty one is", arguments: ["~", "null", ""])
+    func nullValues(value: String) throws {
+        let yaml = """
+            targets:
+              - name: a
+                regions: [us-east-1]
+                labels: \(value)
+            discovery:
+              organizations:
+                role_name: X
+                regions: [us-east-1]
+                include_accounts: \(value)
+                exclude_accounts: \(value)
+            collection: \(value)
+
+            """
+        let loaded = try TargetsConfiguration.parse(yaml, path: "t.yml")
+        #expect(loaded.discovery?.includeAccounts == nil)
+        #expect(loaded.targets.first?.labels.isEmpty == true)
+    }
+
+    @Test("invisible and direction-changing characters in a key are shown escaped, not as the key they mimic")
+    func invisibleCharacters() throws {
+        for scalar in ["\u{200B}", "\u{202E}", "\u{FEFF}"] {
+            let yaml = "targets:\n  - name: a\n    regions\(scalar): [us-east-1]\n"
+            let error = try #require(throws: ConfigFileError.self) {
+                try TargetsConfiguration.parse(yaml, path: "t.yml")
+            }
+            let report = error.report()
+            #expect(!report.unicodeScalars.contains { $0.properties.generalCategory == .format }, "\(report)")
+            #expect(report.contains("targets[0].regions\\u{"), "\(report)")
+        }
+    }
+
+    @Test("problems are reported in file order, whatever check found them")
+    func fileOrder() throws {
+        let yaml = """
+            targets:
+              - name: a
+                role_arn: not-an-arn
+                regions: [us-east-1]
+              - name: b
+                duration_seconds: xyz
+                regions: [us-east-1]
+            colection: {}
+
+            """
+        let error = try #require(throws: ConfigFileError.self) { try TargetsConfiguration.parse(yaml, path: "t.yml") }
+        let lines = error.report().split(separator: "\n")
+        #expect(lines.count == 3)
+        #expect(lines.map { $0.split(separator: ":")[1] } == ["3", "6", "8"], "\(lines)")
     }
 
     @Test("unknown keys: the same one twice, a thousand, and one of a megabyte are each reported, bounded")
@@ -290,6 +399,16 @@ struct FirstHourTests {
         #expect(text.contains("a duration needs a unit, such as 10s"), "\(text)")
         let other = try #require(throws: (any Error).self) { try ExporterOptions.parse([flag, "soon"]) }
         #expect(ExporterOptions.fullMessage(for: other).contains("give a duration such as 500ms, 10s"))
+        // Read with a transform, the flags lose ArgumentParser's own "(default: …)": the help gives it.
+        let help = ExporterOptions.helpMessage(columns: 1_000)
+        for (name, fallback) in [
+            ("--web.read-timeout", "65s"), ("--aws.connect-timeout", "3s"), ("--aws.request-timeout", "5s"),
+            ("--collect.timeout", "10s"), ("--collect.min-interval", "0s"),
+        ] {
+            // Each flag's entry runs from its name to the next flag's.
+            let entry = help.components(separatedBy: "\n  --").first { $0.hasPrefix(name.dropFirst(2) + " <") }
+            #expect(entry?.contains("(default: \(fallback))") == true, "\(entry ?? "no entry for \(name)")")
+        }
     }
 
     @Test("a missing configuration file says no such file, with its path")
@@ -329,6 +448,16 @@ struct FirstHourTests {
             try ExporterConfiguration.resolve(
                 try ExporterOptions.parse(["--aws.region", "us-east-1", "--aws.account-id", "1234"]), environment: [:])
         }
+        // With a configuration file the flag has no target to apply to: refused, pointing at account_id:.
+        let file = try SimulatedOrganization.write("targets:\n  - name: self\n    regions: [us-east-1]\n")
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let withFile = try #require(throws: ExporterConfigurationError.self) {
+            try ExporterConfiguration.resolve(
+                try ExporterOptions.parse([
+                    "--aws.region", "us-east-1", "--aws.account-id", "123456789012", "--config.file", file,
+                ]), environment: [:])
+        }
+        #expect(withFile.message.contains("account_id:"), "\(withFile.message)")
         #expect(throws: (any Error).self) {
             try ExporterConfiguration.resolve(
                 try ExporterOptions.parse([
@@ -419,6 +548,13 @@ extension ExternalProgramTests {
             // Still serving: health and the metrics page answer.
             #expect(await exporter.get("/-/healthy")?.status == .ok)
             #expect(try await exporter.metrics().value("aws_sso_admin_collect_success") == 0)
+            // The collection failed for want of credentials, not because of STS: its log line does not send the
+            // reader to --aws.account-id.
+            let failed = try await eventually(timeout: .seconds(20)) {
+                output.all.split(separator: "\n").first { $0.contains("collection failed") }
+            }
+            #expect(failed?.contains("credentials") == true, "\(failed ?? "")")
+            #expect(failed?.contains("--aws.account-id") == false, "\(failed ?? "")")
         }
     }
 }

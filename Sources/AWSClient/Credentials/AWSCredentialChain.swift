@@ -60,14 +60,22 @@ public struct AWSCredentialChainContext: Sendable {
 public struct ResolvedCredentialProvider: Sendable {
     public let provider: any AWSCredentialProvider
     public let source: String
-    /// Set when the chain chose EC2 instance metadata only because nothing else was configured: the sources it
-    /// found empty, for a caller that wants to say so when instance metadata does not answer either.
-    public let emptySourcesBeforeLastResort: String?
+    /// Set when the chain chose EC2 instance metadata only because nothing else was configured, for a caller that
+    /// wants to say so when instance metadata gives no credentials either.
+    public let lastResort: LastResort?
 
-    public init(provider: any AWSCredentialProvider, source: String, emptySourcesBeforeLastResort: String? = nil) {
+    /// Instance metadata as the chain's last resort: its own provider (beneath any role assumed with it) and the
+    /// sources the chain found empty before it.
+    public struct LastResort: Sendable {
+        public let provider: any AWSCredentialProvider
+        public let source: String
+        public let emptySources: String
+    }
+
+    public init(provider: any AWSCredentialProvider, source: String, lastResort: LastResort? = nil) {
         self.provider = provider
         self.source = source
-        self.emptySourcesBeforeLastResort = emptySourcesBeforeLastResort
+        self.lastResort = lastResort
     }
 }
 
@@ -118,9 +126,10 @@ public enum AWSCredentialChain {
             + "\(shared.credentialsPath), no web identity (AWS_WEB_IDENTITY_TOKEN_FILE), no container endpoint "
             + "(AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI)"
         if let imds = try instanceMetadataProvider(context) {
+            let source = imds.source + " (nothing else configured)"
             return ResolvedCredentialProvider(
-                provider: imds.provider, source: imds.source + " (nothing else configured)",
-                emptySourcesBeforeLastResort: emptySources)
+                provider: imds.provider, source: source,
+                lastResort: .init(provider: imds.provider, source: source, emptySources: emptySources))
         }
         throw AWSCredentialsError(
             provider: "chain",
@@ -138,7 +147,7 @@ public enum AWSCredentialChain {
         return ResolvedCredentialProvider(
             provider: refreshing("assume-role", context) { try await assume.fetch() },
             source: "role \(request.roleARN) assumed with \(source.source)",
-            emptySourcesBeforeLastResort: source.emptySourcesBeforeLastResort)
+            lastResort: source.lastResort)
     }
 
     /// The default session name: botocore's shape, with the caller's prefix.
@@ -281,7 +290,7 @@ public enum AWSCredentialChain {
         else { return nil }
         return ResolvedCredentialProvider(
             provider: refreshing("imds", context) { try await imds.fetch() },
-            source: "EC2 instance metadata at \(imds.endpoint.absoluteString)")
+            source: "EC2 instance metadata at \(ContainerCredentialSource.redacted(imds.endpoint))")
     }
 
     static func webIdentity(

@@ -215,7 +215,7 @@ public struct ContainerCredentialSource: Sendable {
             from: response.body, provider: "container", source: Self.redacted(url))
     }
 
-    /// The URL without its query, which some agents use for secrets.
+    /// The URL without its query, which some agents use for secrets, and without a user or password.
     static func redacted(_ url: URL) -> String {
         "\(url.scheme ?? "http")://\(url.host ?? "")\(url.port.map { ":\($0)" } ?? "")\(url.path)"
     }
@@ -281,7 +281,8 @@ public struct InstanceMetadataCredentialSource: Sendable {
             response = try await transport.send(request, timeout: timeout)
         } catch {
             throw AWSCredentialsError(
-                provider: "imds", message: "IMDS at \(endpoint.absoluteString) unreachable: \(error)")
+                provider: "imds",
+                message: "IMDS at \(ContainerCredentialSource.redacted(endpoint)) unreachable: \(error)")
         }
         if response.status == 200 {
             let token = String(decoding: response.body, as: UTF8.self)

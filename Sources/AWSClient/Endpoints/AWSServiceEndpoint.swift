@@ -43,6 +43,16 @@ public enum AWSEndpointResolver {
         environment: [String: String],
         profileRegion: () throws -> (region: String, origin: String)? = { nil }
     ) throws -> String {
+        try resolveRegionAndSource(explicit: explicit, environment: environment, profileRegion: profileRegion).region
+    }
+
+    /// The region and where it came from (`--aws.region`, `AWS_REGION`, `AWS_DEFAULT_REGION`, or `region in ORIGIN`
+    /// for what `profileRegion` gives).
+    public static func resolveRegionAndSource(
+        explicit: String?,
+        environment: [String: String],
+        profileRegion: () throws -> (region: String, origin: String)? = { nil }
+    ) throws -> (region: String, source: String) {
         var candidates: [(String, String?)] = [
             ("--aws.region", explicit),
             ("AWS_REGION", environment["AWS_REGION"]),
@@ -58,7 +68,7 @@ public enum AWSEndpointResolver {
         guard isValidRegion(region) else {
             throw AWSConfigurationError("\(source): \"\(region)\" is not a valid AWS region name")
         }
-        return region
+        return (region, source)
     }
 
     public static func isValidRegion(_ region: String) -> Bool {

@@ -129,7 +129,7 @@ public struct TargetCollector: Sendable {
                 "target": "\(target.name)", "region": "\(target.region)", "account_id": "\(target.accountID)",
                 "error": "\(failure)",
             ]
-            if learning {
+            if learning, !Self.isCredentialsFailure(failure) {
                 // Where STS cannot be reached (an sso-admin-only VPC endpoint, an emulator), the account must be
                 // given: say exactly where.
                 metadata["fix"] = .string(
@@ -142,6 +142,13 @@ public struct TargetCollector: Sendable {
         return CollectionSnapshot(
             target: target, outcome: outcome, collectedAt: startedAt, duration: started.duration(to: finished),
             finishedAt: finished)
+    }
+
+    /// Whether a collection failed for want of credentials, before any call to AWS was sent: no use then pointing at
+    /// STS.
+    static func isCredentialsFailure(_ failure: CollectionFailure) -> Bool {
+        if case .aws(.credentials) = failure { return true }
+        return false
     }
 
     /// A snapshot for a collection that did not run or was abandoned, such as a scrape whose deadline passed first.

@@ -18,8 +18,9 @@ public final class TargetSet: Sendable {
 
         /// Counts changes, so that a waiter can tell whether one happened since it last looked.
         var generation = 0
-        /// Configured targets whose account was not known at the last change, watched beside discovered ones:
-        /// once one learns its account, a discovered target of the same account and Region is no longer watched.
+        /// Configured targets whose account was not known at the last change, watched beside discovered or other
+        /// configured ones: once one learns its account, a discovered target of the same account and Region, or a
+        /// configured one of the same account, Region and labels, is no longer watched.
         var unlearned: [TargetSource] = []
 
         /// A name listed twice, in either list or in both, is watched once: its first listing, configured first.
@@ -34,22 +35,26 @@ public final class TargetSet: Sendable {
             all.reserveCapacity(configured.count + discovered.count)
             unlearned = []
             var configuredPlaces = Set<CollectionTarget.Place>()
+            var configuredSeries = Set<CollectionTarget.SeriesIdentity>()
             for source in configured where byName[source.target.name] == nil {
-                byName[source.target.name] = source
-                all.append(source)
                 let target = source.currentTarget
                 if target.accountID.isEmpty {
                     unlearned.append(source)
                 } else {
+                    // Two configured targets that turn out to watch the same account, Region and labels (one of
+                    // them learned its account) would write the same series: the first one is watched.
+                    guard configuredSeries.insert(target.seriesIdentity).inserted else { continue }
                     configuredPlaces.insert(target.place)
                 }
+                byName[source.target.name] = source
+                all.append(source)
             }
             for source in discovered
             where byName[source.target.name] == nil && !configuredPlaces.contains(source.target.place) {
                 byName[source.target.name] = source
                 all.append(source)
             }
-            if discovered.isEmpty { unlearned = [] }
+            if discovered.isEmpty && configured.count < 2 { unlearned = [] }
         }
 
         /// Whether a configured target learned its account since the last change.
@@ -128,9 +133,8 @@ public final class TargetSet: Sendable {
 
     public var configuredCount: Int { state.withLock { $0.configured.count } }
 
-    /// Whether snapshots must be checked for a discovered target that duplicates a configured one (see
-    /// ``MetricsPage``); false, and so free, unless a configured target without a known account is watched beside
-    /// discovered ones.
+    /// Whether snapshots must be checked for a target that duplicates a configured one (see ``MetricsPage``); false,
+    /// and so free, unless a configured target without a known account is watched beside others.
     var mayWriteSeriesTwice: Bool { state.withLock { !$0.unlearned.isEmpty } }
 
     /// The discovered targets among `snapshots` whose account and Region a configured target now watches: a scrape

@@ -119,6 +119,7 @@ public struct ExporterConfiguration: Sendable {
             throw ExporterConfigurationError("--aws.page-size: \(options.pageSize) is outside 1..100")
         }
         let region: String
+        let regionSource: String
         let endpoint: AWSServiceEndpoint
         let stsEndpoint: AWSServiceEndpoint
         let endpointIsCustom: Bool
@@ -150,7 +151,9 @@ public struct ExporterConfiguration: Sendable {
                     throw AWSConfigurationError("\(error)")
                 }
             }
-            region = try AWSEndpointResolver.resolveRegion(explicit: options.region, environment: environment) {
+            (region, regionSource) = try AWSEndpointResolver.resolveRegionAndSource(
+                explicit: options.region, environment: environment
+            ) {
                 if let profile = try activeProfile(), let region = profile["region"] {
                     return (region, "profile \(profile.name) (\(profile.origin))")
                 }
@@ -244,6 +247,11 @@ public struct ExporterConfiguration: Sendable {
         configuration.configFile = options.configFile
         configuration.enableLifecycle = options.enableLifecycle
         if let accountID = options.accountID {
+            guard options.configFile == nil else {
+                throw ExporterConfigurationError(
+                    "--aws.account-id: names the account of the flags' own target; with --config.file, give "
+                        + "account_id: on each target without a role_arn instead")
+            }
             guard AccountID.isValid(accountID) else {
                 throw ExporterConfigurationError(
                     "--aws.account-id: \(ConfigurationText.quoted(accountID)) is not a 12-digit account ID")
@@ -254,13 +262,12 @@ public struct ExporterConfiguration: Sendable {
             }
             configuration.accountID = accountID
         }
-        let regionSource =
-            options.region != nil
-            ? "--aws.region"
-            : ["AWS_REGION", "AWS_DEFAULT_REGION"].first { !(environment[$0] ?? "").isEmpty } ?? "the profile's region"
+        // A region taken from the configuration file is warned about there, with its line.
+        let regionWarning =
+            regionSource.hasSuffix("--config.file")
+            ? nil : ConfigurationText.unlistedRegionWarning(region, key: regionSource)
         configuration.warnings =
-            (ConfigurationText.unlistedRegionWarning(region, key: regionSource).map { [$0] } ?? [])
-            + (targets?.warnings ?? []).map { "--config.file: \($0)" }
+            (regionWarning.map { [$0] } ?? []) + (targets?.warnings ?? []).map { "--config.file: \($0)" }
         if let targets {
             for region in Set(targets.targets.flatMap(\.regions)).sorted() {
                 do {

@@ -30,9 +30,13 @@ public struct ExporterOptions: ParsableArguments, Sendable {
         help: "HTTP connections served at once; more are closed as they arrive (each serves one request at a time).")
     public var maxConnections: Int = 64
 
+    // A duration is read with `transform:`, so that a value without a unit says it needs one; ArgumentParser then
+    // shows no default of its own, so the help says it.
     @Option(
         name: .customLong("web.read-timeout"),
-        help: "Close a connection that has not sent a whole request within this time (idle keep-alive included).",
+        help: ArgumentHelp(
+            "Close a connection that has not sent a whole request within this time (idle keep-alive included). "
+                + "(default: 65s)"),
         transform: PrometheusDuration.argument)
     public var readTimeout: PrometheusDuration = PrometheusDuration(.seconds(65), text: "65s")
 
@@ -99,8 +103,8 @@ public struct ExporterOptions: ParsableArguments, Sendable {
     @Option(
         name: .customLong("aws.account-id"),
         help: ArgumentHelp(
-            "The account the exporter's identity belongs to, so that it need not ask STS GetCallerIdentity "
-                + "(set it where STS cannot be reached).",
+            "The 12-digit account of the flags' target (the exporter's identity, or --aws.role-arn's, which it must "
+                + "match), so that no STS GetCallerIdentity is needed; for --config.file use account_id: instead.",
             valueName: "account"))
     public var accountID: String?
 
@@ -116,24 +120,28 @@ public struct ExporterOptions: ParsableArguments, Sendable {
     public var pageSize: Int = 100
 
     @Option(
-        name: .customLong("aws.connect-timeout"), help: "Timeout for connecting to AWS.",
+        name: .customLong("aws.connect-timeout"), help: "Timeout for connecting to AWS. (default: 3s)",
         transform: PrometheusDuration.argument)
     public var connectTimeout: PrometheusDuration = PrometheusDuration(.seconds(3), text: "3s")
 
     @Option(
-        name: .customLong("aws.request-timeout"), help: "Timeout for one HTTP request to AWS.",
+        name: .customLong("aws.request-timeout"), help: "Timeout for one HTTP request to AWS. (default: 5s)",
         transform: PrometheusDuration.argument)
     public var requestTimeout: PrometheusDuration = PrometheusDuration(.seconds(5), text: "5s")
 
     @Option(
         name: .customLong("collect.timeout"),
-        help: "Deadline of a collection when the scrape does not announce one (X-Prometheus-Scrape-Timeout-Seconds).",
+        help: ArgumentHelp(
+            "Deadline of a collection when the scrape does not announce one (X-Prometheus-Scrape-Timeout-Seconds). "
+                + "(default: 10s)"),
         transform: PrometheusDuration.argument)
     public var collectTimeout: PrometheusDuration = PrometheusDuration(.seconds(10), text: "10s")
 
     @Option(
         name: .customLong("collect.min-interval"),
-        help: "Reuse a collection younger than this instead of calling AWS again (0: collect on every scrape).",
+        help: ArgumentHelp(
+            "Reuse a collection younger than this instead of calling AWS again (0: collect on every scrape). "
+                + "(default: 0s)"),
         transform: PrometheusDuration.argument)
     public var minInterval: PrometheusDuration = PrometheusDuration(.zero, text: "0s")
 

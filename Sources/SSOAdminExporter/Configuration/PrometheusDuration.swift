@@ -26,7 +26,7 @@ public struct PrometheusDuration: Sendable, Hashable, ExpressibleByArgument, Cus
         let text: String
         var description: String {
             let hint =
-                !text.isEmpty && text.allSatisfy({ $0.isASCII && $0.isNumber })
+                (1...12).contains(text.count) && text.allSatisfy({ $0.isASCII && $0.isNumber })
                 ? "a duration needs a unit, such as \(text)s; "
                 : ""
             return "\(hint)give a duration such as 500ms, 10s, 1m30s or 2h (units ms, s, m, h, d, w, y, largest first)"

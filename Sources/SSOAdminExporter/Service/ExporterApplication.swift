@@ -201,10 +201,8 @@ public struct ExporterApplication: Sendable {
                 configuration: configuration, environment: environment, transport: transport,
                 localTransport: transport.direct, metrics: metrics, logger: logger)
             // Resolved now so the source is logged at startup; a failure is logged and retried on each scrape.
-            if let resolved = try? await chain.current(counted: false),
-                let emptySources = resolved.emptySourcesBeforeLastResort
-            {
-                Self.checkLastResortCredentials(resolved, emptySources: emptySources, logger: logger)
+            if let lastResort = (try? await chain.current(counted: false))?.lastResort {
+                Self.checkLastResortCredentials(lastResort, logger: logger)
             }
             provider = chain
         }
@@ -284,22 +282,21 @@ public struct ExporterApplication: Sendable {
 extension ExporterApplication {
     /// When nothing but EC2 instance metadata is left to try, asks it once, in the background, so that a machine
     /// with no credentials at all (a laptop, a container without a role) is told so at startup, with what to set,
-    /// instead of at the first scrape. The exporter serves either way; scrapes keep retrying the chain.
-    static func checkLastResortCredentials(
-        _ resolved: ResolvedCredentialProvider, emptySources: String, logger: Logger
-    ) {
+    /// instead of at the first scrape. Instance metadata itself is asked, never a role assumed with it, so that
+    /// only its failure is called "no credentials". The exporter serves either way; scrapes keep retrying the chain.
+    static func checkLastResortCredentials(_ lastResort: ResolvedCredentialProvider.LastResort, logger: Logger) {
         Task {
             do {
-                _ = try await resolved.provider.credentials()
+                _ = try await lastResort.provider.credentials()
             } catch {
                 logger.warning(
                     """
-                    no AWS credentials found: the SDK chain found none configured and EC2 instance metadata did not \
-                    answer; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or a role (see \
+                    no AWS credentials found: the SDK chain found none configured and EC2 instance metadata gave none; \
+                    set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or a role (see \
                     "Credentials" in the README). Serving meanwhile; every collection fails until then
                     """,
                     metadata: [
-                        "tried": "\(emptySources), then \(resolved.source)",
+                        "tried": "\(lastResort.emptySources), then \(lastResort.source)",
                         "error": "\(NetworkText.sanitized(String(describing: error), limit: 300))",
                     ])
             }

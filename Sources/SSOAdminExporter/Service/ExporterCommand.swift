@@ -185,8 +185,7 @@ public struct CheckConfigCommand: ParsableCommand {
             print(
                 "\(configFile): usable: \(loaded.collectionTargets.count) configured targets"
                     + (discovery.map { ", \($0)" } ?? "") + ", \(loaded.mode.rawValue) collection"
-                    + (loaded.warnings.isEmpty
-                        ? "" : " (with \(loaded.warnings.count) warning\(loaded.warnings.count == 1 ? "" : "s"))"))
+                    + (loaded.warnings.isEmpty ? "" : " (see the warnings above)"))
         } catch {
             ExporterLogHandler.writeToStandardError("\(error)")
             throw ExitCode.failure

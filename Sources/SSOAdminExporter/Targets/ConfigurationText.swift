@@ -54,10 +54,12 @@ enum ConfigurationText {
         return (text, false)
     }
 
-    /// C0 and C1 controls, DEL, and the Unicode line and paragraph separators, which some terminals break lines at.
+    /// C0 and C1 controls, DEL, the Unicode line and paragraph separators (which some terminals break lines at),
+    /// and format characters: invisible ones such as a zero-width space, which would make `regions\u{200B}` read as
+    /// `regions`, and the bidirectional overrides, which reorder the rest of a line as it is shown.
     static func isControl(_ scalar: Unicode.Scalar) -> Bool {
         scalar.value < 0x20 || (0x7F..<0xA0).contains(scalar.value) || scalar.value == 0x2028
-            || scalar.value == 0x2029
+            || scalar.value == 0x2029 || scalar.properties.generalCategory == .format
     }
 
     /// One problem as a report shows it: `FILE:LINE: KEY: PROBLEM`, the key and the problem bounded and escaped (the

@@ -34,6 +34,10 @@ public final class TargetSourceFactory: Sendable {
         /// The accounts the last discovery kept, with targets or not: an account whose Regions cannot be read has
         /// none, and its `ListRegions` errors and role must stay.
         var discoveredAccounts: Set<String> = []
+        /// The exporter's own account once a target without one has learned it (STS `GetCallerIdentity`): targets
+        /// made afterwards, such as those of a reloaded file, start with it instead of asking again, and so are
+        /// known at once to be the account a discovered target may also watch.
+        var ownAccount: String?
     }
 
     public init(
@@ -57,7 +61,10 @@ public final class TargetSourceFactory: Sendable {
     /// Every target of `targets`, one per entry and region, in file order.
     public func sources(for targets: TargetsConfiguration) throws(ExporterConfigurationError) -> [TargetSource] {
         var sources: [TargetSource] = []
-        for (target, entry) in targets.collectionTargets {
+        let ownAccount = shared.withLock { $0.ownAccount }
+        for (given, entry) in targets.collectionTargets {
+            // Only a target without a role lacks an account: it is the exporter's own identity's.
+            let target = given.accountID.isEmpty ? ownAccount.map { given.withAccountID($0) } ?? given : given
             let provider = entry.role.map { role(for: $0, durationSeconds: entry.durationSeconds) } ?? baseProvider
             // Targets whose account is learned share the exporter's own bucket, keyed apart from any account ID.
             sources.append(
@@ -92,7 +99,11 @@ public final class TargetSourceFactory: Sendable {
         return TargetSource(
             target: target, account: account,
             listInstances: { try await paginator.collectAll(deadline: $0) },
-            learnAccountID: { try await sts.getCallerIdentity(deadline: $0).account })
+            learnAccountID: { [self] deadline in
+                let learned = try await sts.getCallerIdentity(deadline: deadline).account
+                if AccountID.isValid(learned) { shared.withLock { $0.ownAccount = learned } }
+                return learned
+            })
     }
 
     func sender(

@@ -123,16 +123,19 @@ public struct TargetsConfiguration: Sendable {
         // Each target and section is checked on its own, after the unknown keys, so that one run reports every
         // problem of the file.
         var problems = shapeProblems
-        // A section that did not decode is absent here, and already reported.
-        guard !(file.targets ?? []).isEmpty || file.discovery?.organizations != nil || !problems.isEmpty else {
-            throw fail("targets", "must list at least one target, or configure discovery.organizations")
+        // A targets or discovery section that did not decode is absent here, and already reported.
+        let sectionFailed = problems.contains { problem in
+            ["targets", "discovery"].contains { problem.key?.hasPrefix($0) == true }
+        }
+        if (file.targets ?? []).isEmpty, file.discovery?.organizations == nil, !sectionFailed {
+            problems.append(fail("targets", "must list at least one target, or configure discovery.organizations"))
         }
         var names: Set<String> = []
         var identities: [String: String] = [:]
         var targets: [Target] = []
-        for (index, entry) in (file.targets ?? []).enumerated() {
+        for (position, entry) in (file.targets ?? []).enumerated() {
             do throws(ConfigFileError) {
-                let key = "targets[\(index)]"
+                let key = "targets[\(file.targetPositions?[position] ?? position)]"
                 guard Self.isValidName(entry.name) else {
                     throw fail(
                         "\(key).name",
@@ -218,19 +221,21 @@ public struct TargetsConfiguration: Sendable {
                 file.collection, targets: targets, discovery: discovery,
                 hasDiscovery: file.discovery?.organizations != nil, fail: fail)
         } catch {
-            throw ConfigFileError(all: problems + [error])
+            throw ConfigFileError(all: Self.inFileOrder(problems + [error]))
         }
-        if !problems.isEmpty { throw ConfigFileError(all: problems) }
+        if !problems.isEmpty { throw ConfigFileError(all: Self.inFileOrder(problems)) }
         var checked = settings
         let regionKeys =
-            (file.targets ?? []).enumerated().flatMap { index, entry in
-                entry.regions.enumerated().map { ("targets[\(index)].regions[\($0)]", $1) }
+            (file.targets ?? []).enumerated().flatMap { position, entry in
+                let index = file.targetPositions?[position] ?? position
+                return entry.regions.enumerated().map { ("targets[\(index)].regions[\($0)]", $1) }
             } + (discovery?.regions ?? []).enumerated().map { ("discovery.organizations.regions[\($0)]", $1) }
         var unlisted = 0
-        for (key, region) in regionKeys {
-            guard let warning = ConfigurationText.unlistedRegionWarning(region, key: key) else { continue }
+        // Past the warnings shown, unlisted regions are only counted: the closest listed region is looked for
+        // only for those shown, so that thousands of them cost no more than their lookups.
+        for (key, region) in regionKeys where !AWSPartition.lists(region) {
             unlisted += 1
-            if unlisted <= maxWarnings {
+            if unlisted <= maxWarnings, let warning = ConfigurationText.unlistedRegionWarning(region, key: key) {
                 checked.warnings.append(
                     ConfigurationText.line(
                         path: path, line: StrictYAML.line(of: key, in: root), key: nil, problem: warning))
@@ -378,6 +383,12 @@ public struct TargetsConfiguration: Sendable {
             includeAccounts: try accounts("include_accounts", file.includeAccounts).flatMap { $0.isEmpty ? nil : $0 },
             excludeAccounts: try accounts("exclude_accounts", file.excludeAccounts) ?? [],
             accountStates: Set(states), refreshInterval: refresh, labels: labels)
+    }
+
+    /// Problems by line, as a reader goes through the file; those without a line last, each kind in the order found.
+    static func inFileOrder(_ problems: [ConfigFileError]) -> [ConfigFileError] {
+        problems.enumerated().sorted { ($0.element.line ?? .max, $0.offset) < ($1.element.line ?? .max, $1.offset) }
+            .map(\.element)
     }
 
     /// `labels:` of a target or of discovery, sorted by name.

@@ -15,6 +15,9 @@ struct TargetsFile: Decodable, Sendable {
     var targets: [Target]?
     var discovery: Discovery?
     var collection: Collection?
+    /// Where each of `targets` stands in the file, when some entries could not be decoded and were left out (so
+    /// that the others are still checked, under their own index); `nil` when every entry is here.
+    var targetPositions: [Int]?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case targets, discovery, collection
@@ -167,10 +170,13 @@ struct TargetsFile: Decodable, Sendable {
                     merged.discovery = section.discovery ?? merged.discovery
                     merged.collection = section.collection ?? merged.collection
                 } catch {
-                    let found =
-                        key.string == CodingKeys.targets.rawValue
-                        ? targetProblems(value, document: document, path: path)
-                        : [problem(error, root: document.root, path: path)]
+                    var found = [problem(error, root: document.root, path: path)]
+                    if key.string == CodingKeys.targets.rawValue {
+                        let targets = decodeEach(value, document: document, path: path)
+                        found = targets.problems
+                        merged.targets = targets.decoded.map(\.target)
+                        merged.targetPositions = targets.decoded.map(\.position)
+                    }
                     // A list given where a mapping belongs is said once, by the shape check, which also names the
                     // entry of a mapping at fault where the decoder names only the mapping.
                     problems += found.filter { found in
@@ -187,33 +193,33 @@ struct TargetsFile: Decodable, Sendable {
         }
     }
 
-    /// The decoding problem of each entry of `targets:`, each decoded alone, so that one run names every target
-    /// with a value of the wrong type. Each entry is decoded as the first of a list of one; its nodes keep their
-    /// lines, and its key paths are given back their own index.
-    private static func targetProblems(_ value: Node, document: StrictYAML.Document, path: String)
-        -> [ConfigFileError]
-    {
-        guard case .sequence(let entries) = value else { return [] }
+    /// Each entry of `targets:` decoded alone, so that one run names every target with a value of the wrong type and
+    /// the others are still checked. Each entry is decoded as the first of a list of one; its nodes keep their lines,
+    /// and its key paths are given back their own index.
+    private static func decodeEach(_ value: Node, document: StrictYAML.Document, path: String) -> (
+        decoded: [(position: Int, target: Target)], problems: [ConfigFileError]
+    ) {
+        guard case .sequence(let entries) = value else { return ([], []) }
+        var decoded: [(position: Int, target: Target)] = []
         var problems: [ConfigFileError] = []
+        let first = "targets[0]"
+        let labels = Target.CodingKeys.labels.rawValue
         for (index, entry) in entries.enumerated() {
             let own = "targets[\(index)]"
-            let first = "targets[0]"
-            var mappings: [String: [String: String]] = [:]
-            for (keyPath, entries) in document.stringMappings where keyPath.hasPrefix(own + ".") {
-                mappings[first + keyPath.dropFirst(own.count)] = entries
-            }
+            // A target's only any-key mapping is its labels, read by the shape check under the target's own index.
+            let mappings = document.stringMappings["\(own).\(labels)"].map { ["\(first).\(labels)": $0] } ?? [:]
             let alone = StrictYAML.Document(
                 root: .mapping(Node.Mapping([(Node(CodingKeys.targets.rawValue), .sequence(Node.Sequence([entry])))])),
                 stringMappings: mappings, problems: [])
             do {
-                _ = try alone.decode(TargetsFile.self)
+                if let target = try alone.decode(TargetsFile.self).targets?.first { decoded.append((index, target)) }
             } catch {
                 let found = problem(error, root: alone.root, path: path)
                 let key = found.key.map { $0.hasPrefix(first) ? own + $0.dropFirst(first.count) : $0 }
                 problems.append(ConfigFileError(path: path, line: found.line, key: key, found.problem))
             }
         }
-        return problems
+        return (decoded, problems)
     }
 
     private static func problem(_ error: any Error, root: Node, path: String) -> ConfigFileError {
@@ -366,7 +372,7 @@ enum StrictYAML {
             }
             for (keyNode, value) in mapping {
                 guard let name = keyNode.string else {
-                    problem(keyNode.mark?.line, key, "a key must be a string")
+                    problem(keyNode.mark?.line, key.isEmpty ? nil : key, "a key must be a string")
                     continue
                 }
                 let path = key.isEmpty ? name : "\(key).\(name)"
@@ -418,9 +424,11 @@ enum StrictYAML {
         return merged.merging(own) { _, mine in mine }
     }
 
+    /// An absent value: empty, or YAML's plain `~` and `null`, which a section or list may be given as.
     private static func isNull(_ node: Node) -> Bool {
-        if case .scalar(let scalar) = node { return scalar.tag == .init(.null) || scalar.string.isEmpty }
-        return false
+        guard case .scalar(let scalar) = node else { return false }
+        return scalar.tag == .init(.null) || scalar.string.isEmpty
+            || (scalar.style == .plain && ["~", "null", "Null", "NULL"].contains(scalar.string))
     }
 }
 

@@ -136,18 +136,20 @@ public struct WebConfigurationError: Error, CustomStringConvertible, Sendable {
             case .dataCorrupted(let context): (context.codingPath, "has a value that cannot be read")
             @unknown default: ([], "cannot be read")
             }
+        // The line of the deepest node that exists: a required key that is missing is reported at its mapping.
         var node: Node? = root
+        var line = root.mark?.line
         for key in codingPath {
             if let index = key.intValue {
                 node = node?.sequence.flatMap { index < $0.count ? $0[index] : nil }
             } else {
                 node = node?.mapping?[key.stringValue]
             }
+            line = node?.mark?.line ?? line
         }
         let keyPath = codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
         self.init(
-            path: path, line: node?.mark?.line, key: keyPath.hasPrefix(".") ? String(keyPath.dropFirst()) : keyPath,
-            problem)
+            path: path, line: line, key: keyPath.hasPrefix(".") ? String(keyPath.dropFirst()) : keyPath, problem)
     }
 
     private static func describe(_ type: Any.Type) -> String {
