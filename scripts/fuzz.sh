@@ -7,7 +7,7 @@
 # RUNS_PER_TARGET executions (default 10000000) from the seed corpus in Fuzz/corpus/TARGET. New inputs go to a
 # scratch corpus under /tmp, so the committed seeds stay small. A crash leaves its input in Fuzz/regressions/TARGET
 # (commit it: swift test replays every file there) and makes the script exit 1. The last line of each target's
-# run ("Done N runs in S second(s)") is printed, for the README's figures.
+# run ("Done N runs in S second(s)") is printed, for the figures in docs/fuzzing.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

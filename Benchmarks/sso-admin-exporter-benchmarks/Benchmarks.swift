@@ -10,7 +10,7 @@ import SSOAdminExporter
 import ServiceLifecycle
 import TestSupport
 
-/// Figures for the README: run `swift run -c release sso-admin-exporter-benchmarks`.
+/// Figures for docs/benchmarks.md: run `swift run -c release sso-admin-exporter-benchmarks`.
 @main
 enum Benchmarks {
     static func main() async throws {
