@@ -246,16 +246,6 @@ extension ExternalProgramTests {
     }
 }
 
-/// Polls `body` every 200 ms until it returns a value or `timeout` passes.
-func eventually<T>(timeout: Duration = .seconds(40), _ body: () async throws -> T?) async throws -> T? {
-    let started = ContinuousClock.now
-    while ContinuousClock.now - started < timeout {
-        if let value = try await body() { return value }
-        try await Task.sleep(for: .milliseconds(200))
-    }
-    return nil
-}
-
 /// Prometheus' HTTP API: the `data` of a successful answer.
 struct PrometheusAPI {
     let http: HTTPClient

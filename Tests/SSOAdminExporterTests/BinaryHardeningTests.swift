@@ -62,12 +62,35 @@ struct RawConnection {
     func close() { _ = Glibc.close(descriptor) }
 }
 
+/// Everything a child process writes to a pipe, read on a thread of its own (a read that waits must not hold one of
+/// Swift concurrency's few threads) until the child closes it.
+final class PipeCollector: Sendable {
+    private let text = Locked("")
+
+    init(_ pipe: Pipe) {
+        let handle = pipe.fileHandleForReading
+        let text = self.text
+        Thread.detachNewThread {
+            while true {
+                let data = handle.availableData
+                if data.isEmpty { return }
+                text.withLock { $0 += String(decoding: data, as: UTF8.self) }
+            }
+        }
+    }
+
+    var all: String { text.withLock { $0 } }
+}
+
 /// The real binary, started on a free loopback port.
 /// Unchecked: the process and pipe are set up in init and only read afterwards.
 final class RunningExporter: @unchecked Sendable {
     let process = Process()
     let port: Int
     let output = Pipe()
+    /// Everything the exporter has written so far, read as it comes, so that a test can wait for a line and read the
+    /// log as often as it likes.
+    private var collected: PipeCollector?
 
     init(arguments: [String], environment: [String: String], shellPrefix: String? = nil) throws {
         let binary = try #require(ExternalProgramTests.BinaryTests.binary)
@@ -84,6 +107,7 @@ final class RunningExporter: @unchecked Sendable {
         process.standardError = output
         process.standardOutput = output
         try process.run()
+        collected = PipeCollector(output)
     }
 
     deinit {
@@ -130,9 +154,8 @@ final class RunningExporter: @unchecked Sendable {
         return try ExpositionParser.parse(String(buffer: answer.body))
     }
 
-    var log: String {
-        String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
-    }
+    /// The exporter's standard output and error so far.
+    var log: String { collected?.all ?? "" }
 }
 
 extension ExternalProgramTests {
@@ -213,13 +236,13 @@ extension ExternalProgramTests {
             for signal in [SIGHUP, SIGUSR1, SIGUSR2] {
                 kill(exporter.process.processIdentifier, signal)
             }
-            try await Task.sleep(for: .milliseconds(500))
+            let names = ["SIGHUP", "SIGUSR1", "SIGUSR2"]
+            let logged = try await eventually(within: .seconds(10)) {
+                names.allSatisfy { exporter.log.contains("signal=\($0)") }
+            }
+            #expect(logged, "\(exporter.log)")
             #expect(exporter.process.isRunning)
             #expect(await exporter.get("/-/healthy")?.status == .ok)
-            let log = exporter.log
-            for name in ["SIGHUP", "SIGUSR1", "SIGUSR2"] {
-                #expect(log.contains("signal=\(name)"), "\(log)")
-            }
         }
 
         @Test("connections past --web.max-connections are closed and counted; the exporter serves once they go")

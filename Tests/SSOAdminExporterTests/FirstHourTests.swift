@@ -489,26 +489,6 @@ struct FirstHourTests {
     }
 }
 
-/// Everything a child process writes to a pipe, read on a thread of its own (a read that waits must not hold one of
-/// Swift concurrency's few threads) until the child closes it.
-final class PipeCollector: Sendable {
-    private let text = Locked("")
-
-    init(_ pipe: Pipe) {
-        let handle = pipe.fileHandleForReading
-        let text = self.text
-        Thread.detachNewThread {
-            while true {
-                let data = handle.availableData
-                if data.isEmpty { return }
-                text.withLock { $0 += String(decoding: data, as: UTF8.self) }
-            }
-        }
-    }
-
-    var all: String { text.withLock { $0 } }
-}
-
 extension ExternalProgramTests {
     @Suite("the binary in the first hour")
     struct FirstHourBinaryTests {
@@ -528,13 +508,12 @@ extension ExternalProgramTests {
                     "HOME": home.path, "PATH": "/usr/bin:/bin",
                     "AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:\(closed)",
                 ])
-            let output = PipeCollector(exporter.output)
             try await exporter.waitUntilReady()
             let warned = try await eventually(timeout: .seconds(20)) {
-                output.all.contains("no AWS credentials found") ? true : nil
+                exporter.log.contains("no AWS credentials found") ? true : nil
             }
-            #expect(warned == true, "\(output.all)")
-            let lines = output.all.split(separator: "\n").filter { $0.contains("no AWS credentials found") }
+            #expect(warned == true, "\(exporter.log)")
+            let lines = exporter.log.split(separator: "\n").filter { $0.contains("no AWS credentials found") }
             #expect(lines.count == 1)
             let line = String(lines.first ?? "")
             #expect(line.contains("level=warn"))
@@ -551,7 +530,7 @@ extension ExternalProgramTests {
             // The collection failed for want of credentials, not because of STS: its log line does not send the
             // reader to --aws.account-id.
             let failed = try await eventually(timeout: .seconds(20)) {
-                output.all.split(separator: "\n").first { $0.contains("collection failed") }
+                exporter.log.split(separator: "\n").first { $0.contains("collection failed") }
             }
             #expect(failed?.contains("credentials") == true, "\(failed ?? "")")
             #expect(failed?.contains("--aws.account-id") == false, "\(failed ?? "")")

@@ -29,18 +29,6 @@ struct OrganizationHardeningTests {
 
     static func id(_ index: Int) -> String { String(100_000_000_000 + index) }
 
-    /// Waits for `condition`, checking every few milliseconds, for at most `limit`.
-    static func eventually(
-        within limit: Duration = .seconds(20), _ condition: () async throws -> Bool
-    ) async throws -> Bool {
-        let deadline = ContinuousClock.now.advanced(by: limit)
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        return try await condition()
-    }
-
     @Test(
         "an account listed twice, or a thousand times, in overlapping pages is one account: no trap, no duplicate",
         arguments: ["[us-east-1, eu-west-1]", "enabled"])
@@ -308,7 +296,7 @@ struct OrganizationHardeningTests {
             // The four hanging accounts come last: with two at a time, they hold both slots for two timeouts.
             let started = ContinuousClock.now
             let discovering = Task { await discovery.discover() }
-            let published = try await Self.eventually {
+            let published = try await eventually(within: .seconds(20)) {
                 Set(scheduler.sources.map(\.target.accountID)).count == 8
             }
             let publishedAfter = started.duration(to: .now)
@@ -451,7 +439,7 @@ struct OrganizationHardeningTests {
         try await SimulatedOrganization.with(simulator, yaml: yaml, logger: logger) { organization in
             let scheduler = try #require(organization.page.scheduler as? PeriodicScheduler)
             let running = Task { await scheduler.run() }
-            #expect(try await Self.eventually { simulator.calls("ListInstances") >= 4 })
+            #expect(try await eventually(within: .seconds(20)) { simulator.calls("ListInstances") >= 4 })
             running.cancel()
             await running.value
         }
@@ -471,7 +459,7 @@ struct OrganizationHardeningTests {
             // The first round has no target; the discovered ones are collected as they appear.
             let running = Task { await scheduler.run() }
             await discovery.discover()
-            #expect(try await Self.eventually { simulator.calls("ListInstances") >= 4 })
+            #expect(try await eventually(within: .seconds(20)) { simulator.calls("ListInstances") >= 4 })
             running.cancel()
             await running.value
         }

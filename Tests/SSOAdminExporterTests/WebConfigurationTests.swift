@@ -337,7 +337,9 @@ extension ExternalProgramTests {
             try "tls_server_config:\n  cert_file: server.pem\n  key_file: nowhere.key\n".write(
                 toFile: pki.path("web.yml"), atomically: true, encoding: .utf8)
             kill(exporter.process.processIdentifier, SIGHUP)
-            try await Task.sleep(for: .milliseconds(500))
+            // The failed reload is logged with the file at fault: wait for that, not for a fixed time.
+            let refused = try await eventually(within: .seconds(10)) { exporter.log.contains("nowhere.key") }
+            #expect(refused, "\(exporter.log)")
             #expect(try await servedSerial() == rotated)
             let scrape = try await Self.curl([
                 "--cacert", pki.path("ca.pem"), "https://localhost:\(exporter.port)/metrics",
