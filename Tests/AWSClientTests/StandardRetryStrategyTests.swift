@@ -1,5 +1,7 @@
-import AWSClient
+import Foundation
 import Testing
+
+@testable import AWSClient
 
 @Suite("standard retry mode")
 struct StandardRetryStrategyTests {
@@ -53,10 +55,46 @@ struct StandardRetryStrategyTests {
         let strategy = StandardRetryStrategy(maxAttempts: 2)
         var granted = 0
         while strategy.retryDelay(after: 1, error: .transport(.timeout)) != nil { granted += 1 }
-        #expect(granted == StandardRetryStrategy.initialQuota / 10)
+        #expect(granted == AWSRetryQuota.initial / 10)
         #expect(strategy.availableQuota < 10)
         #expect(strategy.retryDelay(after: 1, error: .transport(.connection("x"))) == nil)
         strategy.recordSuccess(retriedAfter: .timeout)
         #expect(strategy.retryDelay(after: 1, error: .transport(.timeout)) != nil)
+    }
+
+    @Test("throttling is retried without spending the endpoint's quota; strategies of one endpoint share it")
+    func throttlingAndSharing() {
+        let quota = AWSRetryQuota()
+        let first = StandardRetryStrategy(maxAttempts: 2, quota: quota)
+        let second = StandardRetryStrategy(maxAttempts: 2, quota: quota)
+        for _ in 0..<1000 {
+            #expect(first.retryDelay(after: 1, error: Self.service("ThrottlingException", 400)) != nil)
+        }
+        #expect(quota.tokens == AWSRetryQuota.initial)
+        var granted = 0
+        while first.retryDelay(after: 1, error: Self.service("InternalServerException", 500)) != nil { granted += 1 }
+        #expect(granted == AWSRetryQuota.initial / AWSRetryQuota.retryCost)
+        #expect(second.retryDelay(after: 1, error: .transport(.connection("reset"))) == nil)
+        #expect(second.retryDelay(after: 1, error: Self.service("ThrottlingException", 400)) != nil)
+    }
+
+    @Test("one quota per service, Region and address; the table stays bounded")
+    func quotasByEndpoint() throws {
+        let quotas = AWSRetryQuotas()
+        func endpoint(_ url: String, _ region: String, _ service: String) throws -> AWSServiceEndpoint {
+            AWSServiceEndpoint(url: try #require(URL(string: url)), region: region, signingName: service)
+        }
+        let east = try endpoint("https://sso.us-east-1.amazonaws.com", "us-east-1", "sso")
+        #expect(quotas.quota(for: east) === quotas.quota(for: east))
+        #expect(
+            quotas.quota(for: east)
+                !== quotas.quota(for: try endpoint("https://sso.eu-west-1.amazonaws.com", "eu-west-1", "sso")))
+        #expect(
+            quotas.quota(for: east)
+                !== quotas.quota(for: try endpoint("https://sso.us-east-1.amazonaws.com", "us-east-1", "sts")))
+        for index in 0..<(AWSRetryQuotas.capacity + 500) {
+            _ = quotas.quota(for: try endpoint("https://sso.r\(index).example", "r\(index)", "sso"))
+        }
+        #expect(quotas.count == AWSRetryQuotas.capacity)
     }
 }

@@ -28,10 +28,17 @@ public struct AWSClientConfiguration: Sendable {
         public var maxAttempts: Int
         /// The jitter of each backoff, a number in 0..<1; tests fix it.
         public var jitter: @Sendable () -> Double
+        /// The retry quota of each regional endpoint, shared by every sender made with this configuration or a
+        /// copy of it.
+        public var quotas: AWSRetryQuotas
 
-        public init(maxAttempts: Int = 3, jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
+        public init(
+            maxAttempts: Int = 3, jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
+            quotas: AWSRetryQuotas = AWSRetryQuotas()
+        ) {
             self.maxAttempts = maxAttempts
             self.jitter = jitter
+            self.quotas = quotas
         }
     }
 

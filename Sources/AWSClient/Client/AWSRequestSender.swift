@@ -46,7 +46,8 @@ public final class AWSRequestSender: Sendable {
         self.credentialProvider = credentialProvider
         self.transport = transport
         self.retryStrategy = StandardRetryStrategy(
-            maxAttempts: configuration.retry.maxAttempts, random: configuration.retry.jitter)
+            maxAttempts: configuration.retry.maxAttempts, quota: configuration.retry.quotas.quota(for: endpoint),
+            random: configuration.retry.jitter)
         self.requestTimeout = configuration.timeout.request
         self.userAgent = configuration.userAgent
         self.clock = configuration.clock

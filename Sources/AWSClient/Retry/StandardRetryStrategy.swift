@@ -1,7 +1,11 @@
 import Synchronization
 
-/// The AWS SDKs' "standard" retry mode: bounded attempts, capped exponential backoff with full jitter,
-/// and a client-wide retry quota so a failing service is not hammered by every caller at once.
+/// The AWS SDKs' "standard" retry mode: bounded attempts, capped exponential backoff with full jitter, and the
+/// retry quota of the endpoint called, so that a failing endpoint is not hammered by every caller at once.
+///
+/// Throttling is retried within the attempts without drawing on the endpoint's quota: one account's throttling
+/// must not spend the retries of every other account at that endpoint; the caller's per-account rate limit is what
+/// slows a throttled account.
 public final class StandardRetryStrategy: Sendable {
     /// Attempts per call, the first included (`AWS_MAX_ATTEMPTS`, default 3).
     public let maxAttempts: Int
@@ -9,13 +13,9 @@ public final class StandardRetryStrategy: Sendable {
     public let baseDelay: Duration
     /// No single wait is longer than this (20 s in the SDKs).
     public let maxBackoff: Duration
-    private let quota: Mutex<Int>
+    /// The quota of the endpoint this strategy's calls go to.
+    public let quota: AWSRetryQuota
     private let random: @Sendable () -> Double
-
-    public static let initialQuota = 500
-    static let retryCost = 5
-    static let timeoutRetryCost = 10
-    static let noRetryIncrement = 1
 
     /// Error codes the SDKs treat as throttling.
     public static let throttlingCodes: Set<String> = [
@@ -35,12 +35,13 @@ public final class StandardRetryStrategy: Sendable {
         maxAttempts: Int = 3,
         baseDelay: Duration = .seconds(1),
         maxBackoff: Duration = .seconds(20),
+        quota: AWSRetryQuota = AWSRetryQuota(),
         random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
     ) {
         self.maxAttempts = max(1, maxAttempts)
         self.baseDelay = baseDelay
         self.maxBackoff = maxBackoff
-        self.quota = Mutex(Self.initialQuota)
+        self.quota = quota
         self.random = random
     }
 
@@ -75,13 +76,11 @@ public final class StandardRetryStrategy: Sendable {
     public func retryDelay(after attempt: Int, error: AWSClientError) -> Duration? {
         let kind = Self.classify(error)
         guard kind != .notRetryable, attempt < maxAttempts else { return nil }
-        let cost = kind == .timeout ? Self.timeoutRetryCost : Self.retryCost
-        let granted = quota.withLock { available -> Bool in
-            guard available >= cost else { return false }
-            available -= cost
-            return true
+        switch kind {
+        case .throttling: break
+        case .timeout: guard quota.take(AWSRetryQuota.timeoutRetryCost) else { return nil }
+        default: guard quota.take(AWSRetryQuota.retryCost) else { return nil }
         }
-        guard granted else { return nil }
         let exponent = min(attempt - 1, 30)
         let ceiling = min(baseDelay * (1 << exponent), maxBackoff)
         return ceiling * random()
@@ -89,15 +88,14 @@ public final class StandardRetryStrategy: Sendable {
 
     /// Gives back quota after a success: what the retry took, or a little when no retry was needed.
     public func recordSuccess(retriedAfter kind: Classification?) {
-        let refund: Int
         switch kind {
-        case .none: refund = Self.noRetryIncrement
-        case .timeout: refund = Self.timeoutRetryCost
-        default: refund = Self.retryCost
+        case .none: quota.refund(AWSRetryQuota.noRetryIncrement)
+        case .throttling: break
+        case .timeout: quota.refund(AWSRetryQuota.timeoutRetryCost)
+        default: quota.refund(AWSRetryQuota.retryCost)
         }
-        quota.withLock { $0 = min(Self.initialQuota, $0 + refund) }
     }
 
     /// The retry quota left, for tests and diagnostics.
-    public var availableQuota: Int { quota.withLock { $0 } }
+    public var availableQuota: Int { quota.tokens }
 }

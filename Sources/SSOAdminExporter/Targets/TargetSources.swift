@@ -10,7 +10,8 @@ import Synchronization
 
 /// Builds the sources of many targets so that they share what should be shared: one HTTP transport (connections to
 /// a regional endpoint are reused across accounts), one credentials cache per role (an `AssumeRole` per credential
-/// lifetime, not per collection), one token bucket per account (throttling in one account slows only that account).
+/// lifetime, not per collection), one token bucket per account (throttling in one account slows only that account),
+/// one retry quota per regional endpoint (an endpoint failing for every account costs about one call per target).
 public final class TargetSourceFactory: Sendable {
     public let configuration: ExporterConfiguration
     /// The exporter's own identity: used as it is by targets without a role, and to assume the others' roles.
@@ -23,6 +24,9 @@ public final class TargetSourceFactory: Sendable {
     public let environment: [String: String]
     /// The account token buckets' settings, from the configuration file.
     let rate: (perSecond: Double, burst: Int)
+    /// How every sender is made; one value, so that every sender for a regional endpoint draws on that endpoint's
+    /// one retry quota whatever account it signs for.
+    let client: AWSClientConfiguration
     private let shared = Mutex(Shared())
 
     private struct Shared {
@@ -56,6 +60,10 @@ public final class TargetSourceFactory: Sendable {
         self.metrics = metrics
         self.clock = clock
         self.logger = logger
+        var client = configuration.awsClient
+        client.clock = clock
+        client.logger = logger
+        self.client = client
     }
 
     /// Every target of `targets`, one per entry and region, in file order.
@@ -110,10 +118,7 @@ public final class TargetSourceFactory: Sendable {
         _ endpoint: AWSServiceEndpoint, provider: any AWSCredentialProvider, transport: any AWSHTTPTransport,
         observer: any AWSRequestObserver
     ) -> AWSRequestSender {
-        var client = configuration.awsClient
-        client.clock = clock
-        client.logger = logger
-        return AWSRequestSender(
+        AWSRequestSender(
             endpoint: endpoint, credentialProvider: provider, transport: transport, configuration: client,
             observer: observer)
     }
