@@ -352,68 +352,6 @@ struct ManyTargetsTests {
         }
     }
 
-    @Test(
-        "configuration file errors name the file, the key and the line",
-        arguments: [
-            (
-                "targets:\n  - name: a\n    regions: [us-east-1]\n    colour: blue\n",
-                ":4: targets[0].colour: unknown key"
-            ),
-            ("targets: []\n", "targets: must list at least one target"),
-            (
-                "targets:\n  - name: a\n    regions: [us-east-1]\n  - name: a\n    regions: [us-east-1]\n",
-                ":4: targets[1].name: \"a\" is the name of an earlier target"
-            ),
-            (
-                "targets:\n  - name: a\n    role_arn: arn:aws:iam::12:role/x\n    regions: [us-east-1]\n",
-                ":3: targets[0].role_arn: \"arn:aws:iam::12:role/x\" is not an IAM role ARN"
-            ),
-            (
-                "targets:\n  - name: a\n    regions: [us-east-1, Mars]\n",
-                ":3: targets[0].regions[1]: \"Mars\" is not a valid"
-            ),
-            ("targets:\n  - name: a\n    regions: []\n", "targets[0].regions: must list at least one region"),
-            (
-                "targets:\n  - name: a\n    regions: [us-east-1]\n    labels: {region: x}\n",
-                "targets[0].labels.region: is a label the exporter sets itself"
-            ),
-            (
-                "targets:\n  - name: a\n    regions: [us-east-1]\n    labels: {9lives: x}\n",
-                "targets[0].labels.9lives: is not a Prometheus label name"
-            ),
-            (
-                "targets:\n  - name: a\n    regions: [us-east-1]\n    external_id: abc\n",
-                "targets[0].external_id: needs role_arn"
-            ),
-            (
-                "targets:\n  - name: a\n    regions: [us-east-1]\ncollection:\n  interval: soon\n",
-                ":5: collection.interval: \"soon\" is not a duration"
-            ),
-            (
-                "targets:\n  - name: a\n    regions: [us-east-1]\ncollection:\n  mode: eventually\n",
-                "collection.mode: \"eventually\" is neither on_scrape nor background"
-            ),
-            ("targets:\n  - name: a\n    regions: us-east-1\n", "targets[0].regions: must be a list"),
-            (
-                "targets:\n  - name: a\n    account_id: \"111122223333\"\n    regions: [us-east-1]\n"
-                    + "  - name: b\n    account_id: \"111122223333\"\n    regions: [us-east-1]\n",
-                "targets[1].regions: account 111122223333 in us-east-1 with these labels is already watched by a"
-            ),
-            (
-                "targets:\n  - name: a\n    role_arn: arn:aws:iam::111122223333:role/r\n    account_id: \"222233334444\"\n"
-                    + "    regions: [us-east-1]\n", "targets[0].account_id: 222233334444 is not the account of role_arn"
-            ),
-            ("targets: [\n", "not valid YAML"),
-            ("", "the file is empty"),
-        ])
-    func fileErrors(yaml: String, expected: String) throws {
-        let error = try #require(throws: ConfigFileError.self) {
-            try TargetsConfiguration.parse(yaml, path: "targets.yml")
-        }
-        #expect(error.description.hasPrefix("targets.yml"), "\(error)")
-        #expect(error.description.contains(expected), "\(error)")
-    }
-
     @Test("defaults: one target on scrape, more in the background; NAME/REGION names in file order")
     func defaults() throws {
         let one = try TargetsConfiguration.parse("targets:\n  - name: a\n    regions: [us-east-1]\n", path: "t.yml")
