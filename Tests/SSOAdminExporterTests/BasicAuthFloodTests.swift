@@ -4,7 +4,6 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdBcrypt
 import HummingbirdTesting
-import Prometheus
 import Synchronization
 import TestSupport
 import Testing
@@ -149,13 +148,13 @@ struct BasicAuthFloodTests {
         try "basic_auth_users:\n  prometheus: \(Bcrypt.hash("right", cost: 4))\n".write(
             toFile: file, atomically: true, encoding: .utf8)
         let store = WebConfigurationStore(try WebConfiguration.load(path: file))
-        let registry = PrometheusCollectorRegistry()
+        let metrics = ProcessWideMetrics()
         let probe = VerificationProbe()
         let authenticator = BasicAuthenticator(checkHash: probe.check)
         let router = Router()
         router.add(
             middleware: WebAccessMiddleware(
-                store: store, authenticator: authenticator, clock: .continuous, refusals: .init(registry: registry)))
+                store: store, authenticator: authenticator, clock: .continuous, refusals: .init(metrics: metrics)))
         router.get("/") { _, _ in "ok" }
         let waiting = BasicAuthenticator.maxWaiting
         let release = probe.hold()
@@ -184,12 +183,12 @@ struct BasicAuthFloodTests {
             #expect(statuses.count == waiting + 1)
             #expect(statuses.allSatisfy { $0 == .unauthorized })
         }
-        var text: [UInt8] = []
-        registry.emit(into: &text)
-        let metrics = try ExpositionParser.parse(String(decoding: text, as: UTF8.self))
-        #expect(metrics.value("aws_sso_admin_exporter_http_auth_refused_total", ["reason": "busy"]) == 1)
+        var writer = PrometheusTextWriter()
+        await metrics.write(Scrape(snapshots: []), into: &writer) { _ in }
+        let parsed = try ExpositionParser.parse(String(decoding: writer.bytes, as: UTF8.self))
+        #expect(parsed.value("aws_sso_admin_exporter_http_auth_refused_total", ["reason": "busy"]) == 1)
         #expect(
-            metrics.value("aws_sso_admin_exporter_http_auth_refused_total", ["reason": "credentials"])
+            parsed.value("aws_sso_admin_exporter_http_auth_refused_total", ["reason": "credentials"])
                 == Double(waiting + 1))
     }
 

@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import Prometheus
 import Synchronization
 import TestSupport
 import Testing
@@ -326,7 +325,7 @@ struct ConfigurationFileHardeningTests {
         let (hangups, _) = AsyncStream.makeStream(of: Void.self)
         // No racy window: the file was written a moment ago, and the test must not wait for its times to age.
         let reloader = WebConfigurationReloader(
-            store: store, interval: .seconds(5), hangups: hangups, registry: PrometheusCollectorRegistry(),
+            store: store, interval: .seconds(5), hangups: hangups, metrics: ProcessWideMetrics(),
             logger: logger, racyWindow: .zero)
         for _ in 0..<3 {
             #expect(await reloader.reload(force: false) == false)

@@ -55,8 +55,8 @@ struct LoggingTests {
             instances: FakeInstance.numbered(1), credentials: credentials, logger: logger(.logfmt, into: capture)
         ) { harness in
             harness.service.inject(Array(repeating: fault, count: 3))
-            let bytes = await harness.page.render(deadline: harness.clock.now().advanced(by: .seconds(10)))
-            let exposition = String(decoding: bytes, as: UTF8.self)
+            let exposition = try await harness.page.scrapeText(
+                configuration: harness.configuration, clock: harness.clock)
             #expect(!capture.all.isEmpty, "the failure was logged")
             for text in capture.all + [exposition] {
                 #expect(!text.contains("SECRET-wJalrXUtnFEMI"))

@@ -65,8 +65,7 @@ struct SimulatedOrganization {
     }
 
     func scrape() async throws -> ParsedExposition {
-        let bytes = await page.render(deadline: AWSClock.continuous.now().advanced(by: .seconds(10)))
-        return try ExpositionParser.parse(String(decoding: bytes, as: UTF8.self))
+        try await page.scrape(configuration: configuration)
     }
 }
 

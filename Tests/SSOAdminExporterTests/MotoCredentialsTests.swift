@@ -47,8 +47,7 @@ extension ExternalProgramTests {
         }
 
         func scrape(_ page: MetricsPage) async throws -> ParsedExposition {
-            let bytes = await page.render(deadline: AWSClock.continuous.now().advanced(by: .seconds(20)))
-            return try ExpositionParser.parse(String(decoding: bytes, as: UTF8.self))
+            try await page.scrape(budget: .seconds(20))
         }
 
         func expectServed(_ metrics: ParsedExposition, provider: String, stsOperation: String) {

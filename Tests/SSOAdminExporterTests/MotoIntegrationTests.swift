@@ -35,8 +35,7 @@ extension ExternalProgramTests {
         @Test("moto's instance is served, signed well enough for moto's own verifier")
         func servesMotoInstance() async throws {
             try await withMoto { _, page, clock in
-                let text = String(
-                    decoding: await page.render(deadline: clock.now().advanced(by: .seconds(10))), as: UTF8.self)
+                let text = try await page.scrapeText(clock: clock)
                 let metrics = try ExpositionParser.parse(text)
                 #expect(metrics.success == 1, "\(text.prefix(2000))")
                 #expect(metrics.value("aws_sso_admin_instances", ["status": "ACTIVE"]) == 1)
@@ -64,8 +63,7 @@ extension ExternalProgramTests {
             }
             try await withMoto(credentials: wrongSecret) { _, page, clock in
                 for scrape in 1...2 {
-                    let bytes = await page.render(deadline: clock.now().advanced(by: .seconds(10)))
-                    let metrics = try ExpositionParser.parse(String(decoding: bytes, as: UTF8.self))
+                    let metrics = try await page.scrape(clock: clock)
                     #expect(metrics.success == 0)
                     // The account is learned first, so the wrong signature is refused there, before ListInstances.
                     let refused = metrics.value(
@@ -88,8 +86,8 @@ extension ExternalProgramTests {
             let promtool = try #require(ExternalTools.path("promtool"), "promtool is required under CI")
             try await ExporterHarness.with(instances: CollectionTests.mixed + FakeInstance.numbered(20)) { harness in
                 harness.service.inject([.serviceError(code: "ThrottlingException", status: 400)])
-                let bytes = await harness.page.render(deadline: harness.clock.now().advanced(by: .seconds(10)))
-                let text = String(decoding: bytes, as: UTF8.self)
+                let text = try await harness.page.scrapeText(
+                    configuration: harness.configuration, clock: harness.clock)
                 #expect(try ExpositionParser.parse(text).success == 1)
                 let (status, output) = try await ExternalTools.runDetached(
                     promtool, ["check", "metrics"], input: Data(text.utf8))

@@ -3,7 +3,6 @@ import Foundation
 import HTTPTypes
 import HummingbirdBcrypt
 import Logging
-import Prometheus
 import SSOAdminExporter
 import TestSupport
 import Testing
@@ -142,10 +141,9 @@ struct WebConfigurationFileTests {
         defer { pki.remove() }
         let path = try write("tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n", in: pki)
         let store = WebConfigurationStore(try WebConfiguration.load(path: path))
-        let registry = PrometheusCollectorRegistry()
         let (hangups, _) = AsyncStream.makeStream(of: Void.self)
         let reloader = WebConfigurationReloader(
-            store: store, hangups: hangups, registry: registry, logger: Self.quietLogger)
+            store: store, hangups: hangups, metrics: ProcessWideMetrics(), logger: Self.quietLogger)
         #expect(await reloader.reload(force: false) == false, "nothing changed, yet it reloaded")
         // The TLS context is made anew by every load that succeeds, so its identity tells which settings serve.
         func serving() -> ObjectIdentifier? { store.current.tls.map { ObjectIdentifier($0.context) } }

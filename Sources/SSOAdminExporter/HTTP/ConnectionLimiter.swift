@@ -4,7 +4,6 @@ import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
-import Prometheus
 import Synchronization
 
 /// Bounds what HTTP clients can hold: at most `maxConnections` open at once (more are accepted and closed at
@@ -25,14 +24,14 @@ public final class ConnectionLimiter: Sendable {
     private let openGauge: Gauge
     private let rejections: [Rejection: Counter]
 
-    public init(maxConnections: Int, readTimeout: Duration, registry: PrometheusCollectorRegistry) {
+    package init(maxConnections: Int, readTimeout: Duration, metrics: ProcessWideMetrics) {
         self.maxConnections = maxConnections
         self.readTimeout = readTimeout
-        self.openGauge = registry.makeGauge(descriptor: MetricCatalog.httpConnections.descriptor)
+        self.openGauge = metrics.gauge(MetricCatalog.httpConnections)
         var rejections: [Rejection: Counter] = [:]
         for rejection in Rejection.allCases {
-            rejections[rejection] = registry.makeCounter(
-                descriptor: MetricCatalog.httpConnectionsRejected.descriptor, labels: [("reason", rejection.rawValue)])
+            rejections[rejection] = metrics.counter(
+                MetricCatalog.httpConnectionsRejected, labels: [("reason", rejection.rawValue)])
         }
         self.rejections = rejections
     }

@@ -27,7 +27,7 @@ public enum ExporterRouter {
         if let web {
             router.add(
                 middleware: WebAccessMiddleware(
-                    store: web, clock: clock, refusals: .init(registry: page.selfMetrics.registry)))
+                    store: web, clock: clock, refusals: .init(metrics: page.selfMetrics.processWide)))
         }
         let knownPaths = Set(
             ["/", configuration.telemetryPath, probePath, serviceDiscoveryPath] + ExporterConfiguration.reservedPaths)

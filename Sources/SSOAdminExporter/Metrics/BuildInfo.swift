@@ -23,12 +23,18 @@ public enum BuildInfo {
 
     public static var userAgent: String { "\(name)/\(version)" }
 
-    static func render(into writer: inout PrometheusTextWriter) {
-        writer.family(MetricCatalog.buildInfo)
-        writer.sample(
-            MetricCatalog.buildInfo.name,
-            labels: [("version", version), ("revision", revision), ("swift_version", swiftVersion)],
-            value: 1
-        )
+    /// `aws_sso_admin_exporter_build_info`.
+    struct Metrics: MetricsSource {
+        func write(
+            _ scrape: Scrape, into writer: inout PrometheusTextWriter,
+            drain: (inout PrometheusTextWriter) async throws -> Void
+        ) async rethrows {
+            writer.family(MetricCatalog.buildInfo)
+            writer.sample(
+                MetricCatalog.buildInfo.name,
+                labels: [("version", version), ("revision", revision), ("swift_version", swiftVersion)],
+                value: 1
+            )
+        }
     }
 }

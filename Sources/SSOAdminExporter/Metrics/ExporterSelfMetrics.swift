@@ -1,5 +1,4 @@
 import AWSClient
-import Prometheus
 import Synchronization
 
 #if canImport(FoundationEssentials)
@@ -9,13 +8,13 @@ import Synchronization
 #endif
 
 /// The exporter's cumulative metrics for the whole process, whatever the number of targets: the per-target AWS call
-/// and credentials series in ``TargetCallMetrics``, the few process-wide ones (HTTP connections, reloads, discovery)
-/// in a long-lived swift-prometheus registry.
+/// and credentials series in ``TargetCallMetrics``, which this source writes, and the few process-wide ones (HTTP
+/// connections, reloads, discovery) in ``ProcessWideMetrics``, a source of its own.
 ///
 /// Every request and error series carries `region` and `account_id` (and nothing from a target's static labels),
 /// every credentials series `provider` and `account_id` (empty for the exporter's own identity).
-public final class ExporterSelfMetrics: Sendable {
-    public let registry: PrometheusCollectorRegistry
+public final class ExporterSelfMetrics: MetricsSource {
+    package let processWide: ProcessWideMetrics
     /// Distinct exception names a counter is kept for; past it new names are counted as `Unknown`.
     public static let maxExceptionNames = 64
     static let durationBuckets: [Duration] = [
@@ -27,13 +26,13 @@ public final class ExporterSelfMetrics: Sendable {
     let targets = TargetCallMetrics(buckets: ExporterSelfMetrics.durationBuckets)
     private let exceptionNames = Mutex<Set<String>>([])
 
-    public init(
-        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+    package init(
+        processWide: ProcessWideMetrics = ProcessWideMetrics(),
         operations: [(operation: String, errors: [String])] = [
             (SSOAdminClient.listInstances, SSOAdminClient.modeledErrors)
         ]
     ) {
-        self.registry = registry
+        self.processWide = processWide
         self.preregistered = operations
     }
 
@@ -110,14 +109,12 @@ public final class ExporterSelfMetrics: Sendable {
         }
     }
 
-    /// The per-target series, then the registry's; `drain` is called between pieces (see
-    /// ``MetricsPage/write(_:into:drain:)``).
-    public func render(
-        into writer: inout PrometheusTextWriter, drain: (inout PrometheusTextWriter) async throws -> Void
+    /// The AWS call and credentials series; `drain` is called between pieces.
+    package func write(
+        _ scrape: Scrape, into writer: inout PrometheusTextWriter,
+        drain: (inout PrometheusTextWriter) async throws -> Void
     ) async rethrows {
         try await targets.render(into: &writer, drain: drain)
-        try await drain(&writer)
-        writer.appendRaw(registry.emitToBuffer())
     }
 }
 
@@ -176,12 +173,5 @@ public struct AccountCredentialsObserver: AWSCredentialsObserver {
         } else {
             table.credentialsFailed(provider: provider, accountID: accountID)
         }
-    }
-}
-
-extension MetricSpec {
-    /// Built on demand: swift-prometheus' descriptor is not Sendable, so it cannot be stored in a static.
-    var descriptor: MetricNameDescriptor {
-        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
     }
 }

@@ -66,7 +66,7 @@ public enum MetricCatalog {
         "aws_sso_admin_discovery_last_success_timestamp_seconds", .gauge,
         help: "When the last successful organization discovery finished, in seconds since the Unix epoch.")
 
-    // Cumulative, kept in a long-lived registry.
+    // Cumulative, kept for the life of the process (by target, in TargetCallMetrics).
     public static let apiRequests = MetricSpec(
         "aws_sso_admin_api_requests_total", .counter,
         help: "HTTP requests sent to AWS APIs, retries included.")

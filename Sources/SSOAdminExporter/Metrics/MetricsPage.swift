@@ -1,20 +1,22 @@
 import AWSClient
-import Prometheus
 import ServiceLifecycle
 
-/// Assembles the answers of `/metrics` (every target's snapshot, the cumulative AWS call metrics, build and process
-/// metrics) and of `/probe` (one target's snapshot).
+/// Assembles the answers of `/metrics` and of `/probe` from its metrics sources, as node_exporter's handler iterates
+/// its collectors: every target's snapshot, the targets' counts, the cumulative AWS call metrics, the process-wide
+/// series, build and process metrics; `/probe` writes the selected targets' snapshots alone.
 public struct MetricsPage: Sendable {
     public let scheduler: any CollectionScheduler & Service
     public let selfMetrics: ExporterSelfMetrics
-    public let renderer: SnapshotRenderer
-    public let processMetrics: ProcessMetrics
     /// Organization discovery, when configured: it finds targets and knows the management account.
     public let discovery: OrganizationDiscovery?
     /// Reloads `--config.file` (SIGHUP, `POST /-/reload`), when there is one.
     public let reloader: TargetsReloader?
+    /// What `/metrics` writes, in order; process metrics last, measured with the rest written.
+    let sources: [any MetricsSource]
+    /// What `/probe` writes.
+    let targetSeries: TargetSeries
 
-    public init(
+    package init(
         scheduler: any CollectionScheduler & Service, selfMetrics: ExporterSelfMetrics, processMetrics: ProcessMetrics,
         discovery: OrganizationDiscovery? = nil, reloader: TargetsReloader? = nil
     ) {
@@ -22,16 +24,13 @@ public struct MetricsPage: Sendable {
         self.discovery = discovery
         self.reloader = reloader
         self.selfMetrics = selfMetrics
-        self.renderer = SnapshotRenderer(helpSuffix: scheduler.helpSuffix)
-        self.processMetrics = processMetrics
-    }
-
-    /// Collects (or reuses) and renders; answers by `deadline` whatever AWS does.
-    public func render(deadline: MonotonicInstant) async -> [UInt8] {
-        let snapshots = await snapshots(deadline: deadline)
-        var writer = PrometheusTextWriter(reservingCapacity: Self.capacity(for: snapshots))
-        await write(snapshots, into: &writer) { _ in }
-        return writer.bytes
+        targetSeries = TargetSeries(
+            targets: scheduler.targets, renderer: SnapshotRenderer(helpSuffix: scheduler.helpSuffix),
+            discovery: discovery)
+        sources = [
+            targetSeries, TargetCounts(targets: scheduler.targets), selfMetrics, selfMetrics.processWide,
+            BuildInfo.Metrics(), processMetrics,
+        ]
     }
 
     /// What a scrape reports, collected or reused by `deadline` whatever AWS does.
@@ -39,18 +38,17 @@ public struct MetricsPage: Sendable {
         await scheduler.snapshots(deadline: deadline)
     }
 
-    /// Writes the exposition of `snapshots` and of the exporter itself, calling `drain` between pieces so that the
-    /// caller can send and clear what is written; the process metrics come last, measured with the rest written.
+    /// Writes the whole exposition of `/metrics` for `snapshots`, source by source, calling `drain` after each so
+    /// that the caller can send and clear what is written.
     public func write(
         _ snapshots: [CollectionSnapshot], into writer: inout PrometheusTextWriter,
         drain: (inout PrometheusTextWriter) async throws -> Void
     ) async rethrows {
-        try await writeTargets(snapshots, into: &writer, drain: drain)
-        renderTargetCounts(snapshots, into: &writer)
-        try await selfMetrics.render(into: &writer, drain: drain)
-        try await drain(&writer)
-        BuildInfo.render(into: &writer)
-        processMetrics.render(into: &writer)
+        let scrape = Scrape(snapshots: snapshots)
+        for source in sources {
+            try await source.write(scrape, into: &writer, drain: drain)
+            try await drain(&writer)
+        }
     }
 
     /// The snapshots of the selected targets only, for `/probe`; `nil` when none matches.
@@ -75,38 +73,12 @@ public struct MetricsPage: Sendable {
         }
     }
 
-    /// Writes the series of `snapshots` alone (a probe's whole answer: no exporter metrics), calling `drain`
-    /// between pieces as ``write(_:into:drain:)`` does.
+    /// Writes the series of `snapshots` alone (a probe's whole answer: no exporter metrics).
     public func writeTargets(
         _ snapshots: [CollectionSnapshot], into writer: inout PrometheusTextWriter,
         drain: (inout PrometheusTextWriter) async throws -> Void
     ) async rethrows {
-        // A configured target whose account is learned only when it is first collected can turn out to watch an
-        // account and Region discovery also watches: in the scrape that collected both, only the configured one's
-        // series are written (later ones no longer collect the discovered twin). Checked only then: with thousands
-        // of targets the check is a visible part of a scrape.
-        var distinct = snapshots
-        if scheduler.targets.mayWriteSeriesTwice {
-            let duplicates = scheduler.targets.discoveredDuplicates(in: snapshots)
-            var written = Set<CollectionTarget.SeriesIdentity>()
-            distinct = snapshots.filter {
-                !duplicates.contains($0.target.name) && written.insert($0.target.seriesIdentity).inserted
-            }
-        }
-        try await renderer.render(
-            distinct, managementAccountID: discovery?.managementAccountID, into: &writer, drain: drain)
-    }
-
-    /// `aws_sso_admin_targets{state}`: configured, discovered, and failing (last collection failed).
-    func renderTargetCounts(_ snapshots: [CollectionSnapshot], into writer: inout PrometheusTextWriter) {
-        writer.family(MetricCatalog.targets)
-        let set = scheduler.targets
-        for (state, count) in [
-            ("configured", set.configuredCount), ("discovered", set.discoveredCount),
-            ("failing", snapshots.filter { !$0.succeeded }.count),
-        ] {
-            writer.sample(MetricCatalog.targets.name, labels: [("state", state)], value: Double(count))
-        }
+        try await targetSeries.write(Scrape(snapshots: snapshots), into: &writer, drain: drain)
     }
 
     /// `/sd`: one target group per target, for `http_sd_configs`. The target's name is the group's only "address"
@@ -131,9 +103,49 @@ public struct MetricsPage: Sendable {
         json += "]\n"
         return Array(json.utf8)
     }
+}
 
-    /// About 1.1 KiB of exposition per instance; reserving it up front avoids regrowing a large buffer.
-    static func capacity(for snapshots: [CollectionSnapshot]) -> Int {
-        16_384 + snapshots.reduce(0) { $0 + ($1.reportedInstances?.count ?? 0) } * 1_200
+/// Every target's snapshot families.
+struct TargetSeries: MetricsSource {
+    let targets: TargetSet
+    let renderer: SnapshotRenderer
+    let discovery: OrganizationDiscovery?
+
+    func write(
+        _ scrape: Scrape, into writer: inout PrometheusTextWriter,
+        drain: (inout PrometheusTextWriter) async throws -> Void
+    ) async rethrows {
+        // A configured target whose account is learned only when it is first collected can turn out to watch an
+        // account and Region discovery also watches: in the scrape that collected both, only the configured one's
+        // series are written (later ones no longer collect the discovered twin). Checked only then: with thousands
+        // of targets the check is a visible part of a scrape.
+        var distinct = scrape.snapshots
+        if targets.mayWriteSeriesTwice {
+            let duplicates = targets.discoveredDuplicates(in: distinct)
+            var written = Set<CollectionTarget.SeriesIdentity>()
+            distinct = distinct.filter {
+                !duplicates.contains($0.target.name) && written.insert($0.target.seriesIdentity).inserted
+            }
+        }
+        try await renderer.render(
+            distinct, managementAccountID: discovery?.managementAccountID, into: &writer, drain: drain)
+    }
+}
+
+/// `aws_sso_admin_targets{state}`: configured, discovered, and failing (last collection failed).
+struct TargetCounts: MetricsSource {
+    let targets: TargetSet
+
+    func write(
+        _ scrape: Scrape, into writer: inout PrometheusTextWriter,
+        drain: (inout PrometheusTextWriter) async throws -> Void
+    ) async rethrows {
+        writer.family(MetricCatalog.targets)
+        for (state, count) in [
+            ("configured", targets.configuredCount), ("discovered", targets.discoveredCount),
+            ("failing", scrape.snapshots.filter { !$0.succeeded }.count),
+        ] {
+            writer.sample(MetricCatalog.targets.name, labels: [("state", state)], value: Double(count))
+        }
     }
 }

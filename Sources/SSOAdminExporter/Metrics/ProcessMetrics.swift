@@ -15,7 +15,7 @@ import AWSClient
 #endif
 
 /// The standard `process_*` metrics, read from `/proc/self` on Linux; elsewhere they are omitted.
-public struct ProcessMetrics: Sendable {
+public struct ProcessMetrics: MetricsSource {
     public struct Sample: Sendable, Equatable {
         public var cpuSeconds: Double
         public var residentBytes: Double
@@ -61,7 +61,10 @@ public struct ProcessMetrics: Sendable {
         return stat[stat.index(after: close)...].split(separator: " ", omittingEmptySubsequences: true)
     }
 
-    public func render(into writer: inout PrometheusTextWriter) {
+    package func write(
+        _ scrape: Scrape, into writer: inout PrometheusTextWriter,
+        drain: (inout PrometheusTextWriter) async throws -> Void
+    ) async rethrows {
         guard let sample = read() else { return }
         let values: [(MetricSpec, Double)] = [
             (MetricCatalog.processCPUSeconds, sample.cpuSeconds),

@@ -105,11 +105,6 @@ public struct PrometheusTextWriter: Sendable {
         bytes.append(contentsOf: tail)
     }
 
-    /// Appends text produced elsewhere (the registry's families).
-    public mutating func appendRaw(_ other: [UInt8]) {
-        bytes.append(contentsOf: other)
-    }
-
     /// Values as Prometheus writes them: integers without a fraction, `NaN`, `+Inf`, `-Inf`.
     public static func format(_ value: Double) -> String {
         var out: [UInt8] = []

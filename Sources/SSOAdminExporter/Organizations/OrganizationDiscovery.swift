@@ -1,6 +1,5 @@
 import AWSClient
 import Logging
-import Prometheus
 import ServiceLifecycle
 import Synchronization
 
@@ -40,7 +39,7 @@ public final class OrganizationDiscovery: Service {
     private let durationGauge: Gauge
     /// Made at the first successful discovery: before it the series is absent, as the collections' is, not 0.
     private let lastSuccessGauge = Mutex<Gauge?>(nil)
-    private let registry: PrometheusCollectorRegistry
+    private let metrics: ProcessWideMetrics
     private let errors: Counter
     private let accountErrors: [AccountErrorReason: Counter]
     /// The account discovery's own calls are counted under (its role's, or the exporter's own: empty).
@@ -109,15 +108,15 @@ public final class OrganizationDiscovery: Service {
             factory.metrics.register(
                 operation: operation, modeledErrors: errors, region: endpoint.region, accountID: accountID)
         }
-        let registry = factory.metrics.registry
-        accountsGauge = registry.makeGauge(descriptor: MetricCatalog.discoveryAccounts.descriptor)
-        durationGauge = registry.makeGauge(descriptor: MetricCatalog.discoveryDuration.descriptor)
-        self.registry = registry
-        errors = registry.makeCounter(descriptor: MetricCatalog.discoveryErrors.descriptor)
+        let metrics = factory.metrics.processWide
+        accountsGauge = metrics.gauge(MetricCatalog.discoveryAccounts)
+        durationGauge = metrics.gauge(MetricCatalog.discoveryDuration)
+        self.metrics = metrics
+        errors = metrics.counter(MetricCatalog.discoveryErrors)
         var accountErrors: [AccountErrorReason: Counter] = [:]
         for reason in AccountErrorReason.allCases {
-            accountErrors[reason] = registry.makeCounter(
-                descriptor: MetricCatalog.discoveryAccountErrors.descriptor, labels: [("reason", reason.rawValue)])
+            accountErrors[reason] = metrics.counter(
+                MetricCatalog.discoveryAccountErrors, labels: [("reason", reason.rawValue)])
         }
         self.accountErrors = accountErrors
         callerAccountID = accountID
@@ -170,7 +169,7 @@ public final class OrganizationDiscovery: Service {
             accountsGauge.set(Double(kept.count))
             let lastSuccess = lastSuccessGauge.withLock { gauge in
                 if let gauge { return gauge }
-                let made = registry.makeGauge(descriptor: MetricCatalog.discoveryLastSuccess.descriptor)
+                let made = metrics.gauge(MetricCatalog.discoveryLastSuccess)
                 gauge = made
                 return made
             }

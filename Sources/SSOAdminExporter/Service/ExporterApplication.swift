@@ -2,7 +2,6 @@ import AWSClient
 import Hummingbird
 import HummingbirdCore
 import Logging
-import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
@@ -178,7 +177,7 @@ public struct ExporterApplication: Sendable {
     {
         ConnectionLimiter(
             maxConnections: configuration.maxConnections, readTimeout: configuration.readTimeout,
-            registry: metrics.registry)
+            metrics: metrics.processWide)
     }
 
     /// Serves until a termination signal, then shuts down gracefully: in-flight collections are cancelled, so the
@@ -263,7 +262,7 @@ public struct ExporterApplication: Sendable {
             services.append(
                 .init(
                     service: WebConfigurationReloader(
-                        store: web, hangups: hangups, registry: metrics.registry, logger: logger),
+                        store: web, hangups: hangups, metrics: metrics.processWide, logger: logger),
                     successTerminationBehavior: .ignore))
         }
         // Shut down in reverse order: the reloader and signal logger, then the collector (cancelling AWS calls and

@@ -1,6 +1,5 @@
 import Logging
 import NIOPosix
-import Prometheus
 import ServiceLifecycle
 import Synchronization
 
@@ -52,12 +51,10 @@ public final class TargetsReloader: Service, Sendable {
         self.factory = factory
         self.logger = logger
         (wakeups, wakeupContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
-        let registry = factory.metrics.registry
-        successes = registry.makeCounter(
-            descriptor: MetricCatalog.configReloads.descriptor, labels: [("result", "success")])
-        failures = registry.makeCounter(
-            descriptor: MetricCatalog.configReloads.descriptor, labels: [("result", "failure")])
-        lastSuccessful = registry.makeGauge(descriptor: MetricCatalog.configLastReloadSuccessful.descriptor)
+        let metrics = factory.metrics.processWide
+        successes = metrics.counter(MetricCatalog.configReloads, labels: [("result", "success")])
+        failures = metrics.counter(MetricCatalog.configReloads, labels: [("result", "failure")])
+        lastSuccessful = metrics.gauge(MetricCatalog.configLastReloadSuccessful)
         lastSuccessful.set(1.0)
     }
 

@@ -10,7 +10,6 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import NIOTLS
-import Prometheus
 import ServiceLifecycle
 import SwiftASN1
 import Synchronization
@@ -67,30 +66,29 @@ public actor WebConfigurationReloader: Service {
     private(set) var loads = 0
     private(set) var contentReads = 0
 
-    public init(
+    package init(
         store: WebConfigurationStore, interval: Duration = .seconds(5), hangups: AsyncStream<Void>,
-        registry: PrometheusCollectorRegistry, logger: Logger
+        metrics: ProcessWideMetrics, logger: Logger
     ) {
         self.init(
-            store: store, interval: interval, hangups: hangups, registry: registry, logger: logger,
+            store: store, interval: interval, hangups: hangups, metrics: metrics, logger: logger,
             racyWindow: ConfigurationFileReader.defaultRacyWindow)
     }
 
     init(
         store: WebConfigurationStore, interval: Duration, hangups: AsyncStream<Void>,
-        registry: PrometheusCollectorRegistry, logger: Logger, racyWindow: Duration
+        metrics: ProcessWideMetrics, logger: Logger, racyWindow: Duration
     ) {
         self.store = store
         self.interval = interval
         self.hangups = hangups
         self.logger = logger
         self.racyWindow = racyWindow
-        let descriptor = MetricCatalog.webConfigReloads.descriptor
         reloads = (
-            registry.makeCounter(descriptor: descriptor, labels: [("result", "success")]),
-            registry.makeCounter(descriptor: descriptor, labels: [("result", "failure")])
+            metrics.counter(MetricCatalog.webConfigReloads, labels: [("result", "success")]),
+            metrics.counter(MetricCatalog.webConfigReloads, labels: [("result", "failure")])
         )
-        lastReloadSuccessful = registry.makeGauge(descriptor: MetricCatalog.webConfigLastReloadSuccessful.descriptor)
+        lastReloadSuccessful = metrics.gauge(MetricCatalog.webConfigLastReloadSuccessful)
         lastReloadSuccessful.set(Double(1))
         var reads = 0
         observed = Self.observe(store.current.watchedFiles, previous: [:], racyWindow: racyWindow, reads: &reads)
@@ -399,10 +397,9 @@ struct WebAccessMiddleware<Context: RequestContext>: RouterMiddleware {
         let credentials: Counter
         let busy: Counter
 
-        init(registry: PrometheusCollectorRegistry) {
-            let descriptor = MetricCatalog.httpAuthRefused.descriptor
-            credentials = registry.makeCounter(descriptor: descriptor, labels: [("reason", "credentials")])
-            busy = registry.makeCounter(descriptor: descriptor, labels: [("reason", "busy")])
+        init(metrics: ProcessWideMetrics) {
+            credentials = metrics.counter(MetricCatalog.httpAuthRefused, labels: [("reason", "credentials")])
+            busy = metrics.counter(MetricCatalog.httpAuthRefused, labels: [("reason", "busy")])
         }
     }
 

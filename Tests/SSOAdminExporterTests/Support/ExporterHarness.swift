@@ -72,10 +72,9 @@ struct ExporterHarness {
         }
     }
 
-    /// One scrape, parsed.
+    /// One scrape through the router, parsed.
     func scrape(budget: Duration = .seconds(10)) async throws -> ParsedExposition {
-        let bytes = await page.render(deadline: clock.now().advanced(by: budget))
-        return try ExpositionParser.parse(String(decoding: bytes, as: UTF8.self))
+        try await page.scrape(configuration: configuration, clock: clock, budget: budget)
     }
 }
 
