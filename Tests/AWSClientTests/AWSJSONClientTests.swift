@@ -30,7 +30,7 @@ final class SteppingWallClock: Sendable {
     }
 }
 
-@Suite("AWS JSON client over a loopback server")
+@Suite("AWS JSON client over a loopback server", .tags(.deadline))
 struct AWSJSONClientTests {
     struct Harness {
         let server: FakeHTTPServer

@@ -5,7 +5,7 @@ import Synchronization
 import TestSupport
 import Testing
 
-@Suite("kept-alive transport: connection reuse, framing, limits and TLS")
+@Suite("kept-alive transport: connection reuse, framing, limits and TLS", .tags(.deadline))
 struct KeptAliveTransportTests {
     func withTransport(
         maxResponseBytes: Int = 8 << 20,

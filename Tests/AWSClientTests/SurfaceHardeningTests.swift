@@ -67,7 +67,7 @@ final class CountedPage: Sendable {
     deinit { Self.alive.withLock { $0 -= 1 } }
 }
 
-@Suite("AWS client inputs: short sessions, long listings, cancelled calls, plain words")
+@Suite("AWS client inputs: short sessions, long listings, cancelled calls, plain words", .tags(.deadline))
 struct SurfaceHardeningTests {
     @Test(
         "a short role session is fetched once per half lifetime, not on every call",

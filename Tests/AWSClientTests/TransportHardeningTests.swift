@@ -4,7 +4,7 @@ import Foundation
 import TestSupport
 import Testing
 
-@Suite("transport and text from the network, under hostile input")
+@Suite("transport and text from the network, under hostile input", .tags(.deadline))
 struct TransportHardeningTests {
     /// Both transports: AsyncHTTPClient's, used through proxies, and the kept-alive one for direct connections.
     enum Kind: String, CaseIterable, CustomTestStringConvertible {

@@ -49,7 +49,7 @@ final class VerificationProbe: Sendable {
     var hashes: [String] { state.withLock { $0.hashes } }
 }
 
-@Suite("basic auth under a flood: one bcrypt at a time, a decoy as costly as any user, no NUL")
+@Suite("basic auth under a flood: one bcrypt at a time, a decoy as costly as any user, no NUL", .tags(.deadline))
 struct BasicAuthFloodTests {
     @Test("one verification runs at a time; past maxWaiting waiting, a request is turned away at once")
     func oneAtATime() async throws {

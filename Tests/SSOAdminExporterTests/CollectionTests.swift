@@ -8,7 +8,7 @@ import Synchronization
 import TestSupport
 import Testing
 
-@Suite("collection against a fake sso-admin")
+@Suite("collection against a fake sso-admin", .tags(.deadline))
 struct CollectionTests {
     @Test("pagination: every instance, the right page count", arguments: [0, 1, 10, 25, 1000])
     func pagination(count: Int) async throws {

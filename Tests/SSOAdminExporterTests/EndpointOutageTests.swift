@@ -4,7 +4,7 @@ import SSOAdminExporter
 import TestSupport
 import Testing
 
-@Suite("an endpoint that fails for every account")
+@Suite("an endpoint that fails for every account", .tags(.deadline))
 struct EndpointOutageTests {
     @Test("600 targets against sso-admin answering 500: one call each plus the endpoint's retry quota, not three each")
     func outageCostsOneCallPerTargetPlusTheQuota() async throws {

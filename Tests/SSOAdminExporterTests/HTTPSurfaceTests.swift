@@ -8,7 +8,7 @@ import SSOAdminExporter
 import TestSupport
 import Testing
 
-@Suite("HTTP surface")
+@Suite("HTTP surface", .tags(.deadline))
 struct HTTPSurfaceTests {
     func withApp(
         setup: TestingSetup = .router,

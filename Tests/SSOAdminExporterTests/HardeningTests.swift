@@ -11,7 +11,7 @@ import SSOAdminExporter
 import TestSupport
 import Testing
 
-@Suite("collection under hostile AWS responses")
+@Suite("collection under hostile AWS responses", .tags(.deadline))
 struct CollectionHardeningTests {
     @Test("a body that stalls is a Timeout: counted, timed, and the scrape answers by its deadline")
     func stalledBody() async throws {
@@ -118,7 +118,7 @@ struct CollectionHardeningTests {
     }
 }
 
-@Suite("rendering under hostile instance data")
+@Suite("rendering under hostile instance data", .tags(.deadline))
 struct RenderingHardeningTests {
     func render(_ instances: [InstanceMetadata]) throws -> ParsedExposition {
         let snapshot = CollectionSnapshot(
@@ -157,7 +157,7 @@ struct RenderingHardeningTests {
     }
 }
 
-@Suite("HTTP semantics")
+@Suite("HTTP semantics", .tags(.deadline))
 struct HTTPSemanticsTests {
     func withRouterApp(
         instances: Int = 20, testing: TestingSetup = .router,

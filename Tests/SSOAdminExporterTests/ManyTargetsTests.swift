@@ -69,7 +69,7 @@ struct SimulatedOrganization {
     }
 }
 
-@Suite("many targets from --config.file")
+@Suite("many targets from --config.file", .tags(.deadline))
 struct ManyTargetsTests {
     static let regions = ["us-east-1", "eu-west-1"]
 

@@ -9,7 +9,7 @@ import Testing
 
 /// Organization data as a broken or hostile AWS answer writes it: accounts and Regions listed twice or a thousand
 /// times, tokens that never end, pages too long, calls that hang; and targets that leave.
-@Suite("organization data from AWS, read as an attacker would write it")
+@Suite("organization data from AWS, read as an attacker would write it", .tags(.deadline))
 struct OrganizationHardeningTests {
     static let role = SimulatedOrganization.role
 

@@ -18,14 +18,14 @@ public protocol AWSCredentialsObserver: Sendable {
 /// cached credentials are returned as they are. Inside it, the first caller refreshes while everybody else keeps the
 /// old credentials, and that caller keeps them too when the refresh fails. Inside the mandatory window (10 minutes,
 /// or a third of the lifetime if that is shorter), or with nothing cached, callers wait for the
-/// refresh; however many wait, one fetch is in flight. The fetch runs in the task of the caller that started it
-/// (no task of its own outlives a call): if that caller is cancelled, the callers waiting on it get the error and
-/// the next call starts again.
+/// refresh; however many wait, one fetch is in flight (a ``SingleFlight``). The fetch runs in the task of the caller
+/// that started it (no task of its own outlives a call): if that caller is cancelled, the callers waiting on it get
+/// the error and the next call starts again; a waiting caller that is cancelled stops waiting at once.
 ///
-/// Credentials outside the advisory window are read without entering the actor: every AWS call asks for them, and
-/// at organization scale the two executor switches of an actor call were a visible part of each call's CPU.
-public actor RefreshingCredentialProvider: AWSCredentialProvider {
-    public nonisolated let name: String
+/// No actor: every AWS call asks for credentials, and at organization scale the two executor switches of an actor
+/// call were a visible part of each call's CPU.
+public final class RefreshingCredentialProvider: AWSCredentialProvider {
+    public let name: String
     public static let advisoryRefreshWindow: TimeInterval = 15 * 60
     public static let mandatoryRefreshWindow: TimeInterval = 10 * 60
 
@@ -40,13 +40,7 @@ public actor RefreshingCredentialProvider: AWSCredentialProvider {
     private let fetch: @Sendable () async throws -> AWSCredentials
     private let clock: AWSClock
     private let observer: (any AWSCredentialsObserver)?
-    /// Behind a lock rather than actor state, so that ``credentials()`` can read it without entering the actor;
-    /// only the actor writes it.
-    private nonisolated let stored = Mutex<Cached?>(nil)
-    private var cached: Cached? {
-        get { stored.withLock { $0 } }
-        set { stored.withLock { $0 = newValue } }
-    }
+    private let stored = Mutex<Cached?>(nil)
 
     /// Credentials and the windows their lifetime, as it was when they arrived, gives them.
     private struct Cached {
@@ -54,9 +48,9 @@ public actor RefreshingCredentialProvider: AWSCredentialProvider {
         let advisoryWindow: TimeInterval
         let mandatoryWindow: TimeInterval
     }
-    private var refreshing = false
-    /// Callers that need fresh credentials while another caller's refresh is in flight.
-    private var waiting: [CheckedContinuation<AWSCredentials, any Error>] = []
+    /// The refresh in flight, which every caller that needs fresh credentials joins.
+    private let refreshes = SingleFlight<Int, Result<AWSCredentials, AWSCredentialsError>>()
+    private static let refreshKey = 0
 
     /// - Parameter fetch: obtains fresh credentials; throws ``AWSCredentialsError`` (other errors are wrapped).
     public init(
@@ -71,54 +65,56 @@ public actor RefreshingCredentialProvider: AWSCredentialProvider {
         self.fetch = fetch
     }
 
-    public nonisolated func credentials() async throws -> AWSCredentials {
+    public func credentials() async throws -> AWSCredentials {
         if let cached = stored.withLock({ $0 }), !needsRefresh(cached) { return cached.credentials }
         return try await refreshedCredentials()
     }
 
-    private nonisolated func needsRefresh(_ cached: Cached) -> Bool {
+    private func needsRefresh(_ cached: Cached) -> Bool {
         guard let expiration = cached.credentials.expiration else { return false }
         return expiration.timeIntervalSince(clock.wallTime()) <= cached.advisoryWindow
     }
 
     private func refreshedCredentials() async throws -> AWSCredentials {
-        if let cached {
+        if let cached = stored.withLock({ $0 }) {
             guard let expiration = cached.credentials.expiration else { return cached.credentials }
             let remaining = expiration.timeIntervalSince(clock.wallTime())
             if remaining > cached.advisoryWindow { return cached.credentials }
             if remaining > cached.mandatoryWindow {
-                if refreshing { return cached.credentials }
-                return (try? await refresh()) ?? cached.credentials
+                // Inside the advisory window one caller refreshes; the others, and that caller when the refresh
+                // fails, keep the credentials they have.
+                guard let ticket = refreshes.lead(Self.refreshKey) else { return cached.credentials }
+                refreshes.finish(Self.refreshKey, with: await refresh())
+                return (try? await refreshes.wait(ticket)?.get()) ?? cached.credentials
             }
         }
-        if refreshing {
-            return try await withCheckedThrowingContinuation { waiting.append($0) }
+        guard let ticket = refreshes.join(Self.refreshKey) else {
+            throw AWSCredentialsError(provider: name, message: "credentials are no longer refreshed")
         }
-        return try await refresh()
+        if ticket.leads { refreshes.finish(Self.refreshKey, with: await refresh()) }
+        guard let outcome = await refreshes.wait(ticket) else {
+            throw AWSCredentialsError(provider: name, message: "cancelled while waiting for a credentials refresh")
+        }
+        return try outcome.get()
     }
 
-    /// Fetches in the caller's task and hands the outcome to every caller that waited for it.
-    private func refresh() async throws -> AWSCredentials {
-        refreshing = true
-        let outcome: Result<AWSCredentials, AWSCredentialsError>
+    /// Fetches in the caller's task; the outcome goes to every caller that joined the refresh.
+    private func refresh() async -> Result<AWSCredentials, AWSCredentialsError> {
         do {
             let fresh = try await fetch()
             SecretRegistry.shared.register(fresh)
             let windows = Self.refreshWindows(
                 lifetime: fresh.expiration.map { $0.timeIntervalSince(clock.wallTime()) } ?? .infinity)
-            cached = Cached(credentials: fresh, advisoryWindow: windows.advisory, mandatoryWindow: windows.mandatory)
+            stored.withLock {
+                $0 = Cached(credentials: fresh, advisoryWindow: windows.advisory, mandatoryWindow: windows.mandatory)
+            }
             observer?.credentialsRefreshed(provider: name, expiration: fresh.expiration)
-            outcome = .success(fresh)
+            return .success(fresh)
         } catch {
             let failure =
                 error as? AWSCredentialsError ?? AWSCredentialsError(provider: name, message: String(describing: error))
             observer?.credentialsRefreshFailed(provider: name, error: failure)
-            outcome = .failure(failure)
+            return .failure(failure)
         }
-        refreshing = false
-        let waiters = waiting
-        waiting = []
-        for waiter in waiters { waiter.resume(with: outcome.mapError { $0 as any Error }) }
-        return try outcome.get()
     }
 }

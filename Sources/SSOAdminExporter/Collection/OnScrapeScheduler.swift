@@ -35,20 +35,9 @@ public final class OnScrapeScheduler: CollectionScheduler, Service {
 
     private struct State {
         var histories: [String: TargetHistory] = [:]
-        /// Targets with a collection in flight.
-        var inFlight: Set<String> = []
-        var waiters: [Int: Waiter] = [:]
-        var nextWaiterID = 0
-        var shutDown = false
     }
-
-    private enum Waiter {
-        /// Registered, its continuation not yet stored.
-        case pending(target: String)
-        case waiting(target: String, CheckedContinuation<CollectionSnapshot?, Never>)
-        /// Answered before its continuation was stored.
-        case answered(CollectionSnapshot?)
-    }
+    /// Scrapes of a target join the collection in flight for it.
+    private let collections = SingleFlight<String, CollectionSnapshot>()
 
     public init(
         targets: TargetSet, collector: TargetCollector, minInterval: Duration = .zero,
@@ -94,108 +83,36 @@ public final class OnScrapeScheduler: CollectionScheduler, Service {
         let now = clock.now()
         let startedAt = collector.now
         let name = source.target.name
-        enum Decision {
-            case reuse(CollectionSnapshot)
-            case refuse
-            case wait(id: Int, start: MonotonicInstant?)
-        }
-        let decision: Decision = state.withLock { state in
-            if let latest = state.histories[name]?.latest, minInterval > .zero,
-                latest.finishedAt.advanced(by: minInterval) > now
-            {
-                return .reuse(latest)
-            }
-            if state.shutDown { return .refuse }
-            let id = state.nextWaiterID
-            state.nextWaiterID += 1
-            state.waiters[id] = .pending(target: name)
-            guard state.inFlight.insert(name).inserted else { return .wait(id: id, start: nil) }
-            let remaining = now.duration(to: deadline)
-            return .wait(
-                id: id, start: deadline.advanced(by: .zero - max(.zero, min(Self.completionGrace, remaining / 4))))
-        }
-        switch decision {
-        case .reuse(let latest):
+        if let latest = state.withLock({ $0.histories[name]?.latest }), minInterval > .zero,
+            latest.finishedAt.advanced(by: minInterval) > now
+        {
             return latest
-        case .refuse:
+        }
+        guard let ticket = collections.join(name) else {
             return collector.failure(
                 "the exporter is shutting down", of: source, waitStarted: now, startedAt: startedAt)
-        case .wait(let id, let start):
-            if let start { requestContinuation.yield(Request(source: source, deadline: start)) }
-            if let result = await wait(id, patience: now.duration(to: deadline)) { return result }
-            let reason =
-                Task.isCancelled || state.withLock({ $0.shutDown })
-                ? "the scrape was cancelled while a collection was running"
-                : "scrape deadline passed while a collection was still running"
-            return collector.failure(reason, of: source, waitStarted: now, startedAt: startedAt)
         }
-    }
-
-    /// Waits for waiter `id` to be answered, for at most `patience` of real time: the collection is bounded by an
-    /// earlier deadline on the injected clock, so this only ends the wait of a scrape that joined a collection
-    /// started with a later deadline than its own.
-    private func wait(_ id: Int, patience: Duration) async -> CollectionSnapshot? {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                try? await Task.sleep(for: patience)
-                self.answer(id, with: nil)
-            }
-            let result = await withTaskCancellationHandler {
-                await withCheckedContinuation { (continuation: CheckedContinuation<CollectionSnapshot?, Never>) in
-                    let early: CollectionSnapshot?? = state.withLock { state in
-                        switch state.waiters[id] {
-                        case .pending(let target):
-                            state.waiters[id] = .waiting(target: target, continuation)
-                            return nil
-                        case .answered(let result):
-                            state.waiters[id] = nil
-                            return .some(result)
-                        case .waiting, nil:
-                            return .some(nil)
-                        }
-                    }
-                    if let early { continuation.resume(returning: early) }
-                }
-            } onCancel: {
-                self.answer(id, with: nil)
-            }
-            group.cancelAll()
-            return result
+        if ticket.leads {
+            let remaining = now.duration(to: deadline)
+            let start = deadline.advanced(by: .zero - max(.zero, min(Self.completionGrace, remaining / 4)))
+            requestContinuation.yield(Request(source: source, deadline: start))
         }
-    }
-
-    /// Answers one waiter; a waiter whose continuation is not stored yet keeps the answer for when it is.
-    private func answer(_ id: Int, with snapshot: CollectionSnapshot?) {
-        let continuation: CheckedContinuation<CollectionSnapshot?, Never>? = state.withLock { state in
-            switch state.waiters[id] {
-            case .pending:
-                state.waiters[id] = .answered(snapshot)
-                return nil
-            case .waiting(_, let continuation):
-                state.waiters[id] = nil
-                return continuation
-            case .answered, nil:
-                return nil
-            }
-        }
-        continuation?.resume(returning: snapshot)
+        // The collection is bounded by an earlier deadline on the injected clock; patience in real time only ends
+        // the wait of a scrape that joined a collection started with a later deadline than its own.
+        if let result = await collections.wait(ticket, patience: now.duration(to: deadline)) { return result }
+        let reason =
+            Task.isCancelled || collections.isShutDown
+            ? "the scrape was cancelled while a collection was running"
+            : "scrape deadline passed while a collection was still running"
+        return collector.failure(reason, of: source, waitStarted: now, startedAt: startedAt)
     }
 
     /// Records a finished collection and answers everyone waiting for that target.
     private func finish(_ name: String, _ snapshot: CollectionSnapshot) {
-        let answered: [(Int, CollectionSnapshot)] = state.withLock { state in
-            let reported = state.histories[name, default: TargetHistory()].record(snapshot, maxStale: maxStale)
-            state.inFlight.remove(name)
-            return state.waiters.compactMap { id, waiter in
-                switch waiter {
-                case .pending(let target) where target == name, .waiting(let target, _) where target == name:
-                    return (id, reported)
-                default:
-                    return nil
-                }
-            }
+        let reported = state.withLock { state in
+            state.histories[name, default: TargetHistory()].record(snapshot, maxStale: maxStale)
         }
-        for (id, snapshot) in answered { answer(id, with: snapshot) }
+        collections.finish(name, with: reported)
     }
 
     /// Runs the collections scrapes ask for until graceful shutdown, then cancels those in flight and answers every
@@ -221,11 +138,7 @@ public final class OnScrapeScheduler: CollectionScheduler, Service {
 
     /// Answers every waiting scrape and every later one at once.
     public func shutDown() {
-        let pending: [Int] = state.withLock { state in
-            state.shutDown = true
-            return Array(state.waiters.keys)
-        }
+        collections.shutDown()
         requestContinuation.finish()
-        for id in pending { answer(id, with: nil) }
     }
 }

@@ -1,3 +1,4 @@
+import AWSClient
 import Synchronization
 
 /// The targets being watched: those the configuration names and those discovery found, replaced as a whole when
@@ -62,8 +63,8 @@ public final class TargetSet: Sendable {
             !unlearned.isEmpty && unlearned.contains { !$0.account.current.isEmpty }
         }
     }
-    /// Waiters for the next change, by ID so that a cancelled wait can leave.
-    private let waiters = Mutex<(next: Int, continuations: [Int: CheckedContinuation<Void, Never>])>((0, [:]))
+    /// Waiters for the change that ends a generation, keyed by that generation.
+    private let changes = SingleFlight<Int, Void>()
 
     /// Told the watched targets after every change, such as the target factory, so that the series of a target
     /// that left go with it.
@@ -85,32 +86,15 @@ public final class TargetSet: Sendable {
     /// Returns at the first change after `generation` (at once if there was one already), or at once when the
     /// calling task is cancelled.
     public func changed(after generation: Int) async {
-        let id = waiters.withLock { waiters in
-            waiters.next += 1
-            return waiters.next
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                // Read under the waiters' lock: `notify` takes it after every change, so a change either shows in
-                // the generation here or finds this waiter registered.
-                let ready = waiters.withLock { waiters in
-                    if Task.isCancelled || self.generation != generation { return true }
-                    waiters.continuations[id] = continuation
-                    return false
-                }
-                if ready { continuation.resume() }
-            }
-        } onCancel: {
-            waiters.withLock { $0.continuations.removeValue(forKey: id) }?.resume()
-        }
+        // Checked under the flight's lock: a change either shows in the generation here or, made after, finishes
+        // the flight this waiter joined.
+        guard let ticket = changes.join(generation, unless: { self.generation != generation }) else { return }
+        _ = await changes.wait(ticket)
     }
 
-    private func notify() {
-        let woken = waiters.withLock { waiters in
-            defer { waiters.continuations.removeAll() }
-            return Array(waiters.continuations.values)
-        }
-        for continuation in woken { continuation.resume() }
+    /// Wakes the waiters of the generation that `generation` ended.
+    private func notify(_ generation: Int) {
+        changes.finish(generation - 1, with: ())
     }
 
     /// Configured targets first, in file order, then discovered ones; a discovered target never hides a configured
@@ -119,14 +103,14 @@ public final class TargetSet: Sendable {
     /// A configured target that has learned its account since the last change is taken into account here, so that
     /// the next round, scrape or `/sd` after it no longer watches the discovered target it duplicates.
     public var sources: [TargetSource] {
-        let (all, changed) = state.withLock { state -> ([TargetSource], Bool) in
-            guard state.learnedSinceReindex else { return (state.all, false) }
+        let (all, changed) = state.withLock { state -> ([TargetSource], Int?) in
+            guard state.learnedSinceReindex else { return (state.all, nil) }
             state.reindex()
-            return (state.all, true)
+            return (state.all, state.generation)
         }
-        if changed {
+        if let changed {
             onChange?(all)
-            notify()
+            notify(changed)
         }
         return all
     }
@@ -151,23 +135,23 @@ public final class TargetSet: Sendable {
     public var discoveredCount: Int { sources.count - configuredCount }
 
     public func replaceConfigured(_ sources: [TargetSource]) {
-        let all = state.withLock {
+        let (all, generation) = state.withLock {
             $0.configured = sources
             $0.reindex()
-            return $0.all
+            return ($0.all, $0.generation)
         }
         onChange?(all)
-        notify()
+        notify(generation)
     }
 
     public func replaceDiscovered(_ sources: [TargetSource]) {
-        let all = state.withLock {
+        let (all, generation) = state.withLock {
             $0.discovered = sources
             $0.reindex()
-            return $0.all
+            return ($0.all, $0.generation)
         }
         onChange?(all)
-        notify()
+        notify(generation)
     }
 
     public func source(named name: String) -> TargetSource? {
