@@ -37,7 +37,6 @@ struct AWSJSONClientTests {
         let client: AWSJSONClient
         let clock: ManualClock
         let observer: RecordingObserver
-        let http: HTTPClient
         let requests: RequestLog
     }
 
@@ -65,29 +64,27 @@ struct AWSJSONClientTests {
             let index = requests.append(request)
             return answers[min(index, answers.count - 1)]
         }
-        let http = AsyncHTTPClientTransport.makeHTTPClient(connectTimeout: .seconds(2))
         let clock = ManualClock()
         let observer = RecordingObserver()
         let wall = SteppingWallClock()
-        let client = AWSJSONClient(
-            endpoint: AWSServiceEndpoint(url: URL(string: server.endpoint)!, region: "us-east-1", signingName: "sso"),
-            targetPrefix: "SWBExternalService",
-            credentialProvider: StaticCredentialProvider(credentials),
-            transport: AsyncHTTPClientTransport(client: http),
+        // The production client, with connections of its own.
+        let aws = try AWSClient(
             configuration: AWSClientConfiguration(
-                userAgent: "sso-admin-exporter/test", timeout: .init(request: .seconds(5)),
+                userAgent: "sso-admin-exporter/test", timeout: .init(connect: .seconds(2), request: .seconds(5)),
                 retry: jitter.map { value in .init(maxAttempts: maxAttempts, jitter: { value }) }
                     ?? .init(maxAttempts: maxAttempts),
-                clock: AWSClock(clock, wallTime: { wall.next() })),
-            observer: observer
-        )
-        let harness = Harness(
-            server: server, client: client, clock: clock, observer: observer, http: http, requests: requests)
+                clock: AWSClock(clock, wallTime: { wall.next() })))
+        let client = AWSJSONClient(
+            sender: aws.sender(
+                for: AWSServiceEndpoint(url: URL(string: server.endpoint)!, region: "us-east-1", signingName: "sso"),
+                credentials: StaticCredentialProvider(credentials), observer: observer),
+            targetPrefix: "SWBExternalService")
+        let harness = Harness(server: server, client: client, clock: clock, observer: observer, requests: requests)
         try await withAsyncCleanup {
             try await body(harness)
         } cleanup: {
             await server.stop()
-            try await http.shutdown()
+            try await aws.shutdown()
         }
     }
 
@@ -98,10 +95,15 @@ struct AWSJSONClientTests {
 
     func call(_ harness: Harness, deadline: Duration = .seconds(30)) async throws -> String {
         try await harness.client.send(
-            operation: "ListInstances",
-            body: Array("{}".utf8),
-            deadline: AWSClock(harness.clock).now().advanced(by: deadline)
-        ) { String(decoding: $0, as: UTF8.self) }
+            Self.operation { String(decoding: $0, as: UTF8.self) }, body: Array("{}".utf8),
+            deadline: AWSClock(harness.clock).now().advanced(by: deadline))
+    }
+
+    /// `ListInstances` with the test's own decoder.
+    static func operation<Output: Sendable>(decode: @escaping @Sendable ([UInt8]) throws -> Output)
+        -> AWSOperation<Output>
+    {
+        AWSOperation(name: "ListInstances", modeledErrors: [], decode: decode)
     }
 
     @Test("a signed awsJson1_1 request with target, content type, host and user agent")
@@ -194,8 +196,8 @@ struct AWSJSONClientTests {
             do {
                 _ = try await call(harness)
                 Issue.record("expected \(code)")
-            } catch let AWSClientError.service(error) {
-                #expect(error.code == code)
+            } catch let error as AWSClientError {
+                #expect(error.serviceError?.code == code)
             }
             #expect(harness.requests.withLock { $0.count } == 1)
         }
@@ -240,12 +242,10 @@ struct AWSJSONClientTests {
         try await withHarness(answers: [.respond(status: 200, headers: [], body: Array("{".utf8))]) { harness in
             do {
                 _ = try await harness.client.send(
-                    operation: "ListInstances", body: [],
-                    deadline: AWSClock(harness.clock).now().advanced(by: .seconds(5))
-                ) { bytes -> String in
-                    _ = try JSONSerialization.jsonObject(with: Data(bytes))
-                    return "parsed"
-                }
+                    Self.operation { bytes -> String in
+                        _ = try JSONSerialization.jsonObject(with: Data(bytes))
+                        return "parsed"
+                    }, body: [], deadline: AWSClock(harness.clock).now().advanced(by: .seconds(5)))
                 Issue.record("expected an error")
             } catch let error as AWSClientError {
                 #expect(error.exceptionName == "InvalidResponse")
@@ -254,25 +254,37 @@ struct AWSJSONClientTests {
         }
     }
 
+    struct UnreadableBody: Error, Equatable {
+        let length: Int
+    }
+
+    @Test("the decoder's error is kept as the value it threw, not as text")
+    func decoderErrorKept() async throws {
+        try await withHarness(answers: [.respond(status: 200, headers: [], body: Array("nope".utf8))]) { harness in
+            let error = try await #require(throws: AWSClientError.self) {
+                _ = try await harness.client.send(
+                    Self.operation { bytes -> String in throw UnreadableBody(length: bytes.count) }, body: [],
+                    deadline: AWSClock(harness.clock).now().advanced(by: .seconds(5)))
+            }
+            #expect(error.isInvalidResponse)
+            #expect(error.cause as? UnreadableBody == UnreadableBody(length: 4))
+            #expect(error.serviceError == nil && error.transportError == nil && !error.isCancellation)
+        }
+    }
+
     @Test("missing credentials fail before sending and are reported")
     func noCredentials() async throws {
-        let http = AsyncHTTPClientTransport.makeHTTPClient(connectTimeout: .seconds(1))
-        defer { _ = http.shutdown() }
         let observer = RecordingObserver()
+        // No connection is ever made: the call fails before sending.
         let client = AWSJSONClient(
-            endpoint: AWSServiceEndpoint(
-                url: URL(string: "http://127.0.0.1:9")!, region: "us-east-1", signingName: "sso"),
-            targetPrefix: "SWBExternalService",
-            credentialProvider: EnvironmentCredentialProvider(environment: [:]),
-            transport: AsyncHTTPClientTransport(client: http),
-            configuration: AWSClientConfiguration(userAgent: "test"),
-            observer: observer
-        )
+            sender: AWSClient.unconnected.sender(
+                for: AWSServiceEndpoint(
+                    url: URL(string: "http://127.0.0.1:9")!, region: "us-east-1", signingName: "sso"),
+                credentials: EnvironmentCredentialProvider(environment: [:]), observer: observer),
+            targetPrefix: "SWBExternalService")
         await #expect(throws: AWSClientError.self) {
             try await client.send(
-                operation: "ListInstances", body: [],
-                deadline: AWSClock.continuous.now().advanced(by: .seconds(1))
-            ) { _ in 0 }
+                Self.operation { _ in 0 }, body: [], deadline: AWSClock.continuous.now().advanced(by: .seconds(1)))
         }
         #expect(observer.recorded == ["ListInstances:before:CredentialsError"])
     }

@@ -39,9 +39,10 @@ struct ClientConfigurationTests {
 
     func assumeRole(retry: AWSClientConfiguration.Retry, transport: ScriptedTransport) async throws -> AWSCredentials {
         let context = AWSCredentialChainContext(
-            environment: ["AWS_EC2_METADATA_DISABLED": "true"], region: "us-east-1", awsTransport: transport,
-            localTransport: transport,
-            client: AWSClientConfiguration(userAgent: "test", retry: retry, clock: AWSClock(ManualClock())),
+            environment: ["AWS_EC2_METADATA_DISABLED": "true"], region: "us-east-1",
+            client: AWSClient(
+                configuration: AWSClientConfiguration(userAgent: "test", retry: retry, clock: AWSClock(ManualClock())),
+                transport: transport),
             sessionNamePrefix: "test")
         let resolved = try AWSCredentialChain.assumingRole(
             AssumeRoleRequest(roleARN: "arn:aws:iam::111122223333:role/r", roleSessionName: "s"),

@@ -42,9 +42,9 @@ struct CredentialChainTests {
             },
             profile: profile,
             region: "us-east-1",
-            awsTransport: transport ?? AsyncHTTPClientTransport(client: http),
-            localTransport: transport ?? AsyncHTTPClientTransport(client: http),
-            client: AWSClientConfiguration(userAgent: "test"),
+            client: AWSClient(
+                configuration: AWSClientConfiguration(userAgent: "test"),
+                transport: transport ?? AsyncHTTPClientTransport(client: http)),
             sessionNamePrefix: "sso-admin-exporter"
         )
         try await withAsyncCleanup {
@@ -234,8 +234,7 @@ struct CredentialChainTests {
         let context = AWSCredentialChainContext(
             environment: ["AWS_CONFIG_FILE": config, "AWS_PROFILE": "p", "HOME": files.directory.path],
             region: "us-east-1",
-            awsTransport: StaticTransport(), localTransport: StaticTransport(),
-            client: AWSClientConfiguration(userAgent: "test"), sessionNamePrefix: "test")
+            client: .unconnected, sessionNamePrefix: "test")
         let failures = Mutex<[String]>([])
         let chain = ResolvingCredentialProvider(
             resolve: { try AWSCredentialChain.resolve(context) },
@@ -256,8 +255,7 @@ struct CredentialChainTests {
         let context = AWSCredentialChainContext(
             environment: ["HOME": files.directory.path, "AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:9"],
             region: "us-east-1",
-            awsTransport: StaticTransport(), localTransport: StaticTransport(),
-            client: AWSClientConfiguration(userAgent: "test"), sessionNamePrefix: "test")
+            client: .unconnected, sessionNamePrefix: "test")
         let resolved = try AWSCredentialChain.resolve(context)
         let lastResort = try #require(resolved.lastResort)
         #expect(lastResort.provider.name == "imds")
@@ -273,9 +271,15 @@ struct CredentialChainTests {
         let configured = try AWSCredentialChain.resolve(
             AWSCredentialChainContext(
                 environment: ["HOME": files.directory.path, "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "s"],
-                region: "us-east-1", awsTransport: StaticTransport(), localTransport: StaticTransport(),
-                client: AWSClientConfiguration(userAgent: "test"), sessionNamePrefix: "test"))
+                region: "us-east-1", client: .unconnected, sessionNamePrefix: "test"))
         #expect(configured.lastResort == nil)
+    }
+}
+
+extension AWSClient {
+    /// A client whose every call fails: for tests that must not reach the network.
+    static var unconnected: AWSClient {
+        AWSClient(configuration: AWSClientConfiguration(userAgent: "test"), transport: StaticTransport())
     }
 }
 

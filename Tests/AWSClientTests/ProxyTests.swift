@@ -67,10 +67,12 @@ struct ProxyTests {
             let settings = try ProxySettings.fromEnvironment([
                 "HTTP_PROXY": "http://127.0.0.1:\(proxy.port)", "NO_PROXY": noProxy,
             ])
-            let (transport, clients) = try ProxyRoutingTransport.make(settings: settings, connectTimeout: .seconds(2))
+            let client = try AWSClient(
+                configuration: AWSClientConfiguration(
+                    userAgent: "test", transport: .init(proxy: settings), timeout: .init(connect: .seconds(2))))
             try await withAsyncCleanup {
                 let result = await Result(catching: {
-                    try await transport.send(
+                    try await client.transport.send(
                         AWSHTTPRequest(
                             method: "GET", url: URL(string: "\(origin.endpoint)/path")!, headers: [], body: []),
                         timeout: .seconds(5))
@@ -82,7 +84,7 @@ struct ProxyTests {
                     #expect(body == "direct")
                 }
             } cleanup: {
-                try await clients.shutdown()
+                try await client.shutdown()
             }
         }
         // AsyncHTTPClient tries the refused tunnel again until its connect timeout, so the CONNECT may repeat.

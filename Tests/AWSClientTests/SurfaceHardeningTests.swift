@@ -127,7 +127,7 @@ struct SurfaceHardeningTests {
                 },
                 nextToken: \.token, items: \.items)
         } throws: { error in
-            guard case AWSClientError.pagination(let pagination) = error else { return false }
+            guard let pagination = (error as? AWSClientError)?.paginationError else { return false }
             return pagination.kind == .tooManyItems(limit: 50) && pagination.exceptionName == "TooManyItems"
         }
         #expect(fetched.withLock { $0 } == 3)
@@ -153,13 +153,13 @@ struct SurfaceHardeningTests {
             configuration: AWSClientConfiguration(userAgent: "test"), observer: observer)
         let call = Task {
             try await sender.send(
-                operation: "DescribeOrganization",
+                AWSOperation(name: "DescribeOrganization", modeledErrors: [], decode: { _ in () }),
                 request: AWSHTTPRequest(
                     method: "POST",
                     url: try #require(URL(string: "https://organizations.us-east-1.amazonaws.com")), headers: [],
                     body: []),
                 deadline: AWSClock.continuous.now().advanced(by: .seconds(60)),
-                parseError: { AWSServiceError(code: "X", statusCode: $0.status) }, decode: { _ in () })
+                parseError: { AWSServiceError(code: "X", statusCode: $0.status) })
         }
         for await _ in started { break }
         call.cancel()

@@ -185,7 +185,7 @@ struct CollectionTests {
         }
         try await ExporterHarness.with(instances: FakeInstance.numbered(30)) { harness in
             harness.service.inject([.serviceError(code: "AccessDeniedException", status: 400)])
-            guard case .aws(.service(let error)) = try await failure(harness) else {
+            guard case .aws(let awsError) = try await failure(harness), let error = awsError.serviceError else {
                 Issue.record("not a service error")
                 return
             }
@@ -194,7 +194,7 @@ struct CollectionTests {
         }
         try await ExporterHarness.with(instances: FakeInstance.numbered(30)) { harness in
             harness.service.setRepeatTokens(true)
-            guard case .aws(.pagination(let error)) = try await failure(harness) else {
+            guard case .aws(let awsError) = try await failure(harness), let error = awsError.paginationError else {
                 Issue.record("not a pagination error")
                 return
             }

@@ -45,22 +45,21 @@ struct SimulatedOrganization {
         logger: Logger = ExporterHarness.logger, _ body: (SimulatedOrganization) async throws -> Void
     ) async throws {
         let server = try await FakeHTTPServer.start { await simulator.handle($0) }
-        let http = AsyncHTTPClientTransport.makeHTTPClient(connectTimeout: .seconds(2))
         let file = try write(yaml)
+        let options = try ExporterOptions.parse(["--config.file", file])
+        let configuration = try ExporterConfiguration.resolve(
+            options, environment: ["AWS_ENDPOINT_URL": server.endpoint, "AWS_REGION": "us-east-1"])
+        let client = try ExporterHarness.client(for: configuration, clock: clock, logger: logger)
         try await withAsyncCleanup {
-            let options = try ExporterOptions.parse(["--config.file", file])
-            let configuration = try ExporterConfiguration.resolve(
-                options, environment: ["AWS_ENDPOINT_URL": server.endpoint, "AWS_REGION": "us-east-1"])
             let page = try ExporterApplication.makeMetricsPage(
                 configuration: configuration,
                 credentialProvider: StaticCredentialProvider(simulator.managementCredentials),
-                transport: AsyncHTTPClientTransport(client: http), clock: clock,
-                environment: ["AWS_ENDPOINT_URL": server.endpoint], logger: logger)
+                client: client, environment: ["AWS_ENDPOINT_URL": server.endpoint], logger: logger)
             try await body(SimulatedOrganization(simulator: simulator, page: page, configuration: configuration))
         } cleanup: {
             try? FileManager.default.removeItem(atPath: file)
             await server.stop()
-            try await http.shutdown()
+            try await client.shutdown()
         }
     }
 

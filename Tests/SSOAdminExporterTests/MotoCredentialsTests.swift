@@ -23,12 +23,11 @@ extension ExternalProgramTests {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: directory) }
-            let http = AsyncHTTPClientTransport.makeHTTPClient(connectTimeout: .seconds(2))
+            let configuration = try ExporterHarness.configuration(
+                endpoint: moto.endpoint, arguments: arguments(moto),
+                environment: ["AWS_ENDPOINT_URL_STS": moto.endpoint])
+            let client = try ExporterHarness.client(for: configuration)
             try await withAsyncCleanup {
-                let configuration = try ExporterHarness.configuration(
-                    endpoint: moto.endpoint, arguments: arguments(moto),
-                    environment: ["AWS_ENDPOINT_URL_STS": moto.endpoint])
-                let transport = AsyncHTTPClientTransport(client: http)
                 let metrics = ExporterSelfMetrics()
                 let chain = ExporterApplication.makeChainProvider(
                     configuration: configuration,
@@ -36,13 +35,13 @@ extension ExternalProgramTests {
                         "AWS_ENDPOINT_URL_STS": moto.endpoint, "HOME": directory.path,
                         "AWS_EC2_METADATA_DISABLED": "true",
                     ]) { given, _ in given },
-                    transport: transport, metrics: metrics, logger: ExporterHarness.logger)
+                    client: client, metrics: metrics, logger: ExporterHarness.logger)
                 let page = try ExporterApplication.makeMetricsPage(
-                    configuration: configuration, credentialProvider: chain, transport: transport, selfMetrics: metrics,
+                    configuration: configuration, credentialProvider: chain, client: client, selfMetrics: metrics,
                     logger: ExporterHarness.logger)
                 try await page.running { try await body(moto, page) }
             } cleanup: {
-                try await http.shutdown()
+                try await client.shutdown()
             }
         }
 
@@ -128,12 +127,13 @@ extension ExternalProgramTests {
             let http = AsyncHTTPClientTransport.makeHTTPClient(connectTimeout: .seconds(2))
             try await withAsyncCleanup {
                 let sts = STSClient(
-                    sender: AWSRequestSender(
-                        endpoint: try STSClient.endpoint(
+                    sender: AWSClient(
+                        configuration: AWSClientConfiguration(userAgent: "test"),
+                        transport: AsyncHTTPClientTransport(client: http)
+                    ).sender(
+                        for: try STSClient.endpoint(
                             region: MotoServer.region, environment: ["AWS_ENDPOINT_URL_STS": moto.endpoint]),
-                        credentialProvider: StaticCredentialProvider(moto.credentials),
-                        transport: AsyncHTTPClientTransport(client: http),
-                        configuration: AWSClientConfiguration(userAgent: "test")))
+                        credentials: StaticCredentialProvider(moto.credentials)))
                 let identity = try await sts.getCallerIdentity(
                     deadline: AWSClock.continuous.now().advanced(by: .seconds(10)))
                 #expect(identity.account == "123456789012")

@@ -16,19 +16,19 @@ extension ExternalProgramTests {
         ) async throws {
             let moto = try await MotoServer.start()
             defer { moto.stop() }
-            let http = AsyncHTTPClientTransport.makeHTTPClient(connectTimeout: .seconds(2))
             let configuration = try ExporterHarness.configuration(
                 endpoint: moto.endpoint, environment: ["AWS_ENDPOINT_URL_STS": moto.endpoint])
-            let page = try ExporterApplication.makeMetricsPage(
-                configuration: configuration,
-                credentialProvider: StaticCredentialProvider(credentials(moto.credentials)),
-                transport: AsyncHTTPClientTransport(client: http),
-                logger: ExporterHarness.logger
-            )
+            let client = try ExporterHarness.client(for: configuration)
             try await withAsyncCleanup {
+                let page = try ExporterApplication.makeMetricsPage(
+                    configuration: configuration,
+                    credentialProvider: StaticCredentialProvider(credentials(moto.credentials)),
+                    client: client,
+                    logger: ExporterHarness.logger
+                )
                 try await page.running { try await body(moto, page, .continuous) }
             } cleanup: {
-                try await http.shutdown()
+                try await client.shutdown()
             }
         }
 

@@ -1,15 +1,23 @@
 import Crypto
 
 /// One operation as its service model describes it: the name it is sent and counted under, the errors the model
-/// lists for it (counted from the start, at 0), and how to read a successful response.
+/// lists for it (counted from the start, at 0), whether it is signed, and how to read a successful response. Every
+/// call the client makes is one of these; nothing is sent by a bare name.
 public struct AWSOperation<Output: Sendable>: Sendable {
     public let name: String
     public let modeledErrors: [String]
+    /// `false` for the operations the model marks `"authtype": "none"` (`AssumeRoleWithWebIdentity`: the token is
+    /// the proof).
+    public let signed: Bool
     public let decode: @Sendable ([UInt8]) throws -> Output
 
-    public init(name: String, modeledErrors: [String], decode: @escaping @Sendable ([UInt8]) throws -> Output) {
+    public init(
+        name: String, modeledErrors: [String], signed: Bool = true,
+        decode: @escaping @Sendable ([UInt8]) throws -> Output
+    ) {
         self.name = name
         self.modeledErrors = modeledErrors
+        self.signed = signed
         self.decode = decode
     }
 }

@@ -58,18 +58,19 @@ public final class AWSRequestSender: Sendable {
     /// The correction currently applied to the signing time, in seconds.
     public var currentClockSkew: TimeInterval { clockSkew.withLock { $0 } }
 
-    /// Sends `request` (method, URL, protocol headers and body; no `Host`, no signature) until it succeeds, fails
-    /// for good, or the deadline leaves no room for another attempt.
+    /// Sends `request` (method, URL, protocol headers and body; no `Host`, no signature) for `described` until it
+    /// succeeds, fails for good, or the deadline leaves no room for another attempt.
     ///
     /// Every error thrown is an ``AWSClientError``. A response that `decode` rejects is not retried.
     public func send<Output: Sendable>(
-        operation: String,
+        _ described: AWSOperation<Output>,
         request: AWSHTTPRequest,
-        signed: Bool = true,
         deadline: MonotonicInstant,
-        parseError: (AWSHTTPResponse) -> AWSServiceError,
-        decode: ([UInt8]) throws -> Output
+        parseError: (AWSHTTPResponse) -> AWSServiceError
     ) async throws -> Output {
+        let operation = described.name
+        let signed = described.signed
+        let decode = described.decode
         var attempt = 0
         var lastRetryKind: StandardRetryStrategy.Classification?
         var lastError: AWSClientError?
@@ -199,7 +200,7 @@ public final class AWSRequestSender: Sendable {
     /// Learns the server's clock from `Date` when `error` says the signature time was off by more than the
     /// threshold. Returns whether the correction changed.
     func correctClockSkew(after error: AWSClientError, response: AWSHTTPResponse) -> Bool {
-        guard case .service(let serviceError) = error, Self.clockSkewErrorCodes.contains(serviceError.code),
+        guard let serviceError = error.serviceError, Self.clockSkewErrorCodes.contains(serviceError.code),
             let dateHeader = response.headers.first(where: { $0.name.lowercased() == "date" })?.value,
             let serverDate = HTTPDate.parse(dateHeader)
         else { return false }
@@ -226,7 +227,7 @@ public final class AWSRequestSender: Sendable {
         } catch let error as AWSClientError {
             return .failure(error)
         } catch {
-            return .failure(.invalidResponse(String(describing: error)))
+            return .failure(.invalidResponse(error))
         }
     }
 }

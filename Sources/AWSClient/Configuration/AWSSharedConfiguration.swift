@@ -30,7 +30,7 @@ public struct AWSProfileError: Error, Sendable, Equatable, CustomStringConvertib
 /// Files are read when this value is made: build a new one to pick up edits (the credential providers do so on each
 /// refresh, so a fixed file is picked up without a restart).
 public struct AWSSharedConfiguration: Sendable {
-    /// `--aws.profile`, else `AWS_PROFILE`, else `AWS_DEFAULT_PROFILE`, else `default`.
+    /// The profile the caller names, else `AWS_PROFILE`, else `AWS_DEFAULT_PROFILE`, else `default`.
     public let profileName: String
     /// Whether the profile was chosen explicitly, in which case a missing profile is an error, not an empty one.
     public let profileIsExplicit: Bool

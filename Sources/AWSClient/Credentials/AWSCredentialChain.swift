@@ -9,51 +9,53 @@ import Logging
 /// What the chain needs besides the environment and the files.
 public struct AWSCredentialChainContext: Sendable {
     public var environment: [String: String]
-    /// `--aws.profile`.
+    /// The profile the caller names, if any; else `AWS_PROFILE`, `AWS_DEFAULT_PROFILE`, `default`.
     public var profile: String?
     /// The region STS calls go to.
     public var region: String
     /// FIPS and dual-stack, which apply to STS as to every other AWS call.
     public var endpointVariants: AWSEndpointVariants
-    /// The transport for AWS calls (STS).
-    public var awsTransport: any AWSHTTPTransport
-    /// The transport for the link-local metadata and container endpoints, which must not go through a proxy.
-    public var localTransport: any AWSHTTPTransport
-    /// How the chain's STS calls are made (timeouts, retries, `User-Agent`, clocks, logger), as every other
-    /// AWS call is.
-    public var client: AWSClientConfiguration
+    /// The client the chain's STS calls and its metadata-endpoint reads go through, as every other AWS call does.
+    public var client: AWSClient
     /// Begins the role session names the chain makes up (`PREFIX-<unix time>`, botocore's shape): the caller's
     /// program name, which the AWS client does not know.
     public var sessionNamePrefix: String
-    public var credentialsObserver: (any AWSCredentialsObserver)?
-    public var requestObserver: (any AWSRequestObserver)?
+    /// Told about credential fetches and about the chain's STS calls.
+    public var observers: Observers
     public var readFile: @Sendable (String) throws -> String?
+
+    /// Who is told what the chain does.
+    public struct Observers: Sendable {
+        public var credentials: (any AWSCredentialsObserver)?
+        public var requests: (any AWSRequestObserver)?
+
+        public init(credentials: (any AWSCredentialsObserver)? = nil, requests: (any AWSRequestObserver)? = nil) {
+            self.credentials = credentials
+            self.requests = requests
+        }
+    }
 
     public init(
         environment: [String: String],
         profile: String? = nil,
         region: String,
         endpointVariants: AWSEndpointVariants = AWSEndpointVariants(),
-        awsTransport: any AWSHTTPTransport,
-        localTransport: any AWSHTTPTransport,
-        client: AWSClientConfiguration,
+        client: AWSClient,
         sessionNamePrefix: String,
-        credentialsObserver: (any AWSCredentialsObserver)? = nil,
-        requestObserver: (any AWSRequestObserver)? = nil,
+        observers: Observers = Observers(),
         readFile: @escaping @Sendable (String) throws -> String? = AWSSharedConfiguration.readFileIfPresent
     ) {
         self.environment = environment
         self.profile = profile
         self.region = region
         self.endpointVariants = endpointVariants
-        self.awsTransport = awsTransport
-        self.localTransport = localTransport
         self.client = client
         self.sessionNamePrefix = sessionNamePrefix
-        self.credentialsObserver = credentialsObserver
-        self.requestObserver = requestObserver
+        self.observers = observers
         self.readFile = readFile
     }
+
+    var clock: AWSClock { client.configuration.clock }
 }
 
 /// A provider the chain chose, with a secret-free account of why, for the startup log.
@@ -136,14 +138,14 @@ public enum AWSCredentialChain {
             message: "no credentials: \(emptySources), and AWS_EC2_METADATA_DISABLED is set")
     }
 
-    /// `role` assumed with credentials from `source` (`--aws.role-arn` on top of the chain).
+    /// `role` assumed with credentials from `source` (a role the caller names, on top of the chain).
     public static func assumingRole(
         _ request: AssumeRoleRequest,
         from source: ResolvedCredentialProvider,
         context: AWSCredentialChainContext
     ) throws -> ResolvedCredentialProvider {
         let sts = try stsClient(credentials: source.provider, profile: nil, context: context)
-        let assume = AssumeRoleCredentialSource(request: request, sts: sts, clock: context.client.clock)
+        let assume = AssumeRoleCredentialSource(request: request, sts: sts, clock: context.clock)
         return ResolvedCredentialProvider(
             provider: refreshing("assume-role", context) { try await assume.fetch() },
             source: "role \(request.roleARN) assumed with \(source.source)",
@@ -152,7 +154,7 @@ public enum AWSCredentialChain {
 
     /// The default session name: botocore's shape, with the caller's prefix.
     public static func defaultSessionName(_ context: AWSCredentialChainContext) -> String {
-        "\(context.sessionNamePrefix)-\(Int(context.client.clock.wallTime().timeIntervalSince1970))"
+        "\(context.sessionNamePrefix)-\(Int(context.clock.wallTime().timeIntervalSince1970))"
     }
 
     static func assumeRole(
@@ -221,7 +223,7 @@ public enum AWSCredentialChain {
             externalID: profile["external_id"],
             durationSeconds: durationSeconds)
         let sts = try stsClient(credentials: source.provider, profile: profile, context: context)
-        let assume = AssumeRoleCredentialSource(request: request, sts: sts, clock: context.client.clock)
+        let assume = AssumeRoleCredentialSource(request: request, sts: sts, clock: context.clock)
         return ResolvedCredentialProvider(
             provider: refreshing("assume-role", context) { try await assume.fetch() },
             source: "role \(roleARN) of profile \(profile.name), assumed with \(source.source)")
@@ -275,7 +277,7 @@ public enum AWSCredentialChain {
     static func containerProvider(_ context: AWSCredentialChainContext) throws -> ResolvedCredentialProvider? {
         guard
             let container = try ContainerCredentialSource.fromEnvironment(
-                context.environment, transport: context.localTransport)
+                context.environment, transport: context.client.localTransport)
         else { return nil }
         return ResolvedCredentialProvider(
             provider: refreshing("container", context) { try await container.fetch() },
@@ -286,7 +288,7 @@ public enum AWSCredentialChain {
     static func instanceMetadataProvider(_ context: AWSCredentialChainContext) throws -> ResolvedCredentialProvider? {
         guard
             let imds = try InstanceMetadataCredentialSource.fromEnvironment(
-                context.environment, transport: context.localTransport)
+                context.environment, transport: context.client.localTransport)
         else { return nil }
         return ResolvedCredentialProvider(
             provider: refreshing("imds", context) { try await imds.fetch() },
@@ -304,7 +306,7 @@ public enum AWSCredentialChain {
         let sts = try stsClient(credentials: nil, profile: profile, context: context)
         let source = WebIdentityCredentialSource(
             tokenFile: tokenFile, roleARN: roleARN, roleSessionName: sessionName ?? defaultSessionName(context),
-            sts: sts, clock: context.client.clock)
+            sts: sts, clock: context.clock)
         return ResolvedCredentialProvider(
             provider: refreshing("web-identity", context) { try await source.fetch() },
             source: "web identity for \(roleARN) from \(origin), token file \(tokenFile)")
@@ -319,9 +321,8 @@ public enum AWSCredentialChain {
             region: context.region, environment: context.environment, profileEndpointURL: profile?["endpoint_url"],
             variants: context.endpointVariants)
         return STSClient(
-            sender: AWSRequestSender(
-                endpoint: endpoint, credentialProvider: credentials, transport: context.awsTransport,
-                configuration: context.client, observer: context.requestObserver))
+            sender: context.client.sender(
+                for: endpoint, credentials: credentials, observer: context.observers.requests))
     }
 
     static func refreshing(
@@ -330,11 +331,11 @@ public enum AWSCredentialChain {
         fetch: @escaping @Sendable () async throws -> AWSCredentials
     ) -> RefreshingCredentialProvider {
         RefreshingCredentialProvider(
-            name: name, clock: context.client.clock, observer: context.credentialsObserver, fetch: fetch)
+            name: name, clock: context.clock, observer: context.observers.credentials, fetch: fetch)
     }
 }
 
-/// Resolves the chain on first use and again after a failure, so that a configuration fixed while the exporter
+/// Resolves the chain on first use and again after a failure, so that a configuration fixed while the program
 /// runs is picked up without a restart, and a broken one costs a collection, never the process.
 public actor ResolvingCredentialProvider: AWSCredentialProvider {
     /// The name the chain's own failures are reported under.
@@ -358,7 +359,7 @@ public actor ResolvingCredentialProvider: AWSCredentialProvider {
     /// The chosen provider, resolving it if that has not happened yet.
     ///
     /// - Parameter counted: `false` for the startup probe, which only logs, so that one broken file is counted once
-    ///   per scrape that needed it, not once more at startup.
+    ///   per call that needed it, not once more at startup.
     public func current(counted: Bool = true) throws -> ResolvedCredentialProvider {
         if let resolved { return resolved }
         do {

@@ -101,7 +101,7 @@ public struct ProcessCredentialSource: Sendable {
     }
 }
 
-/// Runs a program with `posix_spawnp`, collecting its standard output; standard error goes to the exporter's.
+/// Runs a program with `posix_spawnp`, collecting its standard output; standard error goes to this process's.
 /// FoundationEssentials has no `Process`, and this is the one place a child is started.
 enum ChildProcess {
     static let maxOutputBytes = 1 << 20

@@ -6,7 +6,7 @@ import Synchronization
     import Foundation
 #endif
 
-/// Told about each credential fetch, so the exporter can count refreshes and errors and export the expiry.
+/// Told about each credential fetch, so its owner can count refreshes and errors and watch the expiry.
 public protocol AWSCredentialsObserver: Sendable {
     func credentialsRefreshed(provider: String, expiration: Date?)
     func credentialsRefreshFailed(provider: String, error: AWSCredentialsError)

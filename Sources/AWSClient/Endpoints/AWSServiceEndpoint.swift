@@ -36,25 +36,30 @@ public struct AWSConfigurationError: Error, Sendable, CustomStringConvertible {
 
 /// Region and endpoint resolution in the precedence the AWS SDKs use.
 public enum AWSEndpointResolver {
-    /// `--aws.region`, then `AWS_REGION`, then `AWS_DEFAULT_REGION`, then `region` in the active profile (read only
-    /// when nothing before it is set, so a broken config file cannot stop an exporter whose region is given).
+    /// The caller's own setting (named `explicitSource` in errors: a flag, a file key), then `AWS_REGION`, then
+    /// `AWS_DEFAULT_REGION`, then `region` in the active profile (read only when nothing before it is set, so a
+    /// broken config file cannot stop a program whose region is given).
     public static func resolveRegion(
         explicit: String?,
+        explicitSource: String = "the region given",
         environment: [String: String],
         profileRegion: () throws -> (region: String, origin: String)? = { nil }
     ) throws -> String {
-        try resolveRegionAndSource(explicit: explicit, environment: environment, profileRegion: profileRegion).region
+        try resolveRegionAndSource(
+            explicit: explicit, explicitSource: explicitSource, environment: environment, profileRegion: profileRegion
+        ).region
     }
 
-    /// The region and where it came from (`--aws.region`, `AWS_REGION`, `AWS_DEFAULT_REGION`, or `region in ORIGIN`
-    /// for what `profileRegion` gives).
+    /// The region and where it came from (`explicitSource`, `AWS_REGION`, `AWS_DEFAULT_REGION`, or
+    /// `region in ORIGIN` for what `profileRegion` gives).
     public static func resolveRegionAndSource(
         explicit: String?,
+        explicitSource: String = "the region given",
         environment: [String: String],
         profileRegion: () throws -> (region: String, origin: String)? = { nil }
     ) throws -> (region: String, source: String) {
         var candidates: [(String, String?)] = [
-            ("--aws.region", explicit),
+            (explicitSource, explicit),
             ("AWS_REGION", environment["AWS_REGION"]),
             ("AWS_DEFAULT_REGION", environment["AWS_DEFAULT_REGION"]),
         ]
@@ -63,7 +68,8 @@ public enum AWSEndpointResolver {
         }
         guard let (source, value) = candidates.first(where: { !($0.1 ?? "").isEmpty }), let region = value else {
             throw AWSConfigurationError(
-                "no AWS region: set --aws.region, AWS_REGION or region in the profile's section of the config file")
+                "no AWS region: set \(explicitSource), AWS_REGION or region in the profile's section of the config file"
+            )
         }
         guard isValidRegion(region) else {
             throw AWSConfigurationError("\(source): \"\(region)\" is not a valid AWS region name")
@@ -76,16 +82,16 @@ public enum AWSEndpointResolver {
         return region.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" }
     }
 
-    /// An explicit URL (flag, then `AWS_ENDPOINT_URL_<SERVICE>`, then `AWS_ENDPOINT_URL`), else the service's
-    /// regional endpoint in the region's partition.
-    /// The endpoint for a service: an explicit URL (flag, `AWS_ENDPOINT_URL_<SERVICE>`, `AWS_ENDPOINT_URL`),
-    /// else the one the service's endpoint rules give for the region's partition, FIPS and dual-stack.
+    /// The endpoint for a service: an explicit URL (the caller's own setting, named `explicitSource` in errors, then
+    /// `AWS_ENDPOINT_URL_<SERVICE>`, `AWS_ENDPOINT_URL`, the profile's `endpoint_url`), else the one the service's
+    /// endpoint rules give for the region's partition, FIPS and dual-stack.
     public static func resolveEndpoint(
         endpointPrefix: String,
         serviceEnvironmentName: String,
         signingName: String,
         region: String,
         explicit: String?,
+        explicitSource: String = "the endpoint URL given",
         environment: [String: String],
         profileEndpoint: (url: String, origin: String)? = nil,
         variants: AWSEndpointVariants = AWSEndpointVariants(),
@@ -93,7 +99,7 @@ public enum AWSEndpointResolver {
     ) throws -> AWSServiceEndpoint {
         let serviceVariable = "AWS_ENDPOINT_URL_\(serviceEnvironmentName)"
         let candidates: [(String, String?)] = [
-            ("--aws.endpoint-url", explicit),
+            (explicitSource, explicit),
             (serviceVariable, environment[serviceVariable]),
             ("AWS_ENDPOINT_URL", environment["AWS_ENDPOINT_URL"]),
             (profileEndpoint?.origin ?? "endpoint_url in the profile", profileEndpoint?.url),
@@ -129,8 +135,8 @@ public enum AWSEndpointResolver {
     }
 }
 
-/// `--aws.use-fips-endpoint` / `AWS_USE_FIPS_ENDPOINT` and `--aws.use-dualstack-endpoint` /
-/// `AWS_USE_DUALSTACK_ENDPOINT`, with where each came from for error messages.
+/// The FIPS and dual-stack endpoint variants (`AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT`, or the caller's
+/// own settings), with where each came from for error messages.
 public struct AWSEndpointVariants: Sendable, Equatable {
     public var useFIPS: Bool
     public var useDualStack: Bool

@@ -54,20 +54,17 @@ public final class StandardRetryStrategy: Sendable {
     }
 
     public static func classify(_ error: AWSClientError) -> Classification {
-        switch error {
-        case .service(let serviceError):
+        if let serviceError = error.serviceError {
             if throttlingCodes.contains(serviceError.code) || serviceError.statusCode == 429 { return .throttling }
             if transientCodes.contains(serviceError.code) || transientStatusCodes.contains(serviceError.statusCode) {
                 return .transient
             }
             return .notRetryable
-        case .transport(.timeout):
-            return .timeout
-        case .transport(.connection):
-            return .transient
-        case .transport(.invalidResponse), .transport(.invalidRequest), .credentials, .deadlineExceeded, .cancelled,
-            .invalidResponse, .pagination:
-            return .notRetryable
+        }
+        switch error.transportError {
+        case .timeout: return .timeout
+        case .connection: return .transient
+        case .invalidResponse, .invalidRequest, nil: return .notRetryable
         }
     }
 

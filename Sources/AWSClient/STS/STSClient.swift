@@ -15,6 +15,32 @@ public struct STSClient: Sendable {
         "us-west-1", "us-west-2",
     ]
 
+    /// Each operation with the errors botocore's STS model (`sts/2011-06-15/service-2.json`) lists for it, by the
+    /// codes they are sent with (the shapes' `error.code`), which are what errors are counted under.
+    public static let assumeRole = AWSOperation(
+        name: "AssumeRole",
+        modeledErrors: [
+            "MalformedPolicyDocument", "PackedPolicyTooLarge", "RegionDisabledException", "ExpiredTokenException",
+        ],
+        decode: { try credentials(in: try XMLDocumentParser.parse($0), result: "AssumeRoleResult") })
+    public static let assumeRoleWithWebIdentity = AWSOperation(
+        name: "AssumeRoleWithWebIdentity",
+        modeledErrors: [
+            "MalformedPolicyDocument", "PackedPolicyTooLarge", "IDPRejectedClaim", "IDPCommunicationError",
+            "InvalidIdentityToken", "ExpiredTokenException", "RegionDisabledException",
+        ],
+        signed: false,
+        decode: { try credentials(in: try XMLDocumentParser.parse($0), result: "AssumeRoleWithWebIdentityResult") })
+    public static let getCallerIdentity = AWSOperation(
+        name: "GetCallerIdentity", modeledErrors: [],
+        decode: { bytes in
+            let root = try XMLDocumentParser.parse(bytes)
+            guard let result = root.child("GetCallerIdentityResult"), let account = result.text(of: "Account"),
+                let arn = result.text(of: "Arn")
+            else { throw AWSClientError.invalidResponse("GetCallerIdentityResult without Account and Arn") }
+            return CallerIdentity(account: account, arn: arn, userID: result.text(of: "UserId"))
+        })
+
     public let sender: AWSRequestSender
 
     public init(sender: AWSRequestSender) {
@@ -74,9 +100,7 @@ public struct STSClient: Sendable {
         var parameters = [("RoleArn", request.roleARN), ("RoleSessionName", request.roleSessionName)]
         if let externalID = request.externalID { parameters.append(("ExternalId", externalID)) }
         if let duration = request.durationSeconds { parameters.append(("DurationSeconds", String(duration))) }
-        return try await call("AssumeRole", parameters, signed: true, deadline: deadline) {
-            try Self.credentials(in: $0, result: "AssumeRoleResult")
-        }
+        return try await call(Self.assumeRole, parameters, deadline: deadline)
     }
 
     /// `AssumeRoleWithWebIdentity`, which is sent unsigned: the token is the proof.
@@ -91,39 +115,27 @@ public struct STSClient: Sendable {
             ("RoleArn", roleARN), ("RoleSessionName", roleSessionName), ("WebIdentityToken", webIdentityToken),
         ]
         if let durationSeconds { parameters.append(("DurationSeconds", String(durationSeconds))) }
-        return try await call("AssumeRoleWithWebIdentity", parameters, signed: false, deadline: deadline) {
-            try Self.credentials(in: $0, result: "AssumeRoleWithWebIdentityResult")
-        }
+        return try await call(Self.assumeRoleWithWebIdentity, parameters, deadline: deadline)
     }
 
     /// `GetCallerIdentity`: the account and ARN the sender's credentials belong to.
     public func getCallerIdentity(deadline: MonotonicInstant) async throws -> CallerIdentity {
-        try await call("GetCallerIdentity", [], signed: true, deadline: deadline) { root in
-            guard let result = root.child("GetCallerIdentityResult"), let account = result.text(of: "Account"),
-                let arn = result.text(of: "Arn")
-            else { throw AWSClientError.invalidResponse("GetCallerIdentityResult without Account and Arn") }
-            return CallerIdentity(account: account, arn: arn, userID: result.text(of: "UserId"))
-        }
+        try await call(Self.getCallerIdentity, [], deadline: deadline)
     }
 
     private func call<Output: Sendable>(
-        _ action: String,
+        _ operation: AWSOperation<Output>,
         _ parameters: [(String, String)],
-        signed: Bool,
-        deadline: MonotonicInstant,
-        decode: (XMLElement) throws -> Output
+        deadline: MonotonicInstant
     ) async throws -> Output {
-        let body = AWSQueryProtocol.formBody(action: action, version: Self.apiVersion, parameters: parameters)
+        let body = AWSQueryProtocol.formBody(action: operation.name, version: Self.apiVersion, parameters: parameters)
         return try await sender.send(
-            operation: action,
+            operation,
             request: AWSHTTPRequest(
                 method: "POST", url: sender.endpoint.url,
                 headers: [("Content-Type", AWSQueryProtocol.contentType)], body: body),
-            signed: signed,
             deadline: deadline,
-            parseError: AWSQueryProtocol.parseError,
-            decode: { bytes in try decode(try XMLDocumentParser.parse(bytes)) }
-        )
+            parseError: AWSQueryProtocol.parseError)
     }
 
     static func credentials(in root: XMLElement, result: String) throws -> AWSCredentials {

@@ -6,7 +6,7 @@ import Synchronization
 /// out, its task is cancelled, or the flight is shut down, whichever comes first; a caller that stops waiting gets
 /// `nil` and leaves nothing behind.
 ///
-/// The one way the exporter waits for someone else's work: scrapes for a collection in flight, callers for a
+/// The one way the program waits for someone else's work: scrapes for a collection in flight, callers for a
 /// credentials refresh, a scheduler for the next change of its targets.
 package final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     /// One caller's place in a flight.

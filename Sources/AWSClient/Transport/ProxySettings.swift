@@ -125,8 +125,8 @@ public struct ProxyRoutingTransport: AWSHTTPTransport {
         self.viaHTTPProxy = viaHTTPProxy
     }
 
-    /// The transport for `settings` and every client it uses, which the caller shuts down.
-    public static func make(
+    /// The transport for `settings` and every client it uses, which the caller (an ``AWSClient``) shuts down.
+    static func make(
         settings: ProxySettings, connectTimeout: Duration, maxConnectionsPerHost: Int = 8
     ) throws -> (ProxyRoutingTransport, AWSHTTPClients) {
         var directConfiguration = KeptAliveTransport.Configuration()

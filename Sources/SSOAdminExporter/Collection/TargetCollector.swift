@@ -112,7 +112,7 @@ public struct TargetCollector: Sendable {
             outcome = .success(instances: instances, pages: pages)
         } catch let error as AWSClientError {
             // Failed calls were counted attempt by attempt; pages that would never end are counted here.
-            if case .pagination(let pagination) = error {
+            if let pagination = error.paginationError {
                 metrics.recordError(
                     target: target, operation: pagination.operation, exception: pagination.exceptionName)
             }
@@ -121,7 +121,7 @@ public struct TargetCollector: Sendable {
             outcome = .failure(.unexpected(String(describing: error)))
         }
         let finished = clock.now()
-        if case .failure(.aws(.cancelled)) = outcome {
+        if case .failure(.aws(let error)) = outcome, error.isCancellation {
             // Shutdown cancels every collection in flight: the scheduler says so once, not once per target.
             logger.debug("collection cancelled", metadata: ["target": "\(target.name)"])
         } else if case .failure(let failure) = outcome {
@@ -147,7 +147,7 @@ public struct TargetCollector: Sendable {
     /// Whether a collection failed for want of credentials, before any call to AWS was sent: no use then pointing at
     /// STS.
     static func isCredentialsFailure(_ failure: CollectionFailure) -> Bool {
-        if case .aws(.credentials) = failure { return true }
+        if case .aws(let error) = failure { return error.credentialsError != nil }
         return false
     }
 

@@ -80,12 +80,14 @@ public struct ExporterConfiguration: Sendable {
     public static let scrapeTimeoutMargin: Duration = .milliseconds(500)
     public static let reservedPaths: Set<String> = ["/-/healthy", "/-/ready"]
 
-    /// Timeouts and retries for every AWS client, from `--aws.request-timeout`, `--aws.connect-timeout` and
-    /// `AWS_MAX_ATTEMPTS`.
-    public var awsClient: AWSClientConfiguration {
+    /// The AWS client's configuration: connections (`--aws.connect-timeout`, the proxy environment, a pool as
+    /// large as the fan-out), `--aws.request-timeout`, `AWS_MAX_ATTEMPTS`, and the exporter's clock and logger.
+    package func awsClient(clock: AWSClock = .continuous, logger: Logger) -> AWSClientConfiguration {
         AWSClientConfiguration(
-            userAgent: BuildInfo.userAgent, timeout: .init(connect: connectTimeout, request: requestTimeout),
-            retry: .init(maxAttempts: maxAttempts))
+            userAgent: BuildInfo.userAgent,
+            transport: .init(maxConnectionsPerHost: max(8, targets?.maxConcurrency ?? 8), proxy: proxy),
+            timeout: .init(connect: connectTimeout, request: requestTimeout),
+            retry: .init(maxAttempts: maxAttempts), clock: clock, logger: logger)
     }
 
     /// The one target the flags define: the account of `--aws.role-arn` or `--aws.account-id`, else learned on the
@@ -152,7 +154,7 @@ public struct ExporterConfiguration: Sendable {
                 }
             }
             (region, regionSource) = try AWSEndpointResolver.resolveRegionAndSource(
-                explicit: options.region, environment: environment
+                explicit: options.region, explicitSource: "--aws.region", environment: environment
             ) {
                 if let profile = try activeProfile(), let region = profile["region"] {
                     return (region, "profile \(profile.name) (\(profile.origin))")
@@ -175,6 +177,7 @@ public struct ExporterConfiguration: Sendable {
                 signingName: SSOAdminClient.signingName,
                 region: region,
                 explicit: options.endpointURL,
+                explicitSource: "--aws.endpoint-url",
                 environment: environment,
                 profileEndpoint: profileEndpoint.flatMap { profile in
                     profile["endpoint_url"].map { ($0, "endpoint_url of profile \(profile.name) (\(profile.origin))") }

@@ -98,7 +98,7 @@ public final class OrganizationDiscovery: Service {
         organizations = OrganizationsClient(
             client: AWSJSONClient(
                 sender: factory.sender(
-                    endpoint, provider: provider, transport: factory.transport,
+                    endpoint, provider: provider, transport: factory.client.transport,
                     observer: factory.metrics.requestObserver(region: endpoint.region, accountID: { accountID })),
                 targetPrefix: OrganizationsClient.targetPrefix))
         for (operation, errors) in [
@@ -142,12 +142,14 @@ public final class OrganizationDiscovery: Service {
             let listed: [OrganizationAccount]
             do {
                 listed = try await organizations.accounts(deadline: deadline)
-            } catch AWSClientError.pagination(let pagination) {
+            } catch let error as AWSClientError {
                 // Calls are counted attempt by attempt; pages that would never end only here.
-                factory.metrics.recordError(
-                    region: organizationsRegion, accountID: callerAccountID, operation: pagination.operation,
-                    exception: pagination.exceptionName)
-                throw AWSClientError.pagination(pagination)
+                if let pagination = error.paginationError {
+                    factory.metrics.recordError(
+                        region: organizationsRegion, accountID: callerAccountID, operation: pagination.operation,
+                        exception: pagination.exceptionName)
+                }
+                throw error
             }
             let managementAccountID = try? await management
             let kept = listed.filter { account in
@@ -300,12 +302,13 @@ public final class OrganizationDiscovery: Service {
             }
             return regions.names
         } catch {
-            if case AWSClientError.pagination(let pagination) = error {
+            let awsError = error as? AWSClientError
+            if let pagination = awsError?.paginationError {
                 factory.metrics.recordError(
                     region: endpoint.region, accountID: account, operation: pagination.operation,
                     exception: pagination.exceptionName)
             }
-            if case AWSClientError.cancelled = error { return nil }
+            if awsError?.isCancellation == true { return nil }
             accountErrors[.regionsUnreadable]?.increment()
             logger.warning(
                 "cannot read an account's enabled regions; keeping the last known",

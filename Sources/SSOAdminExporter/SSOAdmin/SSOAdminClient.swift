@@ -26,6 +26,10 @@ public struct SSOAdminClient: Sendable {
         "ThrottlingException", "InternalServerException", "AccessDeniedException", "ValidationException",
     ]
 
+    /// `ListInstances` as the model describes it.
+    public static let listInstancesOperation = AWSOperation(
+        name: listInstances, modeledErrors: modeledErrors, decode: decodePage)
+
     public let client: AWSJSONClient
 
     public init(client: AWSJSONClient) {
@@ -39,11 +43,8 @@ public struct SSOAdminClient: Sendable {
         deadline: MonotonicInstant
     ) async throws -> ListInstancesPage {
         try await client.send(
-            operation: Self.listInstances,
-            body: Self.listInstancesBody(maxResults: maxResults, nextToken: nextToken),
-            deadline: deadline,
-            decode: Self.decodePage
-        )
+            Self.listInstancesOperation, body: Self.listInstancesBody(maxResults: maxResults, nextToken: nextToken),
+            deadline: deadline)
     }
 
     static func listInstancesBody(maxResults: Int?, nextToken: String?) -> [UInt8] {
@@ -69,17 +70,18 @@ public struct SSOAdminClient: Sendable {
             return try ListInstancesPage(reading: &reader)
         } catch {
             throw ListInstancesDecodingError(
-                reason: "\(error)", bodyPrefix: String(decoding: body.prefix(120), as: UTF8.self))
+                cause: error,
+                bodyPrefix: NetworkText.sanitized(String(decoding: body.prefix(120), as: UTF8.self), limit: 120))
         }
     }
 }
 
 /// A 2xx response whose body is not a `ListInstancesResponse`.
-public struct ListInstancesDecodingError: Error, CustomStringConvertible {
+public struct ListInstancesDecodingError: Error, Sendable, CustomStringConvertible {
     /// What is wrong: a JSON syntax error with its byte offset, or the shape that does not match.
-    public let reason: String
+    public let cause: any Error
     public let bodyPrefix: String
     public var description: String {
-        "ListInstances response is not a ListInstancesResponse: \(reason) (body starts with \(bodyPrefix.debugDescription))"
+        "ListInstances response is not a ListInstancesResponse: \(cause) (body starts with \(bodyPrefix.debugDescription))"
     }
 }

@@ -42,27 +42,21 @@ public struct ExporterApplication: Sendable {
     public static func makeChainProvider(
         configuration: ExporterConfiguration,
         environment: [String: String],
-        transport: any AWSHTTPTransport,
-        localTransport: (any AWSHTTPTransport)? = nil,
+        client: AWSClient,
         metrics: ExporterSelfMetrics,
-        clock: AWSClock = .continuous,
         readFile: @escaping @Sendable (String) throws -> String? = AWSSharedConfiguration.readFileIfPresent,
         logger: Logger
     ) -> ResolvingCredentialProvider {
-        var client = configuration.awsClient
-        client.clock = clock
-        client.logger = logger
         let context = AWSCredentialChainContext(
             environment: environment,
             profile: configuration.profile,
             region: configuration.endpoint.region,
             endpointVariants: configuration.endpointVariants,
-            awsTransport: transport,
-            localTransport: localTransport ?? transport,
             client: client,
             sessionNamePrefix: BuildInfo.name,
-            credentialsObserver: metrics,
-            requestObserver: metrics.requestObserver(region: configuration.endpoint.region, accountID: { "" }),
+            observers: .init(
+                credentials: metrics,
+                requests: metrics.requestObserver(region: configuration.endpoint.region, accountID: { "" })),
             readFile: readFile
         )
         let assumeRole = configuration.assumeRole
@@ -93,23 +87,23 @@ public struct ExporterApplication: Sendable {
         )
     }
 
-    /// The metrics page for a configuration, over any transport (tests pass a loopback one): the targets of
-    /// `--config.file` with its collection mode, else the one target the flags define, collected on scrape. Its
-    /// scheduler must run (as a service) for scrapes to be answered.
+    /// The metrics page for a configuration, calling AWS through `client` (tests give one over a loopback
+    /// transport) on the client's clock: the targets of `--config.file` with its collection mode, else the one
+    /// target the flags define, collected on scrape. Its scheduler must run (as a service) for scrapes to be answered.
     public static func makeMetricsPage(
         configuration: ExporterConfiguration,
         credentialProvider: any AWSCredentialProvider,
-        transport: any AWSHTTPTransport,
-        clock: AWSClock = .continuous,
+        client: AWSClient,
         selfMetrics: ExporterSelfMetrics? = nil,
         environment: [String: String] = [:],
-        taskExecutor: (any TaskExecutor)? = nil,
         logger: Logger
     ) throws(ExporterConfigurationError) -> MetricsPage {
         let selfMetrics = selfMetrics ?? ExporterSelfMetrics()
+        let clock = client.configuration.clock
+        let taskExecutor = client.taskExecutor
         let factory = TargetSourceFactory(
-            configuration: configuration, baseProvider: credentialProvider, transport: transport,
-            metrics: selfMetrics, clock: clock, environment: environment, logger: logger)
+            configuration: configuration, baseProvider: credentialProvider, client: client, metrics: selfMetrics,
+            environment: environment, logger: logger)
         let collector = TargetCollector(
             metrics: selfMetrics, clock: clock, taskExecutor: taskExecutor, logger: logger)
         let scheduler: any CollectionScheduler & Service
@@ -139,7 +133,8 @@ public struct ExporterApplication: Sendable {
             }
         } else {
             // The target of --aws.role-arn's account, or of the exporter's own (learned from GetCallerIdentity).
-            let source = try factory.source(configuration.target, provider: credentialProvider, transport: transport)
+            let source = try factory.source(
+                configuration.target, provider: credentialProvider, transport: client.transport)
             scheduler = OnScrapeScheduler(
                 targets: TargetSet(configured: [source]), collector: collector, minInterval: configuration.minInterval)
         }
@@ -185,9 +180,12 @@ public struct ExporterApplication: Sendable {
     public func run() async throws {
         // Trapped first, so that a SIGHUP during startup is logged rather than ending the process.
         let otherSignals = await UnixSignalsSequence(trapping: SignalLogger.trapped)
-        let (transport, httpClients) = try ProxyRoutingTransport.make(
-            settings: configuration.proxy, connectTimeout: configuration.connectTimeout,
-            maxConnectionsPerHost: max(8, configuration.targets?.maxConcurrency ?? 8))
+        let client: AWSClient
+        do {
+            client = try AWSClient(configuration: configuration.awsClient(logger: logger))
+        } catch {
+            throw ExporterConfigurationError("cannot set up the AWS client: \(error)")
+        }
         let metrics = ExporterSelfMetrics()
         let provider: any AWSCredentialProvider
         var environment: [String: String] = [:]
@@ -197,8 +195,8 @@ public struct ExporterApplication: Sendable {
         case .defaultChain(let given):
             environment = given
             let chain = Self.makeChainProvider(
-                configuration: configuration, environment: environment, transport: transport,
-                localTransport: transport.direct, metrics: metrics, logger: logger)
+                configuration: configuration, environment: environment, client: client, metrics: metrics,
+                logger: logger)
             // Resolved now so the source is logged at startup; a failure is logged and retried on each scrape.
             if let lastResort = (try? await chain.current(counted: false))?.lastResort {
                 Self.checkLastResortCredentials(lastResort, logger: logger)
@@ -208,10 +206,9 @@ public struct ExporterApplication: Sendable {
         let page = try Self.makeMetricsPage(
             configuration: configuration,
             credentialProvider: provider,
-            transport: transport,
+            client: client,
             selfMetrics: metrics,
             environment: environment,
-            taskExecutor: httpClients.taskExecutor,
             logger: logger
         )
         var serverConfiguration = configuration
@@ -242,7 +239,7 @@ public struct ExporterApplication: Sendable {
             }
         }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: httpClients),
+            .init(service: client),
             .init(service: app),
             .init(service: page.scheduler, successTerminationBehavior: .ignore),
         ]
@@ -266,7 +263,7 @@ public struct ExporterApplication: Sendable {
                     successTerminationBehavior: .ignore))
         }
         // Shut down in reverse order: the reloader and signal logger, then the collector (cancelling AWS calls and
-        // answering waiting scrapes), then the server, then the HTTP clients.
+        // answering waiting scrapes), then the server, then the AWS client's connections.
         var groupConfiguration = ServiceGroupConfiguration(
             services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],

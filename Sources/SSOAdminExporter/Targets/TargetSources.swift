@@ -16,7 +16,9 @@ public final class TargetSourceFactory: Sendable {
     public let configuration: ExporterConfiguration
     /// The exporter's own identity: used as it is by targets without a role, and to assume the others' roles.
     public let baseProvider: any AWSCredentialProvider
-    public let transport: any AWSHTTPTransport
+    /// Every AWS call goes through it: one set of connections, one retry quota per regional endpoint whatever
+    /// account a call signs for, one clock.
+    public let client: AWSClient
     public let metrics: ExporterSelfMetrics
     public let clock: AWSClock
     public let logger: Logger
@@ -24,9 +26,6 @@ public final class TargetSourceFactory: Sendable {
     public let environment: [String: String]
     /// The account token buckets' settings, from the configuration file.
     let rate: (perSecond: Double, burst: Int)
-    /// How every sender is made; one value, so that every sender for a regional endpoint draws on that endpoint's
-    /// one retry quota whatever account it signs for.
-    let client: AWSClientConfiguration
     private let shared = Mutex(Shared())
 
     private struct Shared {
@@ -46,8 +45,7 @@ public final class TargetSourceFactory: Sendable {
 
     public init(
         configuration: ExporterConfiguration, baseProvider: any AWSCredentialProvider,
-        transport: any AWSHTTPTransport, metrics: ExporterSelfMetrics, clock: AWSClock = .continuous,
-        environment: [String: String] = [:], logger: Logger
+        client: AWSClient, metrics: ExporterSelfMetrics, environment: [String: String] = [:], logger: Logger
     ) {
         self.configuration = configuration
         self.environment = environment
@@ -56,14 +54,10 @@ public final class TargetSourceFactory: Sendable {
             configuration.targets?.accountBurst ?? TargetsConfiguration.defaultAccountBurst
         )
         self.baseProvider = baseProvider
-        self.transport = transport
-        self.metrics = metrics
-        self.clock = clock
-        self.logger = logger
-        var client = configuration.awsClient
-        client.clock = clock
-        client.logger = logger
         self.client = client
+        self.metrics = metrics
+        self.clock = client.configuration.clock
+        self.logger = logger
     }
 
     /// Every target of `targets`, one per entry and region, in file order.
@@ -118,9 +112,7 @@ public final class TargetSourceFactory: Sendable {
         _ endpoint: AWSServiceEndpoint, provider: any AWSCredentialProvider, transport: any AWSHTTPTransport,
         observer: any AWSRequestObserver
     ) -> AWSRequestSender {
-        AWSRequestSender(
-            endpoint: endpoint, credentialProvider: provider, transport: transport, configuration: client,
-            observer: observer)
+        client.sender(for: endpoint, credentials: provider, observer: observer, through: transport)
     }
 
     /// One refreshing provider per role (and external ID and session name), shared by the role's regions.
@@ -136,7 +128,7 @@ public final class TargetSourceFactory: Sendable {
             let accountID = role.accountID
             let sts = STSClient(
                 sender: sender(
-                    configuration.stsEndpoint, provider: baseProvider, transport: transport,
+                    configuration.stsEndpoint, provider: baseProvider, transport: client.transport,
                     observer: metrics.requestObserver(
                         region: configuration.stsEndpoint.region, accountID: { accountID })))
             let request = AssumeRoleRequest(
@@ -184,6 +176,6 @@ public final class TargetSourceFactory: Sendable {
             shared.buckets[key] = made
             return made
         }
-        return RateLimitedTransport(base: transport, bucket: bucket, clock: clock)
+        return RateLimitedTransport(base: client.transport, bucket: bucket, clock: clock)
     }
 }

@@ -47,16 +47,15 @@ struct ExporterHarness {
         let server = try await FakeHTTPServer.start { await service.handle($0) }
         let sts = FakeSTSService()
         let stsServer = try await FakeHTTPServer.start { await sts.handle($0) }
-        let http = AsyncHTTPClientTransport.makeHTTPClient(connectTimeout: .seconds(2))
+        let configuration = try Self.configuration(
+            endpoint: server.endpoint, arguments: arguments,
+            environment: environment.merging(["AWS_ENDPOINT_URL_STS": stsServer.endpoint]) { given, _ in given })
+        let client = try Self.client(for: configuration, clock: clock, logger: logger)
         try await withAsyncCleanup {
-            let configuration = try Self.configuration(
-                endpoint: server.endpoint, arguments: arguments,
-                environment: environment.merging(["AWS_ENDPOINT_URL_STS": stsServer.endpoint]) { given, _ in given })
             let page = try ExporterApplication.makeMetricsPage(
                 configuration: configuration,
                 credentialProvider: StaticCredentialProvider(credentials),
-                transport: AsyncHTTPClientTransport(client: http),
-                clock: clock,
+                client: client,
                 logger: logger
             )
             try await page.running {
@@ -68,8 +67,16 @@ struct ExporterHarness {
         } cleanup: {
             await server.stop()
             await stsServer.stop()
-            try await http.shutdown()
+            try await client.shutdown()
         }
+    }
+
+    /// The AWS client `run()` makes for `configuration`, with its own connections (the production transport), on
+    /// `clock`; the caller shuts it down.
+    static func client(
+        for configuration: ExporterConfiguration, clock: AWSClock = .continuous, logger: Logger = ExporterHarness.logger
+    ) throws -> AWSClient {
+        try AWSClient(configuration: configuration.awsClient(clock: clock, logger: logger))
     }
 
     /// One scrape through the router, parsed.
