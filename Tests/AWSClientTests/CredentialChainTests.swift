@@ -290,184 +290,191 @@ struct StaticTransport: AWSHTTPTransport {
     }
 }
 
-@Suite("container and instance metadata credentials over loopback")
-struct MetadataCredentialTests {
-    static let document = #"""
-        {"Code": "Success", "AccessKeyId": "ASIAMETA", "SecretAccessKey": "SECRETMETA", "Token": "TOKENMETA",
-         "Expiration": "2099-01-01T00:00:00Z"}
-        """#
+extension DeadlineTests {
+    @Suite("container and instance metadata credentials over loopback")
+    struct MetadataCredentialTests {
+        static let document = #"""
+            {"Code": "Success", "AccessKeyId": "ASIAMETA", "SecretAccessKey": "SECRETMETA", "Token": "TOKENMETA",
+             "Expiration": "2099-01-01T00:00:00Z"}
+            """#
 
-    final class Log: Sendable {
-        private let storage = Mutex<[FakeHTTPRequest]>([])
-        func append(_ request: FakeHTTPRequest) { storage.withLock { $0.append(request) } }
-        var requests: [FakeHTTPRequest] { storage.withLock { $0 } }
-    }
-
-    /// Runs `body` against a server answering with `handler`, and an HTTP transport to it.
-    func withServer(
-        _ handler: @escaping @Sendable (FakeHTTPRequest) -> FakeHTTPAction,
-        body: (FakeHTTPServer, any AWSHTTPTransport, Log) async throws -> Void
-    ) async throws {
-        let log = Log()
-        let server = try await FakeHTTPServer.start { request in
-            log.append(request)
-            return handler(request)
+        final class Log: Sendable {
+            private let storage = Mutex<[FakeHTTPRequest]>([])
+            func append(_ request: FakeHTTPRequest) { storage.withLock { $0.append(request) } }
+            var requests: [FakeHTTPRequest] { storage.withLock { $0 } }
         }
-        let http = AsyncHTTPClientTransport.makeHTTPClient(connectTimeout: .seconds(1))
-        try await withAsyncCleanup {
-            try await body(server, AsyncHTTPClientTransport(client: http), log)
-        } cleanup: {
-            await server.stop()
-            try await http.shutdown()
+
+        /// Runs `body` against a server answering with `handler`, and an HTTP transport to it.
+        func withServer(
+            _ handler: @escaping @Sendable (FakeHTTPRequest) -> FakeHTTPAction,
+            body: (FakeHTTPServer, any AWSHTTPTransport, Log) async throws -> Void
+        ) async throws {
+            let log = Log()
+            let server = try await FakeHTTPServer.start { request in
+                log.append(request)
+                return handler(request)
+            }
+            let http = AsyncHTTPClientTransport.makeHTTPClient(connectTimeout: .seconds(1))
+            try await withAsyncCleanup {
+                try await body(server, AsyncHTTPClientTransport(client: http), log)
+            } cleanup: {
+                await server.stop()
+                try await http.shutdown()
+            }
         }
-    }
 
-    static func ok(_ text: String) -> FakeHTTPAction { .respond(status: 200, headers: [], body: Array(text.utf8)) }
-    static func status(_ code: Int) -> FakeHTTPAction { .respond(status: code, headers: [], body: []) }
+        static func ok(_ text: String) -> FakeHTTPAction { .respond(status: 200, headers: [], body: Array(text.utf8)) }
+        static func status(_ code: Int) -> FakeHTTPAction { .respond(status: code, headers: [], body: []) }
 
-    @Test("container full URI on loopback with a token file that is read on every fetch")
-    func container() async throws {
-        let files = try TemporaryFiles()
-        defer { files.remove() }
-        let tokenFile = try files.write("token", "first-token\n")
-        let handler: @Sendable (FakeHTTPRequest) -> FakeHTTPAction = { _ in Self.ok(Self.document) }
-        try await withServer(handler) { server, transport, log in
-            let source = try #require(
-                try ContainerCredentialSource.fromEnvironment(
-                    [
-                        "AWS_CONTAINER_CREDENTIALS_FULL_URI": "\(server.endpoint)/v1/credentials?secret=x",
-                        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": tokenFile,
-                        "AWS_CONTAINER_AUTHORIZATION_TOKEN": "ignored-when-a-file-is-set",
-                    ], transport: transport))
-            let credentials = try await source.fetch()
-            #expect(credentials.accessKeyID == "ASIAMETA")
-            #expect(credentials.sessionToken == "TOKENMETA")
-            try files.write("token", "second-token")
-            _ = try await source.fetch()
-            #expect(log.requests.map { $0.header("Authorization") } == ["first-token", "second-token"])
-            #expect(log.requests.first?.uri == "/v1/credentials?secret=x")
-            try files.write("token", "bad\r\ntoken")
-            let error = try await #require(throws: AWSCredentialsError.self) { _ = try await source.fetch() }
-            #expect(error.description.contains("CR or LF"))
-            #expect(log.requests.count == 2)
-        }
-    }
-
-    @Test(
-        "container URIs: plain http only to loopback and the ECS and EKS agents",
-        arguments: [
-            ("http://169.254.170.23/v1/credentials", true), ("http://127.0.0.1:8080/creds", true),
-            ("https://creds.example.com/x", true), ("http://creds.example.com/x", false), ("not a url", false),
-        ])
-    func containerHosts(uri: String, allowed: Bool) {
-        let result = Result {
-            try ContainerCredentialSource.fromEnvironment(
-                ["AWS_CONTAINER_CREDENTIALS_FULL_URI": uri], transport: StaticTransport())
-        }
-        #expect(((try? result.get()) != nil) == allowed)
-    }
-
-    @Test("relative URI goes to 169.254.170.2")
-    func relativeURI() throws {
-        let source = try #require(
-            try ContainerCredentialSource.fromEnvironment(
-                ["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/credentials/abc"], transport: StaticTransport()))
-        #expect(source.url.absoluteString == "http://169.254.170.2/v2/credentials/abc")
-    }
-
-    @Test("garbage and errors from a container endpoint are clear errors without the body")
-    func containerGarbage() async throws {
-        for (answer, expected) in [
-            (Self.ok("<html>SECRETISH</html>"), "did not answer with credentials JSON"),
-            (Self.ok(#"{"AccessKeyId": "A"}"#), "without AccessKeyId and SecretAccessKey"),
-            (Self.ok(#"{"AccessKeyId": "A", "SecretAccessKey": "B", "Expiration": "soon"}"#), "unreadable Expiration"),
-            (Self.status(500), "HTTP 500"),
-        ] {
-            let handler: @Sendable (FakeHTTPRequest) -> FakeHTTPAction = { _ in answer }
-            try await withServer(handler) { server, transport, _ in
+        @Test("container full URI on loopback with a token file that is read on every fetch")
+        func container() async throws {
+            let files = try TemporaryFiles()
+            defer { files.remove() }
+            let tokenFile = try files.write("token", "first-token\n")
+            let handler: @Sendable (FakeHTTPRequest) -> FakeHTTPAction = { _ in Self.ok(Self.document) }
+            try await withServer(handler) { server, transport, log in
                 let source = try #require(
                     try ContainerCredentialSource.fromEnvironment(
-                        ["AWS_CONTAINER_CREDENTIALS_FULL_URI": "\(server.endpoint)/creds"], transport: transport))
+                        [
+                            "AWS_CONTAINER_CREDENTIALS_FULL_URI": "\(server.endpoint)/v1/credentials?secret=x",
+                            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": tokenFile,
+                            "AWS_CONTAINER_AUTHORIZATION_TOKEN": "ignored-when-a-file-is-set",
+                        ], transport: transport))
+                let credentials = try await source.fetch()
+                #expect(credentials.accessKeyID == "ASIAMETA")
+                #expect(credentials.sessionToken == "TOKENMETA")
+                try files.write("token", "second-token")
+                _ = try await source.fetch()
+                #expect(log.requests.map { $0.header("Authorization") } == ["first-token", "second-token"])
+                #expect(log.requests.first?.uri == "/v1/credentials?secret=x")
+                try files.write("token", "bad\r\ntoken")
                 let error = try await #require(throws: AWSCredentialsError.self) { _ = try await source.fetch() }
-                #expect(error.description.contains(expected), "\(error)")
-                #expect(!error.description.contains("SECRETISH"))
+                #expect(error.description.contains("CR or LF"))
+                #expect(log.requests.count == 2)
             }
         }
-    }
 
-    /// An IMDS that wants a v2 token unless `v2` is false (then the PUT is refused with 403, as when IMDSv2 is off).
-    static func imds(v2: Bool) -> @Sendable (FakeHTTPRequest) -> FakeHTTPAction {
-        { request in
-            if request.method == "PUT" && request.uri == "/latest/api/token" {
-                guard v2, request.header("X-aws-ec2-metadata-token-ttl-seconds") == "21600" else { return status(403) }
-                return ok("imds-session-token")
+        @Test(
+            "container URIs: plain http only to loopback and the ECS and EKS agents",
+            arguments: [
+                ("http://169.254.170.23/v1/credentials", true), ("http://127.0.0.1:8080/creds", true),
+                ("https://creds.example.com/x", true), ("http://creds.example.com/x", false), ("not a url", false),
+            ])
+        func containerHosts(uri: String, allowed: Bool) {
+            let result = Result {
+                try ContainerCredentialSource.fromEnvironment(
+                    ["AWS_CONTAINER_CREDENTIALS_FULL_URI": uri], transport: StaticTransport())
             }
-            if v2 && request.header("X-aws-ec2-metadata-token") != "imds-session-token" { return status(401) }
-            switch request.uri {
-            case "/latest/meta-data/iam/security-credentials/": return ok("exporter-role\n")
-            case "/latest/meta-data/iam/security-credentials/exporter-role": return ok(document)
-            default: return status(404)
+            #expect(((try? result.get()) != nil) == allowed)
+        }
+
+        @Test("relative URI goes to 169.254.170.2")
+        func relativeURI() throws {
+            let source = try #require(
+                try ContainerCredentialSource.fromEnvironment(
+                    ["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/credentials/abc"], transport: StaticTransport()))
+            #expect(source.url.absoluteString == "http://169.254.170.2/v2/credentials/abc")
+        }
+
+        @Test("garbage and errors from a container endpoint are clear errors without the body")
+        func containerGarbage() async throws {
+            for (answer, expected) in [
+                (Self.ok("<html>SECRETISH</html>"), "did not answer with credentials JSON"),
+                (Self.ok(#"{"AccessKeyId": "A"}"#), "without AccessKeyId and SecretAccessKey"),
+                (
+                    Self.ok(#"{"AccessKeyId": "A", "SecretAccessKey": "B", "Expiration": "soon"}"#),
+                    "unreadable Expiration"
+                ),
+                (Self.status(500), "HTTP 500"),
+            ] {
+                let handler: @Sendable (FakeHTTPRequest) -> FakeHTTPAction = { _ in answer }
+                try await withServer(handler) { server, transport, _ in
+                    let source = try #require(
+                        try ContainerCredentialSource.fromEnvironment(
+                            ["AWS_CONTAINER_CREDENTIALS_FULL_URI": "\(server.endpoint)/creds"], transport: transport))
+                    let error = try await #require(throws: AWSCredentialsError.self) { _ = try await source.fetch() }
+                    #expect(error.description.contains(expected), "\(error)")
+                    #expect(!error.description.contains("SECRETISH"))
+                }
             }
         }
-    }
 
-    @Test("IMDSv2: token, role name, credentials")
-    func imdsV2() async throws {
-        try await withServer(Self.imds(v2: true)) { server, transport, log in
-            let source = try #require(
-                try InstanceMetadataCredentialSource.fromEnvironment(
-                    ["AWS_EC2_METADATA_SERVICE_ENDPOINT": server.endpoint + "/"], transport: transport))
-            let observed101 = try await source.fetch().accessKeyID
-            #expect(observed101 == "ASIAMETA")
-            #expect(log.requests.map(\.method) == ["PUT", "GET", "GET"])
+        /// An IMDS that wants a v2 token unless `v2` is false (then the PUT is refused with 403, as when IMDSv2 is off).
+        static func imds(v2: Bool) -> @Sendable (FakeHTTPRequest) -> FakeHTTPAction {
+            { request in
+                if request.method == "PUT" && request.uri == "/latest/api/token" {
+                    guard v2, request.header("X-aws-ec2-metadata-token-ttl-seconds") == "21600" else {
+                        return status(403)
+                    }
+                    return ok("imds-session-token")
+                }
+                if v2 && request.header("X-aws-ec2-metadata-token") != "imds-session-token" { return status(401) }
+                switch request.uri {
+                case "/latest/meta-data/iam/security-credentials/": return ok("exporter-role\n")
+                case "/latest/meta-data/iam/security-credentials/exporter-role": return ok(document)
+                default: return status(404)
+                }
+            }
         }
-    }
 
-    @Test("IMDSv1 fallback when the token is refused, unless AWS_EC2_METADATA_V1_DISABLED")
-    func imdsV1() async throws {
-        try await withServer(Self.imds(v2: false)) { server, transport, log in
-            let allowed = try #require(
-                try InstanceMetadataCredentialSource.fromEnvironment(
-                    ["AWS_EC2_METADATA_SERVICE_ENDPOINT": server.endpoint], transport: transport))
-            let observed102 = try await allowed.fetch().accessKeyID
-            #expect(observed102 == "ASIAMETA")
-            #expect(log.requests.allSatisfy { $0.header("X-aws-ec2-metadata-token") == nil })
-            let strict = try #require(
-                try InstanceMetadataCredentialSource.fromEnvironment(
-                    ["AWS_EC2_METADATA_SERVICE_ENDPOINT": server.endpoint, "AWS_EC2_METADATA_V1_DISABLED": "true"],
-                    transport: transport))
-            let error = try await #require(throws: AWSCredentialsError.self) { _ = try await strict.fetch() }
-            #expect(error.description.contains("AWS_EC2_METADATA_V1_DISABLED"))
+        @Test("IMDSv2: token, role name, credentials")
+        func imdsV2() async throws {
+            try await withServer(Self.imds(v2: true)) { server, transport, log in
+                let source = try #require(
+                    try InstanceMetadataCredentialSource.fromEnvironment(
+                        ["AWS_EC2_METADATA_SERVICE_ENDPOINT": server.endpoint + "/"], transport: transport))
+                let observed101 = try await source.fetch().accessKeyID
+                #expect(observed101 == "ASIAMETA")
+                #expect(log.requests.map(\.method) == ["PUT", "GET", "GET"])
+            }
         }
-    }
 
-    @Test("AWS_EC2_METADATA_DISABLED=true turns IMDS off; an unreachable IMDS fails fast")
-    func imdsDisabledAndUnreachable() async throws {
-        #expect(
-            try InstanceMetadataCredentialSource.fromEnvironment(
-                ["AWS_EC2_METADATA_DISABLED": "true"], transport: StaticTransport()) == nil)
-        let port = try ExternalTools.freeLoopbackPort()
-        let handler: @Sendable (FakeHTTPRequest) -> FakeHTTPAction = { _ in Self.status(404) }
-        try await withServer(handler) { _, transport, _ in
-            let source = try #require(
-                try InstanceMetadataCredentialSource.fromEnvironment(
-                    ["AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:\(port)"], transport: transport))
-            let error = try await #require(throws: AWSCredentialsError.self) { _ = try await source.fetch() }
-            #expect(error.description.contains("unreachable"))
+        @Test("IMDSv1 fallback when the token is refused, unless AWS_EC2_METADATA_V1_DISABLED")
+        func imdsV1() async throws {
+            try await withServer(Self.imds(v2: false)) { server, transport, log in
+                let allowed = try #require(
+                    try InstanceMetadataCredentialSource.fromEnvironment(
+                        ["AWS_EC2_METADATA_SERVICE_ENDPOINT": server.endpoint], transport: transport))
+                let observed102 = try await allowed.fetch().accessKeyID
+                #expect(observed102 == "ASIAMETA")
+                #expect(log.requests.allSatisfy { $0.header("X-aws-ec2-metadata-token") == nil })
+                let strict = try #require(
+                    try InstanceMetadataCredentialSource.fromEnvironment(
+                        ["AWS_EC2_METADATA_SERVICE_ENDPOINT": server.endpoint, "AWS_EC2_METADATA_V1_DISABLED": "true"],
+                        transport: transport))
+                let error = try await #require(throws: AWSCredentialsError.self) { _ = try await strict.fetch() }
+                #expect(error.description.contains("AWS_EC2_METADATA_V1_DISABLED"))
+            }
         }
-    }
 
-    @Test("a role name that is not a role name is refused")
-    func imdsGarbageRole() async throws {
-        let handler: @Sendable (FakeHTTPRequest) -> FakeHTTPAction = { request in
-            request.method == "PUT" ? Self.ok("t") : Self.ok("<html>\n")
-        }
-        try await withServer(handler) { server, transport, _ in
-            let source = try #require(
+        @Test("AWS_EC2_METADATA_DISABLED=true turns IMDS off; an unreachable IMDS fails fast")
+        func imdsDisabledAndUnreachable() async throws {
+            #expect(
                 try InstanceMetadataCredentialSource.fromEnvironment(
-                    ["AWS_EC2_METADATA_SERVICE_ENDPOINT": server.endpoint], transport: transport))
-            let error = try await #require(throws: AWSCredentialsError.self) { _ = try await source.fetch() }
-            #expect(error.description.contains("no usable instance role name"))
+                    ["AWS_EC2_METADATA_DISABLED": "true"], transport: StaticTransport()) == nil)
+            let port = try ExternalTools.freeLoopbackPort()
+            let handler: @Sendable (FakeHTTPRequest) -> FakeHTTPAction = { _ in Self.status(404) }
+            try await withServer(handler) { _, transport, _ in
+                let source = try #require(
+                    try InstanceMetadataCredentialSource.fromEnvironment(
+                        ["AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:\(port)"], transport: transport))
+                let error = try await #require(throws: AWSCredentialsError.self) { _ = try await source.fetch() }
+                #expect(error.description.contains("unreachable"))
+            }
+        }
+
+        @Test("a role name that is not a role name is refused")
+        func imdsGarbageRole() async throws {
+            let handler: @Sendable (FakeHTTPRequest) -> FakeHTTPAction = { request in
+                request.method == "PUT" ? Self.ok("t") : Self.ok("<html>\n")
+            }
+            try await withServer(handler) { server, transport, _ in
+                let source = try #require(
+                    try InstanceMetadataCredentialSource.fromEnvironment(
+                        ["AWS_EC2_METADATA_SERVICE_ENDPOINT": server.endpoint], transport: transport))
+                let error = try await #require(throws: AWSCredentialsError.self) { _ = try await source.fetch() }
+                #expect(error.description.contains("no usable instance role name"))
+            }
         }
     }
 }

@@ -432,7 +432,7 @@ struct FirstHourTests {
             #expect(parsed.success == 1)
             #expect(parsed.value("aws_sso_admin_collect_success", ["account_id": "123456789012"]) == 1)
         }
-        let (logger, capture) = OrganizationHardeningTests.capturingLogger()
+        let (logger, capture) = DeadlineTests.OrganizationHardeningTests.capturingLogger()
         try await ExporterHarness.with(
             instances: [instance], environment: ["AWS_ENDPOINT_URL_STS": unreachableSTS], clock: .continuous,
             logger: logger

@@ -40,7 +40,7 @@ struct GoldenExpositionTests {
 
     @Test("/metrics for five instances, one of each status, matches the golden file")
     func matchesGoldenFile() async throws {
-        try await ExporterHarness.with(instances: CollectionTests.mixed) { harness in
+        try await ExporterHarness.with(instances: DeadlineTests.CollectionTests.mixed) { harness in
             let text = try await harness.page.scrapeText(configuration: harness.configuration, clock: harness.clock)
             if ProcessInfo.processInfo.environment["SSO_ADMIN_EXPORTER_UPDATE_GOLDEN"] == "1" {
                 try text.write(to: Self.path, atomically: true, encoding: .utf8)

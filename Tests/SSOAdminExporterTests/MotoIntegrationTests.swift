@@ -84,7 +84,8 @@ extension ExternalProgramTests {
         @Test("promtool finds nothing to complain about")
         func checkMetrics() async throws {
             let promtool = try #require(ExternalTools.path("promtool"), "promtool is required under CI")
-            try await ExporterHarness.with(instances: CollectionTests.mixed + FakeInstance.numbered(20)) { harness in
+            try await ExporterHarness.with(instances: DeadlineTests.CollectionTests.mixed + FakeInstance.numbered(20)) {
+                harness in
                 harness.service.inject([.serviceError(code: "ThrottlingException", status: 400)])
                 let text = try await harness.page.scrapeText(
                     configuration: harness.configuration, clock: harness.clock)
