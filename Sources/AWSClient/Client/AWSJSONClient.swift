@@ -12,7 +12,6 @@ public final class AWSJSONClient: Sendable {
     public let targetPrefix: String
 
     public var endpoint: AWSServiceEndpoint { sender.endpoint }
-    public var credentialProvider: any AWSCredentialProvider { sender.credentialProvider! }
 
     /// A client over a sender made by an ``AWSClient`` (its endpoint, credentials, retries and observer).
     public init(sender: AWSRequestSender, targetPrefix: String) {

@@ -57,14 +57,14 @@ public struct ExporterLogHandler: LogHandler {
         ]
         var merged = metadata
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
-        for key in merged.keys.sorted() {
+        for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
             // Values quote errors, URLs and responses from the network: bounded and scrubbed of credentials here,
             // in the one place every line passes.
             fields.append(
                 (
                     key,
                     NetworkText.sanitized(
-                        Self.flatten(merged[key]!), limit: Self.maxValueLength, keepingControlCharacters: true)
+                        Self.flatten(value), limit: Self.maxValueLength, keepingControlCharacters: true)
                 ))
         }
         emit(format == .json ? Self.json(fields) : Self.logfmt(fields))
