@@ -179,7 +179,7 @@ enum Benchmarks {
         let options = try ExporterOptions.parse(["--aws.region", "us-east-1"])
         let configuration = try ExporterConfiguration.resolve(
             options, environment: ["AWS_ENDPOINT_URL": server.endpoint])
-        let page = try ExporterApplication.makeMetricsPage(
+        let page = try Exporter(
             configuration: configuration,
             credentialProvider: StaticCredentialProvider(AWSCredentials(accessKeyID: "AKID", secretAccessKey: "s")),
             // AsyncHTTPClient, as the figures before 2026-12 were measured: the production transport's own
@@ -334,13 +334,13 @@ extension Duration {
     var milliseconds: Double { microseconds / 1000 }
 }
 
-extension MetricsPage {
+extension Exporter {
     /// What `/metrics` writes, gathered whole, without the HTTP server around it: what the benchmarks time.
     func exposition(deadline: MonotonicInstant) async -> [UInt8] {
-        let snapshots = await snapshots(deadline: deadline)
+        let snapshots = await routes.metrics.snapshots(deadline: deadline)
         var writer = PrometheusTextWriter(
             reservingCapacity: 16_384 + snapshots.reduce(0) { $0 + ($1.reportedInstances?.count ?? 0) } * 1_200)
-        await write(snapshots, into: &writer) { _ in }
+        await routes.metrics.write(snapshots, into: &writer) { _ in }
         return writer.bytes
     }
 }

@@ -123,7 +123,7 @@ extension DeadlineTests {
             let store = WebConfigurationStore(try WebConfiguration.load(path: file))
             try await ExporterHarness.with(instances: FakeInstance.numbered(1)) { harness in
                 let app = Application(
-                    router: ExporterRouter.make(configuration: harness.configuration, page: harness.page, web: store))
+                    router: ExporterRouter.make(harness.page.routes, web: store))
                 try await app.test(.router) { client in
                     func status(_ credentials: String) async throws -> HTTPResponse.Status {
                         var headers = HTTPFields()

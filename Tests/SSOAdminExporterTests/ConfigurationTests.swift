@@ -5,9 +5,10 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
-import SSOAdminExporter
 import TestSupport
 import Testing
+
+@testable import SSOAdminExporter
 
 @Suite("flags and environment")
 struct ConfigurationTests {
@@ -20,15 +21,15 @@ struct ConfigurationTests {
     @Test("defaults")
     func defaults() throws {
         let configuration = try resolve([])
-        #expect(configuration.listenAddress == ListenAddress(host: "0.0.0.0", port: 10711))
-        #expect(configuration.telemetryPath == "/metrics")
-        #expect(configuration.endpoint.url.absoluteString == "https://sso.eu-west-1.amazonaws.com")
-        #expect(configuration.endpoint.signingName == "sso")
-        #expect(configuration.pageSize == 100)
-        #expect(configuration.maxAttempts == 3)
-        #expect(configuration.collectTimeout == .seconds(10))
-        #expect(configuration.minInterval == .zero)
-        #expect(configuration.logFormat == .logfmt)
+        #expect(configuration.web.listenAddress == ListenAddress(host: "0.0.0.0", port: 10711))
+        #expect(configuration.web.telemetryPath == "/metrics")
+        #expect(configuration.aws.endpoint.url.absoluteString == "https://sso.eu-west-1.amazonaws.com")
+        #expect(configuration.aws.endpoint.signingName == "sso")
+        #expect(configuration.aws.pageSize == 100)
+        #expect(configuration.aws.maxAttempts == 3)
+        #expect(configuration.collection.timeout == .seconds(10))
+        #expect(configuration.collection.minInterval == .zero)
+        #expect(configuration.log.format == .logfmt)
     }
 
     @Test("every flag is taken")
@@ -40,37 +41,37 @@ struct ConfigurationTests {
                 "--aws.request-timeout", "1500ms", "--collect.timeout", "1m30s", "--collect.min-interval", "2m",
                 "--log.level", "debug", "--log.format", "json",
             ], ["AWS_MAX_ATTEMPTS": "5"])
-        #expect(configuration.listenAddress == ListenAddress(host: "::1", port: 9999))
-        #expect(configuration.telemetryPath == "/m")
-        #expect(configuration.endpoint.region == "us-west-2")
-        #expect(configuration.endpoint.url.absoluteString == "http://127.0.0.1:5000")
-        #expect(configuration.pageSize == 7)
-        #expect(configuration.connectTimeout == .seconds(1))
-        #expect(configuration.requestTimeout == .milliseconds(1500))
-        #expect(configuration.collectTimeout == .seconds(90))
-        #expect(configuration.minInterval == .seconds(120))
-        #expect(configuration.logLevel == .debug)
-        #expect(configuration.logFormat == .json)
-        #expect(configuration.maxAttempts == 5)
+        #expect(configuration.web.listenAddress == ListenAddress(host: "::1", port: 9999))
+        #expect(configuration.web.telemetryPath == "/m")
+        #expect(configuration.aws.endpoint.region == "us-west-2")
+        #expect(configuration.aws.endpoint.url.absoluteString == "http://127.0.0.1:5000")
+        #expect(configuration.aws.pageSize == 7)
+        #expect(configuration.aws.connectTimeout == .seconds(1))
+        #expect(configuration.aws.requestTimeout == .milliseconds(1500))
+        #expect(configuration.collection.timeout == .seconds(90))
+        #expect(configuration.collection.minInterval == .seconds(120))
+        #expect(configuration.log.level == .debug)
+        #expect(configuration.log.format == .json)
+        #expect(configuration.aws.maxAttempts == 5)
     }
 
     @Test("FIPS and dual-stack from flags or variables, for sso-admin's rules; with a custom endpoint an error")
     func endpointVariants() throws {
         let fips = try resolve(["--aws.use-fips-endpoint"], ["AWS_REGION": "us-west-2"])
-        #expect(fips.endpoint.url.absoluteString == "https://sso-fips.us-west-2.amazonaws.com")
+        #expect(fips.aws.endpoint.url.absoluteString == "https://sso-fips.us-west-2.amazonaws.com")
         let govFIPS = try resolve([], ["AWS_REGION": "us-gov-west-1", "AWS_USE_FIPS_ENDPOINT": "true"])
-        #expect(govFIPS.endpoint.url.absoluteString == "https://sso.us-gov-west-1.amazonaws.com")
+        #expect(govFIPS.aws.endpoint.url.absoluteString == "https://sso.us-gov-west-1.amazonaws.com")
         let dualStack = try resolve(["--aws.use-dualstack-endpoint"], ["AWS_REGION": "cn-north-1"])
-        #expect(dualStack.endpoint.url.absoluteString == "https://sso.cn-north-1.api.amazonwebservices.com.cn")
+        #expect(dualStack.aws.endpoint.url.absoluteString == "https://sso.cn-north-1.api.amazonwebservices.com.cn")
         let both = try resolve(
             [],
             [
                 "AWS_REGION": "eu-west-1", "AWS_USE_FIPS_ENDPOINT": "TRUE",
                 "AWS_USE_DUALSTACK_ENDPOINT": "true",
             ])
-        #expect(both.endpoint.url.absoluteString == "https://sso-fips.eu-west-1.api.aws")
+        #expect(both.aws.endpoint.url.absoluteString == "https://sso-fips.eu-west-1.api.aws")
         let off = try resolve([], ["AWS_REGION": "eu-west-1", "AWS_USE_FIPS_ENDPOINT": "false"])
-        #expect(off.endpoint.url.absoluteString == "https://sso.eu-west-1.amazonaws.com")
+        #expect(off.aws.endpoint.url.absoluteString == "https://sso.eu-west-1.amazonaws.com")
         for (arguments, environment, named) in [
             (
                 ["--aws.use-fips-endpoint", "--aws.endpoint-url", "http://127.0.0.1:1"], ["AWS_REGION": "eu-west-1"],
@@ -96,14 +97,14 @@ struct ConfigurationTests {
         let home = ["HOME": "/home/u"]
         let fromDefault = try ExporterConfiguration.resolve(
             ExporterOptions.parse([]), environment: home, readFile: files)
-        #expect(fromDefault.endpoint.region == "ap-southeast-2")
+        #expect(fromDefault.aws.endpoint.region == "ap-southeast-2")
         let fromOther = try ExporterConfiguration.resolve(
             ExporterOptions.parse(["--aws.profile", "other"]), environment: home, readFile: files)
-        #expect(fromOther.endpoint.region == "sa-east-1")
+        #expect(fromOther.aws.endpoint.region == "sa-east-1")
         let broken: (String) throws -> String? = { _ in "not an ini file" }
         let given = try ExporterConfiguration.resolve(
             ExporterOptions.parse([]), environment: home.merging(["AWS_REGION": "eu-west-3"]) { $1 }, readFile: broken)
-        #expect(given.endpoint.region == "eu-west-3")
+        #expect(given.aws.endpoint.region == "eu-west-3")
         let error = try #require(throws: ExporterConfigurationError.self) {
             try ExporterConfiguration.resolve(ExporterOptions.parse([]), environment: home, readFile: broken)
         }
@@ -118,16 +119,40 @@ struct ConfigurationTests {
         let environment = ["HOME": "/home/u", "AWS_REGION": "us-east-1"]
         let fromProfile = try ExporterConfiguration.resolve(
             ExporterOptions.parse([]), environment: environment, readFile: files)
-        #expect(fromProfile.endpoint.url.absoluteString == "http://127.0.0.1:4566")
+        #expect(fromProfile.aws.endpoint.url.absoluteString == "http://127.0.0.1:4566")
         let fromVariable = try ExporterConfiguration.resolve(
             ExporterOptions.parse([]), environment: environment.merging(["AWS_ENDPOINT_URL": "http://other:1"]) { $1 },
             readFile: files)
-        #expect(fromVariable.endpoint.url.absoluteString == "http://other:1")
+        #expect(fromVariable.aws.endpoint.url.absoluteString == "http://other:1")
         let fips = try #require(throws: ExporterConfigurationError.self) {
             try ExporterConfiguration.resolve(
                 ExporterOptions.parse(["--aws.use-fips-endpoint"]), environment: environment, readFile: files)
         }
         #expect(fips.message.contains("endpoint_url of profile default"))
+    }
+
+    @Test("without --config.file the flags define one target, in the same model a file's targets use")
+    func flagsTarget() throws {
+        let plain = try resolve(["--collect.timeout", "7s"])
+        #expect(plain.configFile == nil)
+        #expect(plain.targets.collectionTargets.map(\.target.name) == ["default/eu-west-1"])
+        #expect(plain.targets.collectionTargets.map(\.target.accountID) == [""])
+        #expect(plain.targets.mode == .onScrape)
+        #expect(plain.targets.timeout == plain.collection.timeout)
+        #expect(plain.targets.timeout == .seconds(7))
+        #expect(plain.targets.maxStale == .zero)
+        #expect(plain.targets.discovery == nil)
+        // One identity, nothing to isolate it from: its calls are not paced, as before the file existed.
+        #expect(plain.targets.accountPacing == nil)
+        // --aws.role-arn is assumed by the credential chain, beneath the target: the target assumes nothing more.
+        let role = try resolve(["--aws.role-arn", "arn:aws:iam::123456789012:role/exporter"])
+        #expect(role.targets.targets.map(\.role) == [nil])
+        #expect(role.targets.collectionTargets.map(\.target.accountID) == ["123456789012"])
+        let account = try resolve(["--aws.account-id", "210987654321"])
+        #expect(account.targets.collectionTargets.map(\.target.accountID) == ["210987654321"])
+        let path = try SimulatedOrganization.write("targets:\n  - name: a\n    regions: [eu-west-1]\n")
+        let file = try resolve(["--config.file", path])
+        #expect(file.targets.accountPacing == .init(requestsPerSecond: 5, burst: 10))
     }
 
     @Test("--aws.profile and the role flags; the role flags are checked")
@@ -136,9 +161,9 @@ struct ConfigurationTests {
             "--aws.profile", "prod", "--aws.role-arn", "arn:aws:iam::123456789012:role/exporter",
             "--aws.external-id", "ext-1", "--aws.role-session-name", "scrape",
         ])
-        #expect(configuration.profile == "prod")
+        #expect(configuration.aws.profile == "prod")
         #expect(
-            configuration.assumeRole
+            configuration.aws.assumeRole
                 == .init(
                     roleARN: "arn:aws:iam::123456789012:role/exporter", externalID: "ext-1", roleSessionName: "scrape"))
         for (arguments, named) in [
@@ -153,7 +178,7 @@ struct ConfigurationTests {
             let error = try #require(throws: ExporterConfigurationError.self) { try resolve(arguments) }
             #expect(error.message.contains(named), "\(error)")
         }
-        #expect(try resolve(["--aws.role-arn", "arn:aws-cn:iam::123456789012:role/path/x"]).assumeRole != nil)
+        #expect(try resolve(["--aws.role-arn", "arn:aws-cn:iam::123456789012:role/path/x"]).aws.assumeRole != nil)
     }
 
     @Test(

@@ -101,7 +101,8 @@ struct FirstHourTests {
                 #expect(!names.contains("\(management)/us-east-1"))
                 #expect(names.contains("\(management)/eu-west-1"))
                 let sd = try #require(
-                    JSONSerialization.jsonObject(with: Data(organization.page.serviceDiscovery())) as? [[String: Any]])
+                    JSONSerialization.jsonObject(with: Data(organization.page.routes.serviceDiscovery.json()))
+                        as? [[String: Any]])
                 #expect(sd.count == names.count)
                 if let scheduler = organization.page.scheduler as? PeriodicScheduler { await scheduler.collectRound() }
                 let parsed = try await organization.scrape()

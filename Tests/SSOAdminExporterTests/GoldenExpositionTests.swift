@@ -41,7 +41,7 @@ struct GoldenExpositionTests {
     @Test("/metrics for five instances, one of each status, matches the golden file")
     func matchesGoldenFile() async throws {
         try await ExporterHarness.with(instances: DeadlineTests.CollectionTests.mixed) { harness in
-            let text = try await harness.page.scrapeText(configuration: harness.configuration, clock: harness.clock)
+            let text = try await harness.page.scrapeText(clock: harness.clock)
             if ProcessInfo.processInfo.environment["SSO_ADMIN_EXPORTER_UPDATE_GOLDEN"] == "1" {
                 try text.write(to: Self.path, atomically: true, encoding: .utf8)
                 Issue.record("wrote \(Self.path.path); review its diff and run again without the variable")

@@ -22,7 +22,7 @@ extension DeadlineTests {
                 harness in
                 if let fault { harness.service.inject([fault]) }
                 let app = Application(
-                    router: ExporterRouter.make(configuration: harness.configuration, page: harness.page, clock: clock),
+                    router: ExporterRouter.make(harness.page.routes, clock: clock),
                     configuration: .init(address: .hostname("127.0.0.1", port: 0))
                 )
                 try await app.test(setup) { client in try await body(client, harness.service) }
@@ -110,12 +110,13 @@ extension DeadlineTests {
         func badTimeoutHeader() throws {
             let configuration = try ExporterHarness.configuration(
                 endpoint: "http://127.0.0.1:1", arguments: ["--collect.timeout", "7s"])
-            #expect(configuration.collectionBudget(scrapeTimeoutHeader: "abc") == .seconds(7))
-            #expect(configuration.collectionBudget(scrapeTimeoutHeader: "-3") == .seconds(7))
-            #expect(configuration.collectionBudget(scrapeTimeoutHeader: "nan") == .seconds(7))
-            #expect(configuration.collectionBudget(scrapeTimeoutHeader: nil) == .seconds(7))
-            #expect(configuration.collectionBudget(scrapeTimeoutHeader: "15") == .milliseconds(14_500))
-            #expect(configuration.collectionBudget(scrapeTimeoutHeader: "0.2") == .milliseconds(100))
+            let budget = ScrapeBudget(fallback: configuration.collection.timeout)
+            #expect(budget.budget(scrapeTimeoutHeader: "abc") == .seconds(7))
+            #expect(budget.budget(scrapeTimeoutHeader: "-3") == .seconds(7))
+            #expect(budget.budget(scrapeTimeoutHeader: "nan") == .seconds(7))
+            #expect(budget.budget(scrapeTimeoutHeader: nil) == .seconds(7))
+            #expect(budget.budget(scrapeTimeoutHeader: "15") == .milliseconds(14_500))
+            #expect(budget.budget(scrapeTimeoutHeader: "0.2") == .milliseconds(100))
         }
     }
 }

@@ -170,8 +170,7 @@ extension DeadlineTests {
         ) async throws {
             try await ExporterHarness.with(instances: FakeInstance.numbered(instances)) { harness in
                 let app = Application(
-                    router: ExporterRouter.make(
-                        configuration: harness.configuration, page: harness.page, clock: harness.clock),
+                    router: ExporterRouter.make(harness.page.routes, clock: harness.clock),
                     configuration: .init(address: .hostname("127.0.0.1", port: 0)))
                 try await app.test(testing) { client in try await body(client) }
             }

@@ -49,13 +49,13 @@ struct LifecycleReloadTests {
     func forbiddenWithoutFlag() async throws {
         let simulator = OrganizationSimulator.generated(accounts: 2, regions: Self.regions)
         try await SimulatedOrganization.with(simulator, yaml: Self.yaml(simulator, accounts: 2)) { organization in
-            #expect(organization.configuration.enableLifecycle == false)
+            #expect(organization.configuration.web.enableLifecycle == false)
             let reloader = try #require(organization.page.reloader)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await reloader.run() }
                 defer { group.cancelAll() }
                 let app = Application(
-                    router: ExporterRouter.make(configuration: organization.configuration, page: organization.page))
+                    router: ExporterRouter.make(organization.page.routes))
                 try await app.test(.router) { client in
                     try await client.execute(uri: "/-/reload", method: .post) { response in
                         #expect(response.status == .forbidden)
@@ -75,12 +75,10 @@ struct LifecycleReloadTests {
         .timeLimit(.minutes(2)))
     func coalesced() async throws {
         let simulator = OrganizationSimulator.generated(accounts: 3, regions: Self.regions)
-        try await SimulatedOrganization.with(simulator, yaml: Self.yaml(simulator, accounts: 2)) { organization in
-            let configuration = {
-                var configuration = organization.configuration
-                configuration.enableLifecycle = true
-                return configuration
-            }()
+        try await SimulatedOrganization.with(
+            simulator, yaml: Self.yaml(simulator, accounts: 2), arguments: ["--web.enable-lifecycle"]
+        ) { organization in
+            let configuration = organization.configuration
             let reloader = try #require(organization.page.reloader)
             let loads = Locked((count: 0, onEventLoop: 0))
             let release = DispatchSemaphore(value: 0)
@@ -112,7 +110,7 @@ struct LifecycleReloadTests {
                     services.addTask(executorPreference: onLoops) { await reloader.run() }
                     defer { services.cancelAll() }
                     let app = Application(
-                        router: ExporterRouter.make(configuration: configuration, page: organization.page))
+                        router: ExporterRouter.make(organization.page.routes))
                     try await app.test(.live) { client in
                         let base = "http://127.0.0.1:\(try #require(client.port))"
                         func send(_ path: String, method: HTTPMethod) async throws -> (HTTPResponseStatus, String) {

@@ -55,8 +55,7 @@ struct LoggingTests {
             instances: FakeInstance.numbered(1), credentials: credentials, logger: logger(.logfmt, into: capture)
         ) { harness in
             harness.service.inject(Array(repeating: fault, count: 3))
-            let exposition = try await harness.page.scrapeText(
-                configuration: harness.configuration, clock: harness.clock)
+            let exposition = try await harness.page.scrapeText(clock: harness.clock)
             #expect(!capture.all.isEmpty, "the failure was logged")
             for text in capture.all + [exposition] {
                 #expect(!text.contains("SECRET-wJalrXUtnFEMI"))

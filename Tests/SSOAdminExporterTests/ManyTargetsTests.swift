@@ -13,7 +13,7 @@ import Testing
 /// A configuration file's targets collected against the organization simulator.
 struct SimulatedOrganization {
     let simulator: OrganizationSimulator
-    let page: MetricsPage
+    let page: Exporter
     let configuration: ExporterConfiguration
 
     static let role = "SSOAdminExporterRead"
@@ -42,16 +42,17 @@ struct SimulatedOrganization {
 
     static func with(
         _ simulator: OrganizationSimulator, yaml: String, clock: AWSClock = .continuous,
-        logger: Logger = ExporterHarness.logger, _ body: (SimulatedOrganization) async throws -> Void
+        logger: Logger = ExporterHarness.logger, arguments: [String] = [],
+        _ body: (SimulatedOrganization) async throws -> Void
     ) async throws {
         let server = try await FakeHTTPServer.start { await simulator.handle($0) }
         let file = try write(yaml)
-        let options = try ExporterOptions.parse(["--config.file", file])
+        let options = try ExporterOptions.parse(["--config.file", file] + arguments)
         let configuration = try ExporterConfiguration.resolve(
             options, environment: ["AWS_ENDPOINT_URL": server.endpoint, "AWS_REGION": "us-east-1"])
         let client = try ExporterHarness.client(for: configuration, clock: clock, logger: logger)
         try await withAsyncCleanup {
-            let page = try ExporterApplication.makeMetricsPage(
+            let page = try Exporter(
                 configuration: configuration,
                 credentialProvider: StaticCredentialProvider(simulator.managementCredentials),
                 client: client, environment: ["AWS_ENDPOINT_URL": server.endpoint], logger: logger)
@@ -64,7 +65,7 @@ struct SimulatedOrganization {
     }
 
     func scrape() async throws -> ParsedExposition {
-        try await page.scrape(configuration: configuration)
+        try await page.scrape()
     }
 }
 
@@ -240,7 +241,7 @@ extension DeadlineTests {
             try await SimulatedOrganization.with(simulator, yaml: yaml) { organization in
                 try await organization.page.running {
                     let app = Application(
-                        router: ExporterRouter.make(configuration: organization.configuration, page: organization.page))
+                        router: ExporterRouter.make(organization.page.routes))
                     try await app.test(.router) { client in
                         try await client.execute(uri: "/sd", method: .get) { response in
                             #expect(response.status == .ok)
@@ -305,7 +306,9 @@ extension DeadlineTests {
         func reload() async throws {
             let simulator = OrganizationSimulator.generated(accounts: 4, regions: Self.regions)
             let two = SimulatedOrganization.targetsYAML(simulator, accounts: 2, regions: Self.regions)
-            try await SimulatedOrganization.with(simulator, yaml: two + "collection:\n  mode: on_scrape\n") {
+            try await SimulatedOrganization.with(
+                simulator, yaml: two + "collection:\n  mode: on_scrape\n", arguments: ["--web.enable-lifecycle"]
+            ) {
                 organization in
                 let file = try #require(organization.configuration.configFile)
                 try await organization.page.running {
@@ -313,10 +316,8 @@ extension DeadlineTests {
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         group.addTask { await reloader.run() }
                         defer { group.cancelAll() }
-                        var configuration = organization.configuration
-                        configuration.enableLifecycle = true
                         let app = Application(
-                            router: ExporterRouter.make(configuration: configuration, page: organization.page))
+                            router: ExporterRouter.make(organization.page.routes))
                         try await app.test(.router) { client in
                             func targets() async throws -> Int {
                                 try await client.execute(uri: "/sd", method: .get) { response in

@@ -16,7 +16,7 @@ extension ExternalProgramTests {
             unauthenticatedActions: Int = 0,
             arguments: (MotoServer) -> [String] = { _ in [] },
             environment: (MotoServer, URL) throws -> [String: String],
-            body: (MotoServer, MetricsPage) async throws -> Void
+            body: (MotoServer, Exporter) async throws -> Void
         ) async throws {
             let moto = try await MotoServer.start(unauthenticatedActions: unauthenticatedActions)
             defer { moto.stop() }
@@ -36,7 +36,7 @@ extension ExternalProgramTests {
                         "AWS_EC2_METADATA_DISABLED": "true",
                     ]) { given, _ in given },
                     client: client, metrics: metrics, logger: ExporterHarness.logger)
-                let page = try ExporterApplication.makeMetricsPage(
+                let page = try Exporter(
                     configuration: configuration, credentialProvider: chain, client: client, selfMetrics: metrics,
                     logger: ExporterHarness.logger)
                 try await page.running { try await body(moto, page) }
@@ -45,7 +45,7 @@ extension ExternalProgramTests {
             }
         }
 
-        func scrape(_ page: MetricsPage) async throws -> ParsedExposition {
+        func scrape(_ page: Exporter) async throws -> ParsedExposition {
             try await page.scrape(budget: .seconds(20))
         }
 

@@ -12,7 +12,7 @@ extension ExternalProgramTests {
     struct MotoIntegrationTests {
         func withMoto(
             credentials: (AWSCredentials) -> AWSCredentials = { $0 },
-            _ body: (MotoServer, MetricsPage, AWSClock) async throws -> Void
+            _ body: (MotoServer, Exporter, AWSClock) async throws -> Void
         ) async throws {
             let moto = try await MotoServer.start()
             defer { moto.stop() }
@@ -20,7 +20,7 @@ extension ExternalProgramTests {
                 endpoint: moto.endpoint, environment: ["AWS_ENDPOINT_URL_STS": moto.endpoint])
             let client = try ExporterHarness.client(for: configuration)
             try await withAsyncCleanup {
-                let page = try ExporterApplication.makeMetricsPage(
+                let page = try Exporter(
                     configuration: configuration,
                     credentialProvider: StaticCredentialProvider(credentials(moto.credentials)),
                     client: client,
@@ -87,8 +87,7 @@ extension ExternalProgramTests {
             try await ExporterHarness.with(instances: DeadlineTests.CollectionTests.mixed + FakeInstance.numbered(20)) {
                 harness in
                 harness.service.inject([.serviceError(code: "ThrottlingException", status: 400)])
-                let text = try await harness.page.scrapeText(
-                    configuration: harness.configuration, clock: harness.clock)
+                let text = try await harness.page.scrapeText(clock: harness.clock)
                 #expect(try ExpositionParser.parse(text).success == 1)
                 let (status, output) = try await ExternalTools.runDetached(
                     promtool, ["check", "metrics"], input: Data(text.utf8))

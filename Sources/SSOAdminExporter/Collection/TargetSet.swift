@@ -117,7 +117,7 @@ public final class TargetSet: Sendable {
 
     public var configuredCount: Int { state.withLock { $0.configured.count } }
 
-    /// Whether snapshots must be checked for a target that duplicates a configured one (see ``MetricsPage``); false,
+    /// Whether snapshots must be checked for a target that duplicates a configured one (see ``TargetSeries``); false,
     /// and so free, unless a configured target without a known account is watched beside others.
     var mayWriteSeriesTwice: Bool { state.withLock { !$0.unlearned.isEmpty } }
 

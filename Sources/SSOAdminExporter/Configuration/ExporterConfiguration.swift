@@ -14,46 +14,69 @@ public struct ExporterConfigurationError: Error, Sendable, CustomStringConvertib
     public var description: String { message }
 }
 
-/// Everything the exporter needs, resolved from flags and the environment and checked once at startup.
+/// Everything the exporter needs, resolved from flags, the environment and `--config.file`, and checked once at
+/// startup; nested by concern, as YACE's configuration is. Each setting lives in one place: without a
+/// configuration file, the flags define a one-target `targets`, collected by the same code as a file's.
 public struct ExporterConfiguration: Sendable {
-    public var listenAddress: ListenAddress
-    public var telemetryPath: String
-    /// `--web.max-connections`.
-    public var maxConnections: Int = 64
-    /// `--web.read-timeout`.
-    public var readTimeout: Duration = .seconds(65)
-    /// `--web.config.file`: TLS and basic authentication; `nil` serves plain HTTP to anyone.
-    public var webConfigFile: String?
-    /// `--web.enable-lifecycle`: whether `POST /-/reload` reloads (otherwise it is refused with 403).
-    public var enableLifecycle: Bool = false
-    public var endpoint: AWSServiceEndpoint
-    /// Whether `endpoint` was given (flag, variable or profile) rather than derived from the region: a given one
-    /// serves every region of the configuration file.
-    public var endpointIsCustom: Bool = false
-    /// `--config.file`: many targets; `nil` collects the one target the flags define.
-    public var targets: TargetsConfiguration?
-    /// Where `targets` was read from, for reloads.
+    /// The HTTP server: where it listens, what it serves, and to whom.
+    public struct Web: Sendable {
+        public var listenAddress: ListenAddress
+        public var telemetryPath: String
+        /// `--web.max-connections`.
+        public var maxConnections: Int = 64
+        /// `--web.read-timeout`.
+        public var readTimeout: Duration = .seconds(65)
+        /// `--web.config.file`: TLS and basic authentication; `nil` serves plain HTTP to anyone.
+        public var configFile: String?
+        /// `--web.enable-lifecycle`: whether `POST /-/reload` reloads (otherwise it is refused with 403).
+        public var enableLifecycle: Bool = false
+    }
+
+    /// How AWS is called: endpoints, identity, pages, retries and connections.
+    public struct AWS: Sendable {
+        public var endpoint: AWSServiceEndpoint
+        /// Whether `endpoint` was given (flag, variable or profile) rather than derived from the region: a given
+        /// one serves every region of the configuration file.
+        public var endpointIsCustom: Bool = false
+        /// Where the default target learns its account (STS `GetCallerIdentity`) when `--aws.role-arn` does not
+        /// name it, and where roles are assumed.
+        public var stsEndpoint: AWSServiceEndpoint
+        /// FIPS and dual-stack endpoints, for sso-admin and STS alike.
+        public var endpointVariants: AWSEndpointVariants
+        /// `--aws.profile`; `nil` leaves the choice to `AWS_PROFILE` and `AWS_DEFAULT_PROFILE`.
+        public var profile: String?
+        /// `--aws.role-arn` with its external ID and session name; assumed on top of the default chain.
+        public var assumeRole: AssumeRoleOptions?
+        public var pageSize: Int
+        /// `AWS_MAX_ATTEMPTS`.
+        public var maxAttempts: Int
+        public var connectTimeout: Duration
+        public var requestTimeout: Duration
+        /// `HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY` for AWS calls.
+        public var proxy: ProxySettings = ProxySettings()
+    }
+
+    /// What the flags say of collections, whatever the targets' source.
+    public struct Collection: Sendable {
+        /// `--collect.timeout`: an on-scrape collection's deadline when the scrape announces none.
+        public var timeout: Duration
+        /// `--collect.min-interval`: on scrape, a collection younger than this is reused.
+        public var minInterval: Duration
+    }
+
+    public struct Log: Sendable {
+        public var level: Logger.Level
+        public var format: LogFormat
+    }
+
+    public var web: Web
+    public var aws: AWS
+    public var collection: Collection
+    public var log: Log
+    /// What to collect and how: `--config.file`'s targets and discovery, or the one target the flags define.
+    public var targets: TargetsConfiguration
+    /// `--config.file`, where `targets` was read from (and is reloaded from); `nil` when the flags define them.
     public var configFile: String?
-    /// Where the default target learns its account (STS `GetCallerIdentity`) when `--aws.role-arn` does not name it.
-    public var stsEndpoint: AWSServiceEndpoint
-    public var pageSize: Int
-    public var maxAttempts: Int
-    public var connectTimeout: Duration
-    public var requestTimeout: Duration
-    public var collectTimeout: Duration
-    public var minInterval: Duration
-    public var logLevel: Logger.Level
-    public var logFormat: LogFormat
-    /// `--aws.profile`; `nil` leaves the choice to `AWS_PROFILE` and `AWS_DEFAULT_PROFILE`.
-    public var profile: String?
-    /// FIPS and dual-stack endpoints, for sso-admin and STS alike.
-    public var endpointVariants: AWSEndpointVariants
-    /// `HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY` for AWS calls.
-    public var proxy: ProxySettings = ProxySettings()
-    /// `--aws.role-arn` with its external ID and session name; assumed on top of the default chain.
-    public var assumeRole: AssumeRoleOptions?
-    /// `--aws.account-id`: the flags' target's account, so that it needs no STS `GetCallerIdentity` to learn it.
-    public var accountID: String?
     /// What is usable but probably a mistake (a region the partition data does not list), logged at startup.
     public var warnings: [String] = []
 
@@ -76,8 +99,6 @@ public struct ExporterConfiguration: Sendable {
         }
     }
 
-    /// Kept back from the scrape timeout Prometheus announces, so the answer arrives before it gives up.
-    public static let scrapeTimeoutMargin: Duration = .milliseconds(500)
     public static let reservedPaths: Set<String> = ["/-/healthy", "/-/ready"]
 
     /// The AWS client's configuration: connections (`--aws.connect-timeout`, the proxy environment, a pool as
@@ -85,15 +106,9 @@ public struct ExporterConfiguration: Sendable {
     package func awsClient(clock: AWSClock = .continuous, logger: Logger) -> AWSClientConfiguration {
         AWSClientConfiguration(
             userAgent: BuildInfo.userAgent,
-            transport: .init(maxConnectionsPerHost: max(8, targets?.maxConcurrency ?? 8), proxy: proxy),
-            timeout: .init(connect: connectTimeout, request: requestTimeout),
-            retry: .init(maxAttempts: maxAttempts), clock: clock, logger: logger)
-    }
-
-    /// The one target the flags define: the account of `--aws.role-arn` or `--aws.account-id`, else learned on the
-    /// first collection.
-    public var target: CollectionTarget {
-        CollectionTarget(region: endpoint.region, accountID: assumeRole?.accountID ?? accountID ?? "")
+            transport: .init(maxConnectionsPerHost: max(8, targets.maxConcurrency), proxy: aws.proxy),
+            timeout: .init(connect: aws.connectTimeout, request: aws.requestTimeout),
+            retry: .init(maxAttempts: aws.maxAttempts), clock: clock, logger: logger)
     }
 
     /// Resolves and validates; every error names the flag or variable at fault.
@@ -224,31 +239,6 @@ public struct ExporterConfiguration: Sendable {
         if let profile = options.profile, profile.isEmpty || profile.contains(where: { $0.isNewline || $0 == "]" }) {
             throw ExporterConfigurationError("--aws.profile: \"\(profile)\" is not a profile name")
         }
-        var configuration = ExporterConfiguration(
-            listenAddress: listenAddress,
-            telemetryPath: path,
-            maxConnections: options.maxConnections,
-            readTimeout: options.readTimeout.duration,
-            webConfigFile: options.webConfigFile,
-            endpoint: endpoint,
-            stsEndpoint: stsEndpoint,
-            pageSize: options.pageSize,
-            maxAttempts: maxAttempts,
-            connectTimeout: options.connectTimeout.duration,
-            requestTimeout: options.requestTimeout.duration,
-            collectTimeout: options.collectTimeout.duration,
-            minInterval: options.minInterval.duration,
-            logLevel: options.logLevel.level,
-            logFormat: options.logFormat,
-            profile: options.profile,
-            endpointVariants: variants,
-            proxy: proxy,
-            assumeRole: assumeRole
-        )
-        configuration.endpointIsCustom = endpointIsCustom
-        configuration.targets = targets
-        configuration.configFile = options.configFile
-        configuration.enableLifecycle = options.enableLifecycle
         if let accountID = options.accountID {
             guard options.configFile == nil else {
                 throw ExporterConfigurationError(
@@ -263,16 +253,38 @@ public struct ExporterConfiguration: Sendable {
                 throw ExporterConfigurationError(
                     "--aws.account-id: \(accountID) is not the account of --aws.role-arn (\(assumeRole.accountID))")
             }
-            configuration.accountID = accountID
         }
+        let collection = Collection(
+            timeout: options.collectTimeout.duration, minInterval: options.minInterval.duration)
+        var configuration = ExporterConfiguration(
+            web: Web(
+                listenAddress: listenAddress, telemetryPath: path, maxConnections: options.maxConnections,
+                readTimeout: options.readTimeout.duration, configFile: options.webConfigFile,
+                enableLifecycle: options.enableLifecycle),
+            aws: AWS(
+                endpoint: endpoint, endpointIsCustom: endpointIsCustom, stsEndpoint: stsEndpoint,
+                endpointVariants: variants, profile: options.profile, assumeRole: assumeRole,
+                pageSize: options.pageSize, maxAttempts: maxAttempts,
+                connectTimeout: options.connectTimeout.duration, requestTimeout: options.requestTimeout.duration,
+                proxy: proxy),
+            collection: collection,
+            log: Log(level: options.logLevel.level, format: options.logFormat),
+            // The flags' target is the exporter's own identity: --aws.role-arn is assumed by the credential chain,
+            // beneath every target, so that the target itself assumes nothing more.
+            targets: targets
+                ?? .flagsTarget(
+                    region: region, accountID: assumeRole?.accountID ?? options.accountID,
+                    timeout: collection.timeout),
+            configFile: options.configFile
+        )
         // A region taken from the configuration file is warned about there, with its line.
         let regionWarning =
             regionSource.hasSuffix("--config.file")
             ? nil : ConfigurationText.unlistedRegionWarning(region, key: regionSource)
         configuration.warnings =
             (regionWarning.map { [$0] } ?? []) + (targets?.warnings ?? []).map { "--config.file: \($0)" }
-        if let targets {
-            for region in Set(targets.targets.flatMap(\.regions)).sorted() {
+        if targets != nil {
+            for region in Set(configuration.targets.targets.flatMap(\.regions)).sorted() {
                 do {
                     _ = try configuration.endpoint(forRegion: region)
                 } catch {
@@ -286,12 +298,12 @@ public struct ExporterConfiguration: Sendable {
     /// The sso-admin endpoint for a target in `region`: the given endpoint (signed for that region), else the
     /// region's own by the endpoint rules.
     public func endpoint(forRegion region: String) throws(ExporterConfigurationError) -> AWSServiceEndpoint {
-        if region == endpoint.region { return endpoint }
-        if endpointIsCustom {
-            return AWSServiceEndpoint(url: endpoint.url, region: region, signingName: endpoint.signingName)
+        if region == aws.endpoint.region { return aws.endpoint }
+        if aws.endpointIsCustom {
+            return AWSServiceEndpoint(url: aws.endpoint.url, region: region, signingName: aws.endpoint.signingName)
         }
         do {
-            let host = try SSOAdminClient.endpointRules.host(region: region, variants: endpointVariants)
+            let host = try SSOAdminClient.endpointRules.host(region: region, variants: aws.endpointVariants)
             return AWSServiceEndpoint(
                 url: URL(string: "https://\(host)")!, region: region, signingName: SSOAdminClient.signingName)
         } catch {
@@ -367,14 +379,5 @@ public struct ExporterConfiguration: Sendable {
             }
         }
         return AssumeRoleOptions(roleARN: roleARN, externalID: externalID, roleSessionName: roleSessionName)
-    }
-
-    /// The collection deadline for a scrape: Prometheus' announced timeout less a margin, else `--collect.timeout`.
-    public func collectionBudget(scrapeTimeoutHeader: String?) -> Duration {
-        guard let header = scrapeTimeoutHeader?.trimmingASCIIWhitespace(),
-            let seconds = Double(header), seconds.isFinite, seconds > 0
-        else { return collectTimeout }
-        let announced = Duration.milliseconds(Int64(min(seconds, 86_400) * 1000))
-        return max(announced - Self.scrapeTimeoutMargin, .milliseconds(100))
     }
 }

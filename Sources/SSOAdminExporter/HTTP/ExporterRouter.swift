@@ -17,24 +17,21 @@ public enum ExporterRouter {
     public static let exposition = "text/plain; version=0.0.4; charset=utf-8"
 
     public static func make(
-        configuration: ExporterConfiguration,
-        page: MetricsPage,
-        web: WebConfigurationStore? = nil,
-        clock: AWSClock = .continuous
+        _ routes: ExporterRoutes, web: WebConfigurationStore? = nil, clock: AWSClock = .continuous
     ) -> Router<BasicRequestContext> {
         let router = Router(options: .autoGenerateHeadEndpoints)
         // First, so that authentication and the configured headers cover every answer, 404 and 405 included.
         if let web {
             router.add(
-                middleware: WebAccessMiddleware(
-                    store: web, clock: clock, refusals: .init(metrics: page.selfMetrics.processWide)))
+                middleware: WebAccessMiddleware(store: web, clock: clock, refusals: .init(metrics: routes.refusals)))
         }
+        let telemetryPath = routes.telemetryPath
         let knownPaths = Set(
-            ["/", configuration.telemetryPath, probePath, serviceDiscoveryPath] + ExporterConfiguration.reservedPaths)
+            ["/", telemetryPath, probePath, serviceDiscoveryPath] + ExporterConfiguration.reservedPaths)
         router.add(
             middleware: HTTPSemanticsMiddleware(
-                knownPaths: knownPaths, postOnlyPaths: page.reloader == nil ? [] : [reloadPath]))
-        let landing = LandingPage.html(telemetryPath: configuration.telemetryPath)
+                knownPaths: knownPaths, postOnlyPaths: routes.reload == nil ? [] : [reloadPath]))
+        let landing = LandingPage.html(telemetryPath: telemetryPath)
         router.get("/") { _, _ in
             Response(
                 status: .ok,
@@ -42,13 +39,17 @@ public enum ExporterRouter {
                 body: .init(byteBuffer: ByteBuffer(string: landing))
             )
         }
-        router.get(RouterPath(configuration.telemetryPath)) { request, _ in
-            let budget = configuration.collectionBudget(scrapeTimeoutHeader: request.headers[scrapeTimeoutHeader])
-            let snapshots = await page.snapshots(deadline: clock.now().advanced(by: budget))
+        let budget = routes.scrapeBudget
+        let metrics = routes.metrics
+        router.get(RouterPath(telemetryPath)) { request, _ in
+            let deadline = clock.now().advanced(
+                by: budget.budget(scrapeTimeoutHeader: request.headers[scrapeTimeoutHeader]))
+            let snapshots = await metrics.snapshots(deadline: deadline)
             return streamedMetricsResponse(request: request) { writer, drain in
-                try await page.write(snapshots, into: &writer, drain: drain)
+                try await metrics.write(snapshots, into: &writer, drain: drain)
             }
         }
+        let probe = routes.probe
         router.get(RouterPath(probePath)) { request, _ in
             let query = request.uri.queryParameters
             let selection = TargetSelection(
@@ -57,28 +58,29 @@ public enum ExporterRouter {
             if let problem = selection.problem {
                 return HTTPSemanticsMiddleware<BasicRequestContext>.text(.badRequest, "400 \(problem)\n")
             }
-            let budget = configuration.collectionBudget(scrapeTimeoutHeader: request.headers[scrapeTimeoutHeader])
-            guard let snapshots = await page.probeSnapshots(selection, deadline: clock.now().advanced(by: budget))
-            else {
+            let deadline = clock.now().advanced(
+                by: budget.budget(scrapeTimeoutHeader: request.headers[scrapeTimeoutHeader]))
+            guard let snapshots = await probe.snapshots(selection, deadline: deadline) else {
                 return HTTPSemanticsMiddleware<BasicRequestContext>.text(
                     .notFound, "404 no target matches \(selection); /sd lists them\n")
             }
             return streamedMetricsResponse(request: request) { writer, drain in
-                try await page.writeTargets(snapshots, into: &writer, drain: drain)
+                try await probe.write(snapshots, into: &writer, drain: drain)
             }
         }
+        let serviceDiscovery = routes.serviceDiscovery
         router.get(RouterPath(serviceDiscoveryPath)) { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "application/json"],
-                body: .init(byteBuffer: ByteBuffer(bytes: page.serviceDiscovery())))
+                body: .init(byteBuffer: ByteBuffer(bytes: serviceDiscovery.json())))
         }
-        if let reloader = page.reloader {
+        if let reload = routes.reload {
             router.post(RouterPath(reloadPath)) { _, _ in
                 // As Prometheus does: a reload over HTTP is something the operator opts into; SIGHUP always works.
-                guard configuration.enableLifecycle else {
+                guard reload.enabled else {
                     return HTTPSemanticsMiddleware<BasicRequestContext>.text(.forbidden, lifecycleDisabledAnswer)
                 }
-                switch await reloader.reload() {
+                switch await reload.reloader.reload() {
                 case .success(let summary):
                     return HTTPSemanticsMiddleware<BasicRequestContext>.text(.ok, "reloaded: \(summary)\n")
                 case .failure(let error):
@@ -138,6 +140,46 @@ public enum ExporterRouter {
             try await output.finish(nil)
         }
         return Response(status: .ok, headers: headers, body: body)
+    }
+}
+
+/// What each route serves, and nothing else: the router never sees the configuration or the services.
+public struct ExporterRoutes: Sendable {
+    /// `--web.telemetry-path`.
+    public let telemetryPath: String
+    /// How long `/metrics` and `/probe` collect.
+    public let scrapeBudget: ScrapeBudget
+    public let metrics: MetricsPage
+    public let probe: ProbePage
+    public let serviceDiscovery: ServiceDiscoveryPage
+    /// `POST /-/reload`; `nil` without `--config.file`.
+    public let reload: ReloadRoute?
+    /// Where the requests `--web.config.file` refuses are counted.
+    package let refusals: ProcessWideMetrics
+}
+
+/// `POST /-/reload`: the reloader, and whether `--web.enable-lifecycle` lets HTTP use it.
+public struct ReloadRoute: Sendable {
+    public let reloader: TargetsReloader
+    public let enabled: Bool
+}
+
+/// The collection deadline of a scrape: Prometheus' announced timeout less a margin, else the fallback
+/// (`--collect.timeout`).
+public struct ScrapeBudget: Sendable {
+    public let fallback: Duration
+
+    public init(fallback: Duration) { self.fallback = fallback }
+
+    /// Kept back from the scrape timeout Prometheus announces, so the answer arrives before it gives up.
+    public static let margin: Duration = .milliseconds(500)
+
+    public func budget(scrapeTimeoutHeader: String?) -> Duration {
+        guard let header = scrapeTimeoutHeader?.trimmingASCIIWhitespace(),
+            let seconds = Double(header), seconds.isFinite, seconds > 0
+        else { return fallback }
+        let announced = Duration.milliseconds(Int64(min(seconds, 86_400) * 1000))
+        return max(announced - Self.margin, .milliseconds(100))
     }
 }
 

@@ -1,45 +1,21 @@
 import AWSClient
 import ServiceLifecycle
 
-/// Assembles the answers of `/metrics` and of `/probe` from its metrics sources, as node_exporter's handler iterates
-/// its collectors: every target's snapshot, the targets' counts, the cumulative AWS call metrics, the process-wide
-/// series, build and process metrics; `/probe` writes the selected targets' snapshots alone.
+/// `/metrics`: every source's families, in order, as node_exporter's handler iterates its collectors: every
+/// target's snapshot, the targets' counts, the cumulative AWS call metrics, the process-wide series, build and
+/// process metrics.
 public struct MetricsPage: Sendable {
-    public let scheduler: any CollectionScheduler & Service
-    public let selfMetrics: ExporterSelfMetrics
-    /// Organization discovery, when configured: it finds targets and knows the management account.
-    public let discovery: OrganizationDiscovery?
-    /// Reloads `--config.file` (SIGHUP, `POST /-/reload`), when there is one.
-    public let reloader: TargetsReloader?
+    let scheduler: any CollectionScheduler
     /// What `/metrics` writes, in order; process metrics last, measured with the rest written.
     let sources: [any MetricsSource]
-    /// What `/probe` writes.
-    let targetSeries: TargetSeries
-
-    package init(
-        scheduler: any CollectionScheduler & Service, selfMetrics: ExporterSelfMetrics, processMetrics: ProcessMetrics,
-        discovery: OrganizationDiscovery? = nil, reloader: TargetsReloader? = nil
-    ) {
-        self.scheduler = scheduler
-        self.discovery = discovery
-        self.reloader = reloader
-        self.selfMetrics = selfMetrics
-        targetSeries = TargetSeries(
-            targets: scheduler.targets, renderer: SnapshotRenderer(helpSuffix: scheduler.helpSuffix),
-            discovery: discovery)
-        sources = [
-            targetSeries, TargetCounts(targets: scheduler.targets), selfMetrics, selfMetrics.processWide,
-            BuildInfo.Metrics(), processMetrics,
-        ]
-    }
 
     /// What a scrape reports, collected or reused by `deadline` whatever AWS does.
     public func snapshots(deadline: MonotonicInstant) async -> [CollectionSnapshot] {
         await scheduler.snapshots(deadline: deadline)
     }
 
-    /// Writes the whole exposition of `/metrics` for `snapshots`, source by source, calling `drain` after each so
-    /// that the caller can send and clear what is written.
+    /// Writes the whole exposition for `snapshots`, source by source, calling `drain` after each so that the
+    /// caller can send and clear what is written.
     public func write(
         _ snapshots: [CollectionSnapshot], into writer: inout PrometheusTextWriter,
         drain: (inout PrometheusTextWriter) async throws -> Void
@@ -50,17 +26,21 @@ public struct MetricsPage: Sendable {
             try await drain(&writer)
         }
     }
+}
 
-    /// The snapshots of the selected targets only, for `/probe`; `nil` when none matches.
-    public func probeSnapshots(_ selection: TargetSelection, deadline: MonotonicInstant) async
-        -> [CollectionSnapshot]?
-    {
+/// `/probe`: the selected targets' snapshot families alone, no exporter metrics.
+public struct ProbePage: Sendable {
+    let scheduler: any CollectionScheduler
+    let targetSeries: TargetSeries
+
+    /// The snapshots of the selected targets only; `nil` when none matches.
+    public func snapshots(_ selection: TargetSelection, deadline: MonotonicInstant) async -> [CollectionSnapshot]? {
         // An exact name (what /sd hands out) is found by lookup; anything else walks the targets.
         let names: [String]
         if let name = selection.target, let source = scheduler.targets.source(named: name) {
             names = selection.matches(source.currentTarget) ? [name] : []
         } else {
-            names = scheduler.sources.filter { selection.matches($0.currentTarget) }.map(\.target.name)
+            names = scheduler.targets.sources.filter { selection.matches($0.currentTarget) }.map(\.target.name)
         }
         guard !names.isEmpty else { return nil }
         return await withTaskGroup(of: (Int, CollectionSnapshot?).self) { group in
@@ -73,21 +53,24 @@ public struct MetricsPage: Sendable {
         }
     }
 
-    /// Writes the series of `snapshots` alone (a probe's whole answer: no exporter metrics).
-    public func writeTargets(
+    public func write(
         _ snapshots: [CollectionSnapshot], into writer: inout PrometheusTextWriter,
         drain: (inout PrometheusTextWriter) async throws -> Void
     ) async rethrows {
         try await targetSeries.write(Scrape(snapshots: snapshots), into: &writer, drain: drain)
     }
+}
 
-    /// `/sd`: one target group per target, for `http_sd_configs`. The target's name is the group's only "address"
-    /// (relabelled into `__param_target`, then `__address__` set to the exporter); what else is known of it goes in
-    /// `__meta_sso_admin_*` labels, which relabelling can use and Prometheus drops afterwards, so they never clash
-    /// with the labels of the series.
-    public func serviceDiscovery() -> [UInt8] {
+/// `/sd`: one target group per target, for `http_sd_configs`. The target's name is the group's only "address"
+/// (relabelled into `__param_target`, then `__address__` set to the exporter); what else is known of it goes in
+/// `__meta_sso_admin_*` labels, which relabelling can use and Prometheus drops afterwards, so they never clash with
+/// the labels of the series.
+public struct ServiceDiscoveryPage: Sendable {
+    let targets: TargetSet
+
+    public func json() -> [UInt8] {
         var json = "["
-        for (index, source) in scheduler.sources.enumerated() {
+        for (index, source) in targets.sources.enumerated() {
             let target = source.currentTarget
             if index > 0 { json += "," }
             var labels: [(String, String)] = [

@@ -79,16 +79,16 @@ public final class OrganizationDiscovery: Service {
         self.taskExecutor = taskExecutor
         self.logger = logger
         let configuration = factory.configuration
-        partition = AWSPartition.of(configuration.endpoint.region).id
+        partition = AWSPartition.of(configuration.aws.endpoint.region).id
         let endpoint: AWSServiceEndpoint
         do {
             endpoint = try GlobalServiceEndpoint.resolve(
                 prefix: "organizations", signingName: OrganizationsClient.signingName,
-                environmentName: OrganizationsClient.endpointEnvironmentName, region: configuration.endpoint.region,
+                environmentName: OrganizationsClient.endpointEnvironmentName, region: configuration.aws.endpoint.region,
                 environment: factory.environment)
             accountEndpoint = try GlobalServiceEndpoint.resolve(
                 prefix: "account", signingName: AccountClient.signingName,
-                environmentName: AccountClient.endpointEnvironmentName, region: configuration.endpoint.region,
+                environmentName: AccountClient.endpointEnvironmentName, region: configuration.aws.endpoint.region,
                 environment: factory.environment)
         } catch {
             throw ExporterConfigurationError("discovery.organizations: \(error)")

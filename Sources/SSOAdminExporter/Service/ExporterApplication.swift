@@ -49,17 +49,17 @@ public struct ExporterApplication: Sendable {
     ) -> ResolvingCredentialProvider {
         let context = AWSCredentialChainContext(
             environment: environment,
-            profile: configuration.profile,
-            region: configuration.endpoint.region,
-            endpointVariants: configuration.endpointVariants,
+            profile: configuration.aws.profile,
+            region: configuration.aws.endpoint.region,
+            endpointVariants: configuration.aws.endpointVariants,
             client: client,
             sessionNamePrefix: BuildInfo.name,
             observers: .init(
                 credentials: metrics,
-                requests: metrics.requestObserver(region: configuration.endpoint.region, accountID: { "" })),
+                requests: metrics.requestObserver(region: configuration.aws.endpoint.region, accountID: { "" })),
             readFile: readFile
         )
-        let assumeRole = configuration.assumeRole
+        let assumeRole = configuration.aws.assumeRole
         return ResolvingCredentialProvider(
             resolve: {
                 var resolved = try AWSCredentialChain.resolve(context)
@@ -87,79 +87,23 @@ public struct ExporterApplication: Sendable {
         )
     }
 
-    /// The metrics page for a configuration, calling AWS through `client` (tests give one over a loopback
-    /// transport) on the client's clock: the targets of `--config.file` with its collection mode, else the one
-    /// target the flags define, collected on scrape. Its scheduler must run (as a service) for scrapes to be answered.
-    public static func makeMetricsPage(
-        configuration: ExporterConfiguration,
-        credentialProvider: any AWSCredentialProvider,
-        client: AWSClient,
-        selfMetrics: ExporterSelfMetrics? = nil,
-        environment: [String: String] = [:],
-        logger: Logger
-    ) throws(ExporterConfigurationError) -> MetricsPage {
-        let selfMetrics = selfMetrics ?? ExporterSelfMetrics()
-        let clock = client.configuration.clock
-        let taskExecutor = client.taskExecutor
-        let factory = TargetSourceFactory(
-            configuration: configuration, baseProvider: credentialProvider, client: client, metrics: selfMetrics,
-            environment: environment, logger: logger)
-        let collector = TargetCollector(
-            metrics: selfMetrics, clock: clock, taskExecutor: taskExecutor, logger: logger)
-        let scheduler: any CollectionScheduler & Service
-        var discovery: OrganizationDiscovery?
-        var reloader: TargetsReloader?
-        if let targets = configuration.targets {
-            let set = TargetSet(
-                configured: try factory.sources(for: targets), onChange: { factory.targetsChanged($0) })
-            switch targets.mode {
-            case .background:
-                scheduler = PeriodicScheduler(
-                    targets: set, collector: collector, interval: targets.interval, timeout: targets.timeout,
-                    maxStale: targets.maxStale, maxConcurrency: targets.maxConcurrency, logger: logger)
-            case .onScrape:
-                scheduler = OnScrapeScheduler(
-                    targets: set, collector: collector, minInterval: configuration.minInterval,
-                    maxStale: targets.maxStale, maxConcurrency: targets.maxConcurrency)
-            }
-            if let path = configuration.configFile {
-                reloader = TargetsReloader(
-                    path: path, initial: targets, targets: set, factory: factory, logger: logger)
-            }
-            discovery = try targets.discovery.map { settings throws(ExporterConfigurationError) in
-                try OrganizationDiscovery(
-                    settings: settings, targets: set, factory: factory, maxConcurrency: targets.maxConcurrency,
-                    timeout: targets.timeout, taskExecutor: taskExecutor, logger: logger)
-            }
-        } else {
-            // The target of --aws.role-arn's account, or of the exporter's own (learned from GetCallerIdentity).
-            let source = try factory.source(
-                configuration.target, provider: credentialProvider, transport: client.transport)
-            scheduler = OnScrapeScheduler(
-                targets: TargetSet(configured: [source]), collector: collector, minInterval: configuration.minInterval)
-        }
-        return MetricsPage(
-            scheduler: scheduler, selfMetrics: selfMetrics, processMetrics: ProcessMetrics(), discovery: discovery,
-            reloader: reloader)
-    }
-
     /// The Hummingbird application serving the exporter's routes, with the connection limits of `limiter`, and
     /// TLS, authentication and headers from `web` when given.
     public static func makeHTTPApplication(
         configuration: ExporterConfiguration,
-        page: MetricsPage,
+        routes: ExporterRoutes,
         limiter: ConnectionLimiter,
         web: WebConfigurationStore? = nil,
         logger: Logger
     ) -> some ApplicationProtocol {
         let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: limiter.channelHandlers())
         return Application(
-            router: ExporterRouter.make(configuration: configuration, page: page, web: web),
+            router: ExporterRouter.make(routes, web: web),
             server: web.map {
                 .http1(configuration: http1, webConfiguration: $0, onClientRefused: { limiter.reject(.clientSAN) })
             } ?? .http1(configuration: http1),
             configuration: .init(
-                address: .hostname(configuration.listenAddress.host, port: configuration.listenAddress.port),
+                address: .hostname(configuration.web.listenAddress.host, port: configuration.web.listenAddress.port),
                 serverName: "sso-admin-exporter/\(BuildInfo.version)"
             ),
             logger: logger
@@ -171,7 +115,7 @@ public struct ExporterApplication: Sendable {
         -> ConnectionLimiter
     {
         ConnectionLimiter(
-            maxConnections: configuration.maxConnections, readTimeout: configuration.readTimeout,
+            maxConnections: configuration.web.maxConnections, readTimeout: configuration.web.readTimeout,
             metrics: metrics.processWide)
     }
 
@@ -203,7 +147,7 @@ public struct ExporterApplication: Sendable {
             }
             provider = chain
         }
-        let page = try Self.makeMetricsPage(
+        let exporter = try Exporter(
             configuration: configuration,
             credentialProvider: provider,
             client: client,
@@ -213,42 +157,33 @@ public struct ExporterApplication: Sendable {
         )
         var serverConfiguration = configuration
         let descriptorLimit = DescriptorLimit.current()
-        serverConfiguration.maxConnections = DescriptorLimit.connectionsThatFit(
-            configuration.maxConnections, limit: descriptorLimit)
-        if serverConfiguration.maxConnections < configuration.maxConnections {
+        serverConfiguration.web.maxConnections = DescriptorLimit.connectionsThatFit(
+            configuration.web.maxConnections, limit: descriptorLimit)
+        if serverConfiguration.web.maxConnections < configuration.web.maxConnections {
             logger.warning(
                 "--web.max-connections lowered to fit the descriptor limit",
                 metadata: [
-                    "requested": "\(configuration.maxConnections)",
-                    "used": "\(serverConfiguration.maxConnections)",
+                    "requested": "\(configuration.web.maxConnections)",
+                    "used": "\(serverConfiguration.web.maxConnections)",
                     "descriptor_limit": "\(descriptorLimit.map(String.init) ?? "unknown")",
                 ])
         }
         let limiter = Self.makeConnectionLimiter(configuration: serverConfiguration, metrics: metrics)
         let web = webConfiguration.map(WebConfigurationStore.init)
         let app = Self.makeHTTPApplication(
-            configuration: configuration, page: page, limiter: limiter, web: web, logger: logger)
+            configuration: configuration, routes: exporter.routes, limiter: limiter, web: web, logger: logger)
         let (hangups, hangupContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         var onHangup: (@Sendable () -> Void)?
-        if web != nil || page.reloader != nil {
-            let reloader = page.reloader
+        if web != nil || exporter.reloader != nil {
+            let reloader = exporter.reloader
             let reloadsWeb = web != nil
             onHangup = { @Sendable in
                 if reloadsWeb { _ = hangupContinuation.yield() }
                 reloader?.hangup()
             }
         }
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: client),
-            .init(service: app),
-            .init(service: page.scheduler, successTerminationBehavior: .ignore),
-        ]
-        if let discovery = page.discovery {
-            services.append(.init(service: discovery, successTerminationBehavior: .ignore))
-        }
-        if let reloader = page.reloader {
-            services.append(.init(service: reloader, successTerminationBehavior: .ignore))
-        }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: client), .init(service: app)]
+        services += exporter.services.map { .init(service: $0, successTerminationBehavior: .ignore) }
         services += [
             .init(
                 service: SignalLogger(

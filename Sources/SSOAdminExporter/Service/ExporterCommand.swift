@@ -45,7 +45,7 @@ public struct ExporterCommand: AsyncParsableCommand {
         let webConfiguration: WebConfiguration?
         do {
             configuration = try ExporterConfiguration.resolve(options, environment: environment)
-            webConfiguration = try configuration.webConfigFile.map { file throws(ExporterConfigurationError) in
+            webConfiguration = try configuration.web.configFile.map { file throws(ExporterConfigurationError) in
                 do {
                     return try WebConfiguration.load(path: file)
                 } catch {
@@ -55,21 +55,21 @@ public struct ExporterCommand: AsyncParsableCommand {
         } catch let error as ExporterConfigurationError {
             throw ValidationError(error.message)
         }
-        let level = configuration.logLevel
-        let format = configuration.logFormat
+        let level = configuration.log.level
+        let format = configuration.log.format
         LoggingSystem.bootstrap { label in ExporterLogHandler(label: label, level: level, format: format) }
         let logger = Logger(label: "sso-admin-exporter")
         logger.info(
             "starting sso-admin-exporter",
             metadata: [
                 "version": "\(BuildInfo.version)",
-                "listen_address": "\(configuration.listenAddress)",
-                "region": "\(configuration.endpoint.region)",
-                "endpoint": "\(configuration.endpoint.url.absoluteString)",
+                "listen_address": "\(configuration.web.listenAddress)",
+                "region": "\(configuration.aws.endpoint.region)",
+                "endpoint": "\(configuration.aws.endpoint.url.absoluteString)",
                 "profile":
-                    "\(AWSSharedConfiguration.profileName(explicit: configuration.profile, environment: environment))",
-                "role_arn": "\(configuration.assumeRole?.roleARN ?? "none")",
-                "proxy": "\(configuration.proxy)",
+                    "\(AWSSharedConfiguration.profileName(explicit: configuration.aws.profile, environment: environment))",
+                "role_arn": "\(configuration.aws.assumeRole?.roleARN ?? "none")",
+                "proxy": "\(configuration.aws.proxy)",
                 "web_config": "\(webConfiguration.map(\.summary) ?? "none: plain HTTP, no authentication")",
             ]
         )
@@ -82,7 +82,7 @@ public struct ExporterCommand: AsyncParsableCommand {
                 webConfiguration: webConfiguration, logger: logger
             ).run()
         } catch {
-            if let message = Self.listenFailure(error, address: configuration.listenAddress) {
+            if let message = Self.listenFailure(error, address: configuration.web.listenAddress) {
                 throw ValidationError(message)
             }
             throw error

@@ -24,8 +24,8 @@ public final class TargetSourceFactory: Sendable {
     public let logger: Logger
     /// The environment endpoints of other services are read from (`AWS_ENDPOINT_URL_<SERVICE>`).
     public let environment: [String: String]
-    /// The account token buckets' settings, from the configuration file.
-    let rate: (perSecond: Double, burst: Int)
+    /// The account token buckets' settings; `nil` paces nothing.
+    let pacing: TargetsConfiguration.AccountPacing?
     private let shared = Mutex(Shared())
 
     private struct Shared {
@@ -49,10 +49,7 @@ public final class TargetSourceFactory: Sendable {
     ) {
         self.configuration = configuration
         self.environment = environment
-        rate = (
-            configuration.targets?.accountRequestsPerSecond ?? TargetsConfiguration.defaultAccountRequestsPerSecond,
-            configuration.targets?.accountBurst ?? TargetsConfiguration.defaultAccountBurst
-        )
+        pacing = configuration.targets.accountPacing
         self.baseProvider = baseProvider
         self.client = client
         self.metrics = metrics
@@ -89,7 +86,7 @@ public final class TargetSourceFactory: Sendable {
                 observer: observer),
             targetPrefix: SSOAdminClient.targetPrefix)
         let paginator = ListInstancesPaginator(
-            client: SSOAdminClient(client: ssoAdmin), pageSize: configuration.pageSize)
+            client: SSOAdminClient(client: ssoAdmin), pageSize: configuration.aws.pageSize)
         guard target.accountID.isEmpty else {
             metrics.registerTarget(target)
             return TargetSource(
@@ -97,7 +94,7 @@ public final class TargetSourceFactory: Sendable {
         }
         // Only a target without a known account needs STS to learn it.
         let sts = STSClient(
-            sender: sender(configuration.stsEndpoint, provider: provider, transport: transport, observer: observer))
+            sender: sender(configuration.aws.stsEndpoint, provider: provider, transport: transport, observer: observer))
         return TargetSource(
             target: target, account: account,
             listInstances: { try await paginator.collectAll(deadline: $0) },
@@ -128,9 +125,9 @@ public final class TargetSourceFactory: Sendable {
             let accountID = role.accountID
             let sts = STSClient(
                 sender: sender(
-                    configuration.stsEndpoint, provider: baseProvider, transport: client.transport,
+                    configuration.aws.stsEndpoint, provider: baseProvider, transport: client.transport,
                     observer: metrics.requestObserver(
-                        region: configuration.stsEndpoint.region, accountID: { accountID })))
+                        region: configuration.aws.stsEndpoint.region, accountID: { accountID })))
             let request = AssumeRoleRequest(
                 roleARN: role.roleARN,
                 roleSessionName: role.roleSessionName
@@ -170,9 +167,10 @@ public final class TargetSourceFactory: Sendable {
 
     /// The shared transport through `account`'s token bucket.
     func rateLimitedTransport(account key: String) -> any AWSHTTPTransport {
+        guard let pacing else { return client.transport }
         let bucket = shared.withLock { shared in
             if let existing = shared.buckets[key] { return existing }
-            let made = TokenBucket(rate: rate.perSecond, burst: rate.burst, clock: clock)
+            let made = TokenBucket(rate: pacing.requestsPerSecond, burst: pacing.burst, clock: clock)
             shared.buckets[key] = made
             return made
         }

@@ -56,12 +56,32 @@ public struct TargetsConfiguration: Sendable {
     public var interval: Duration
     public var timeout: Duration
     public var maxStale: Duration
-    /// The token bucket each account's AWS calls go through, so throttling in one account slows only that account.
-    public var accountRequestsPerSecond: Double
-    public var accountBurst: Int
+    /// The token bucket each account's AWS calls go through, so throttling in one account slows only that account;
+    /// `nil` paces nothing (the flags' one target, which has no other account to protect).
+    public var accountPacing: AccountPacing?
     /// What is usable but probably a mistake, such as a region the partition data does not list: `check-config`
     /// prints it and the exporter logs it at startup and on reload.
     public var warnings: [String] = []
+
+    /// `collection.account_requests_per_second` and `collection.account_burst`.
+    public struct AccountPacing: Sendable, Equatable {
+        public var requestsPerSecond: Double
+        public var burst: Int
+    }
+
+    /// The one target the flags define when there is no `--config.file`: the exporter's own identity (with
+    /// `--aws.role-arn` already assumed by the credential chain) in `region`, named `default/REGION`, collected
+    /// on scrape within `timeout` (`--collect.timeout`), unpaced, and reported as failed from its first failure.
+    static func flagsTarget(region: String, accountID: String?, timeout: Duration) -> TargetsConfiguration {
+        TargetsConfiguration(
+            targets: [
+                Target(
+                    name: "default", role: nil, durationSeconds: nil, accountID: accountID, regions: [region],
+                    labels: [])
+            ],
+            discovery: nil, mode: .onScrape, maxConcurrency: 1, interval: defaultInterval, timeout: timeout,
+            maxStale: .zero, accountPacing: nil)
+    }
 
     public static let defaultMaxConcurrency = 64
     /// The most warnings of one kind a load reports; a file of thousands of unlisted regions gets a count after them.
@@ -296,7 +316,7 @@ public struct TargetsConfiguration: Sendable {
             targets: targets, discovery: discovery, mode: mode, maxConcurrency: maxConcurrency, interval: interval,
             timeout: timeout,
             maxStale: try duration("max_stale", collection?.maxStale, default: defaultMaxStale, minimum: .zero),
-            accountRequestsPerSecond: rate, accountBurst: burst)
+            accountPacing: AccountPacing(requestsPerSecond: rate, burst: burst))
     }
 
     static func discovery(

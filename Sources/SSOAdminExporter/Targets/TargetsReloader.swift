@@ -164,8 +164,7 @@ public final class TargetsReloader: Service, Sendable {
             if loaded.discovery != initial.discovery || loaded.mode != initial.mode
                 || loaded.interval != initial.interval || loaded.timeout != initial.timeout
                 || loaded.maxStale != initial.maxStale || loaded.maxConcurrency != initial.maxConcurrency
-                || loaded.accountRequestsPerSecond != initial.accountRequestsPerSecond
-                || loaded.accountBurst != initial.accountBurst
+                || loaded.accountPacing != initial.accountPacing
             {
                 summary += "; collection or discovery settings changed and apply after a restart"
                 logger.warning(

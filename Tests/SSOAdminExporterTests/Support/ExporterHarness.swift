@@ -13,7 +13,7 @@ struct ExporterHarness {
     let service: FakeSSOAdminService
     let server: FakeHTTPServer
     let sts: FakeSTSService
-    let page: MetricsPage
+    let page: Exporter
     let clock: AWSClock
     let configuration: ExporterConfiguration
 
@@ -52,7 +52,7 @@ struct ExporterHarness {
             environment: environment.merging(["AWS_ENDPOINT_URL_STS": stsServer.endpoint]) { given, _ in given })
         let client = try Self.client(for: configuration, clock: clock, logger: logger)
         try await withAsyncCleanup {
-            let page = try ExporterApplication.makeMetricsPage(
+            let page = try Exporter(
                 configuration: configuration,
                 credentialProvider: StaticCredentialProvider(credentials),
                 client: client,
@@ -81,11 +81,11 @@ struct ExporterHarness {
 
     /// One scrape through the router, parsed.
     func scrape(budget: Duration = .seconds(10)) async throws -> ParsedExposition {
-        try await page.scrape(configuration: configuration, clock: clock, budget: budget)
+        try await page.scrape(clock: clock, budget: budget)
     }
 }
 
-extension MetricsPage {
+extension Exporter {
     /// Runs `body` while the page's scheduler runs, as the exporter's service group would run it.
     func running<T>(_ body: () async throws -> T) async throws -> T {
         try await withThrowingTaskGroup(of: Void.self) { group in
