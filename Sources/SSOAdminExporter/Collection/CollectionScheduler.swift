@@ -1,7 +1,7 @@
 import AWSClient
 
 /// Decides when targets are collected and answers scrapes with their snapshots.
-public protocol CollectionScheduler: Sendable {
+package protocol CollectionScheduler: Sendable {
     /// The targets, read afresh for every round or scrape.
     var targets: TargetSet { get }
     /// Appended to the HELP text of the families rendered from snapshots, to say results may be reused.
@@ -39,5 +39,5 @@ struct TargetHistory: Sendable {
 
 extension CollectionScheduler {
     /// Every target, in configuration order, then discovered ones.
-    public var sources: [TargetSource] { targets.sources }
+    package var sources: [TargetSource] { targets.sources }
 }

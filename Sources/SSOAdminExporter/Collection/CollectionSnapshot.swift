@@ -7,35 +7,35 @@ import AWSClient
 #endif
 
 /// The result of one collection: what AWS reported, or why it could not be read.
-public struct CollectionSnapshot: Sendable {
-    public enum Outcome: Sendable {
+package struct CollectionSnapshot: Sendable {
+    package enum Outcome: Sendable {
         case success(instances: [InstanceMetadata], pages: Int)
         case failure(CollectionFailure)
     }
 
     /// What the last successful collection of a target saw, kept after it starts failing for at most `max_stale`.
-    public struct LastSuccess: Sendable {
-        public let instances: [InstanceMetadata]
+    package struct LastSuccess: Sendable {
+        package let instances: [InstanceMetadata]
         /// Wall-clock time that collection finished.
-        public let finishedAt: Date
+        package let finishedAt: Date
 
-        public init(instances: [InstanceMetadata], finishedAt: Date) {
+        package init(instances: [InstanceMetadata], finishedAt: Date) {
             self.instances = instances
             self.finishedAt = finishedAt
         }
     }
 
-    public let target: CollectionTarget
-    public let outcome: Outcome
+    package let target: CollectionTarget
+    package let outcome: Outcome
     /// Wall-clock time the collection started; ages are measured from it.
-    public let collectedAt: Date
-    public let duration: Duration
+    package let collectedAt: Date
+    package let duration: Duration
     /// When it finished on the monotonic clock, for `--collect.min-interval` reuse and `max_stale`.
-    public let finishedAt: MonotonicInstant
+    package let finishedAt: MonotonicInstant
     /// For a failed collection: the last success still within `max_stale`, whose instances are still reported.
-    public var lastSuccess: LastSuccess?
+    package var lastSuccess: LastSuccess?
 
-    public init(
+    package init(
         target: CollectionTarget,
         outcome: Outcome,
         collectedAt: Date,
@@ -51,30 +51,30 @@ public struct CollectionSnapshot: Sendable {
         self.lastSuccess = lastSuccess
     }
 
-    public var succeeded: Bool {
+    package var succeeded: Bool {
         if case .success = outcome { return true }
         return false
     }
 
     /// This collection as the last success a later failure may fall back on; `nil` when it failed.
-    public var asLastSuccess: LastSuccess? {
+    package var asLastSuccess: LastSuccess? {
         guard case .success(let instances, _) = outcome else { return nil }
         return LastSuccess(instances: instances, finishedAt: collectedAt.addingTimeInterval(duration.secondsDouble))
     }
 
     /// The instances series are rendered from: this collection's, or those of the last success it falls back on.
-    public var reportedInstances: [InstanceMetadata]? {
+    package var reportedInstances: [InstanceMetadata]? {
         if case .success(let instances, _) = outcome { return instances }
         return lastSuccess?.instances
     }
 
     /// When the target last collected successfully, if that is still reported.
-    public var lastSuccessAt: Date? { asLastSuccess?.finishedAt ?? lastSuccess?.finishedAt }
+    package var lastSuccessAt: Date? { asLastSuccess?.finishedAt ?? lastSuccess?.finishedAt }
 }
 
 /// Why a collection gave no instances, kept as a value: what reads a snapshot can tell a throttled account from a
 /// refused role, a wrong answer or a scrape that could not wait, without reading text.
-public enum CollectionFailure: Error, Sendable, CustomStringConvertible {
+package enum CollectionFailure: Error, Sendable, CustomStringConvertible {
     /// An AWS call failed for good (after its retries), or the pages of `ListInstances` would never end.
     case aws(AWSClientError)
     /// The collection did not run to its end for this answer: not run yet, the scrape's deadline passed first, or
@@ -83,7 +83,7 @@ public enum CollectionFailure: Error, Sendable, CustomStringConvertible {
     /// Anything else a collection threw; the AWS client throws only ``AWSClient/AWSClientError``.
     case unexpected(String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .aws(let error): String(describing: error)
         case .notCollected(let reason), .unexpected(let reason): reason

@@ -2,33 +2,33 @@
 ///
 /// Its labels lead every series derived from that collection, always in the order `region`, `account_id`, then the
 /// static labels sorted by name, so dashboards and recording rules can rely on them.
-public struct CollectionTarget: Sendable, Hashable {
+package struct CollectionTarget: Sendable, Hashable {
     /// Unique among the exporter's targets; `/probe?target=` and `/sd` use it.
-    public let name: String
-    public let region: String
+    package let name: String
+    package let region: String
     /// Twelve digits; empty while the account is not yet known (the default target learns it from STS
     /// `GetCallerIdentity` on its first collection).
-    public let accountID: String
+    package let accountID: String
     /// From the configuration file, sorted by name; never one of ``reservedLabelNames``.
-    public let staticLabels: [StaticLabel]
+    package let staticLabels: [StaticLabel]
 
     /// Label names a static label may not take, because the exporter sets them on its own series.
-    public static let reservedLabelNames: Set<String> = [
+    package static let reservedLabelNames: Set<String> = [
         "region", "account_id", "status", "instance_arn", "instance_id", "identity_store_id", "owner_account_id",
         "name", "kind", "reason", "operation", "exception", "provider", "target", "job", "instance",
     ]
 
-    public struct StaticLabel: Sendable, Hashable {
-        public let name: String
-        public let value: String
+    package struct StaticLabel: Sendable, Hashable {
+        package let name: String
+        package let value: String
 
-        public init(name: String, value: String) {
+        package init(name: String, value: String) {
             self.name = name
             self.value = value
         }
     }
 
-    public init(name: String? = nil, region: String, accountID: String = "", staticLabels: [StaticLabel] = []) {
+    package init(name: String? = nil, region: String, accountID: String = "", staticLabels: [StaticLabel] = []) {
         self.region = region
         self.accountID = accountID
         self.staticLabels = staticLabels.sorted { $0.name < $1.name }
@@ -36,36 +36,36 @@ public struct CollectionTarget: Sendable, Hashable {
     }
 
     /// The name of the target the flags define when there is no configuration file.
-    public static func defaultName(region: String) -> String { "default/\(region)" }
+    package static func defaultName(region: String) -> String { "default/\(region)" }
 
     /// The same target once its account is known.
-    public func withAccountID(_ accountID: String) -> CollectionTarget {
+    package func withAccountID(_ accountID: String) -> CollectionTarget {
         CollectionTarget(name: name, region: region, accountID: accountID, staticLabels: staticLabels)
     }
 
     /// Where a target looks: one account in one Region. A configured target and a discovered one at the same place
     /// are one target (the configured one).
-    public struct Place: Hashable, Sendable {
+    package struct Place: Hashable, Sendable {
         let region: String
         let accountID: String
     }
 
-    public var place: Place { Place(region: region, accountID: accountID) }
+    package var place: Place { Place(region: region, accountID: accountID) }
 
     /// What a target's series are told apart by: two targets with the same region, account and static labels (a
     /// configured role into an account that discovery also finds) would write the same series twice.
-    public struct SeriesIdentity: Hashable, Sendable {
+    package struct SeriesIdentity: Hashable, Sendable {
         let region: String
         let accountID: String
         let staticLabels: [StaticLabel]
     }
 
-    public var seriesIdentity: SeriesIdentity {
+    package var seriesIdentity: SeriesIdentity {
         SeriesIdentity(region: region, accountID: accountID, staticLabels: staticLabels)
     }
 
     /// Label pairs in their fixed order.
-    public var labels: [(String, String)] {
+    package var labels: [(String, String)] {
         [("region", region), ("account_id", accountID)] + staticLabels.map { ($0.name, $0.value) }
     }
 }

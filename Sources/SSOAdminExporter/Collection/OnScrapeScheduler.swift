@@ -14,11 +14,11 @@ import Synchronization
 /// Collections run inside ``run()``, in a task group bounded by `maxConcurrency`, so that one outlives the scrape
 /// that started it (the next scrape joins it) without an unstructured task. Graceful shutdown cancels them and
 /// answers every waiting scrape at once.
-public final class OnScrapeScheduler: CollectionScheduler, Service {
-    public let targets: TargetSet
-    public let minInterval: Duration
-    public let maxStale: Duration
-    public let maxConcurrency: Int
+package final class OnScrapeScheduler: CollectionScheduler, Service {
+    package let targets: TargetSet
+    package let minInterval: Duration
+    package let maxStale: Duration
+    package let maxConcurrency: Int
     private let collector: TargetCollector
     private let state = Mutex(State())
     private let requests: AsyncStream<Request>
@@ -39,7 +39,7 @@ public final class OnScrapeScheduler: CollectionScheduler, Service {
     /// Scrapes of a target join the collection in flight for it.
     private let collections = SingleFlight<String, CollectionSnapshot>()
 
-    public init(
+    package init(
         targets: TargetSet, collector: TargetCollector, minInterval: Duration = .zero,
         maxStale: Duration = .zero, maxConcurrency: Int = 16
     ) {
@@ -51,11 +51,11 @@ public final class OnScrapeScheduler: CollectionScheduler, Service {
         (requests, requestContinuation) = AsyncStream.makeStream(of: Request.self)
     }
 
-    public var helpSuffix: String {
+    package var helpSuffix: String {
         minInterval > .zero ? " May be reused for up to \(minInterval.secondsDouble)s (--collect.min-interval)." : ""
     }
 
-    public func snapshots(deadline: MonotonicInstant) async -> [CollectionSnapshot] {
+    package func snapshots(deadline: MonotonicInstant) async -> [CollectionSnapshot] {
         let sources = self.sources
         // Targets gone since the last scrape (a reload) leave nothing behind.
         let current = Set(sources.map(\.target.name))
@@ -71,7 +71,7 @@ public final class OnScrapeScheduler: CollectionScheduler, Service {
         }
     }
 
-    public func snapshot(of name: String, deadline: MonotonicInstant) async -> CollectionSnapshot? {
+    package func snapshot(of name: String, deadline: MonotonicInstant) async -> CollectionSnapshot? {
         guard let source = targets.source(named: name) else { return nil }
         return await snapshot(of: source, deadline: deadline)
     }
@@ -117,7 +117,7 @@ public final class OnScrapeScheduler: CollectionScheduler, Service {
 
     /// Runs the collections scrapes ask for until graceful shutdown, then cancels those in flight and answers every
     /// waiting scrape at once.
-    public func run() async {
+    package func run() async {
         await withTaskGroup(of: Void.self) { group in
             var running = 0
             for await request in requests.cancelOnGracefulShutdown() {
@@ -137,7 +137,7 @@ public final class OnScrapeScheduler: CollectionScheduler, Service {
     }
 
     /// Answers every waiting scrape and every later one at once.
-    public func shutDown() {
+    package func shutDown() {
         collections.shutDown()
         requestContinuation.finish()
     }

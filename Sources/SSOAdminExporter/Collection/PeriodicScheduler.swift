@@ -9,12 +9,12 @@ import Synchronization
 /// A round starts when the previous one ends and `interval` has passed since it started, so a slow round delays the
 /// next rather than overlapping it. An account's targets share one slot, one after another; each target's
 /// collection gets `timeout` of its own, so a hanging account holds one slot and never delays the others.
-public final class PeriodicScheduler: CollectionScheduler, Service {
-    public let targets: TargetSet
-    public let interval: Duration
-    public let timeout: Duration
-    public let maxStale: Duration
-    public let maxConcurrency: Int
+package final class PeriodicScheduler: CollectionScheduler, Service {
+    package let targets: TargetSet
+    package let interval: Duration
+    package let timeout: Duration
+    package let maxStale: Duration
+    package let maxConcurrency: Int
     private let collector: TargetCollector
     private let state = Mutex(State())
     private let logger: Logger
@@ -23,7 +23,7 @@ public final class PeriodicScheduler: CollectionScheduler, Service {
         var histories: [String: TargetHistory] = [:]
     }
 
-    public init(
+    package init(
         targets: TargetSet, collector: TargetCollector, interval: Duration, timeout: Duration,
         maxStale: Duration, maxConcurrency: Int, logger: Logger
     ) {
@@ -36,16 +36,16 @@ public final class PeriodicScheduler: CollectionScheduler, Service {
         self.logger = logger
     }
 
-    public var helpSuffix: String { " Collected in the background every \(interval.secondsDouble)s." }
+    package var helpSuffix: String { " Collected in the background every \(interval.secondsDouble)s." }
 
     /// The latest snapshot of every target collected at least once, in target order; a target not yet collected
     /// has none.
-    public func snapshots(deadline: MonotonicInstant) async -> [CollectionSnapshot] {
+    package func snapshots(deadline: MonotonicInstant) async -> [CollectionSnapshot] {
         let names = sources.map(\.target.name)
         return state.withLock { state in names.compactMap { state.histories[$0]?.latest } }
     }
 
-    public func snapshot(of name: String, deadline: MonotonicInstant) async -> CollectionSnapshot? {
+    package func snapshot(of name: String, deadline: MonotonicInstant) async -> CollectionSnapshot? {
         guard let source = targets.source(named: name) else { return nil }
         return state.withLock { $0.histories[name]?.latest }
             ?? collector.failure(
@@ -55,7 +55,7 @@ public final class PeriodicScheduler: CollectionScheduler, Service {
 
     /// Collects every target once, `maxConcurrency` at a time; with `onlyNew`, only targets never collected (those
     /// a discovery or reload just added).
-    public func collectRound(onlyNew: Bool = false) async {
+    package func collectRound(onlyNew: Bool = false) async {
         let clock = collector.monotonicClock
         var sources = self.sources
         if onlyNew {
@@ -107,7 +107,7 @@ public final class PeriodicScheduler: CollectionScheduler, Service {
 
     /// Rounds until graceful shutdown, which cancels the round in flight. Targets added between rounds (by a
     /// discovery or a reload) are collected when they appear rather than at the next round.
-    public func run() async {
+    package func run() async {
         let clock = collector.monotonicClock
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {

@@ -9,20 +9,20 @@ import Synchronization
 #endif
 
 /// How collections reach one target: its instances, and its account when the configuration does not name it.
-public struct TargetSource: Sendable {
-    public typealias ListInstances =
+package struct TargetSource: Sendable {
+    package typealias ListInstances =
         @Sendable (MonotonicInstant) async throws -> (
             instances: [InstanceMetadata], pages: Int
         )
 
-    public let target: CollectionTarget
-    public let listInstances: ListInstances
+    package let target: CollectionTarget
+    package let listInstances: ListInstances
     let account: AccountIdentity
 
     /// - Parameters:
     ///   - account: shared with the target's request observer, so its calls are counted under the account once known.
     ///   - learnAccountID: asked (STS `GetCallerIdentity`) when `target` has no account ID, until it answers.
-    public init(
+    package init(
         target: CollectionTarget,
         account: AccountIdentity? = nil,
         listInstances: @escaping ListInstances,
@@ -37,21 +37,21 @@ public struct TargetSource: Sendable {
     let learnAccountID: (@Sendable (MonotonicInstant) async throws -> String)?
 
     /// The target with its account ID once learned.
-    public var currentTarget: CollectionTarget {
+    package var currentTarget: CollectionTarget {
         target.accountID.isEmpty ? target.withAccountID(account.current) : target
     }
 }
 
 /// A target's account ID: given, or learned once and then kept.
-public final class AccountIdentity: Sendable {
+package final class AccountIdentity: Sendable {
     private let learned: Mutex<String>
 
-    public init(known: String) {
+    package init(known: String) {
         learned = Mutex(known)
     }
 
     /// The account ID, empty while not known.
-    public var current: String { learned.withLock { $0 } }
+    package var current: String { learned.withLock { $0 } }
 
     /// The account, and whether this call learned it.
     func resolve(
@@ -70,7 +70,7 @@ public final class AccountIdentity: Sendable {
 
 /// Collects one target, once: lists its instances by the deadline and turns whatever happens into a snapshot.
 /// It never throws and keeps no state between collections; the schedulers decide when to call it.
-public struct TargetCollector: Sendable {
+package struct TargetCollector: Sendable {
     private let metrics: ExporterSelfMetrics
     private let clock: AWSClock
     /// Where collecting tasks should run: the transport's loops, so that a call's hops stay on one thread.
@@ -79,7 +79,7 @@ public struct TargetCollector: Sendable {
 
     /// - Parameter taskExecutor: where the schedulers start collecting tasks, such as the transport's
     ///   ``AWSClient/EventLoopGroupTaskExecutor``; `nil` for the default.
-    public init(
+    package init(
         metrics: ExporterSelfMetrics,
         clock: AWSClock = .continuous,
         taskExecutor: (any TaskExecutor)? = nil,
@@ -94,7 +94,7 @@ public struct TargetCollector: Sendable {
     /// Collects `source` on the caller's executor. The schedulers start each collecting task on ``taskExecutor``
     /// rather than this switching to it: a preference pushed and popped per collection showed in the per-call
     /// profile.
-    public func collect(_ source: TargetSource, deadline: MonotonicInstant) async -> CollectionSnapshot {
+    package func collect(_ source: TargetSource, deadline: MonotonicInstant) async -> CollectionSnapshot {
         let startedAt = clock.wallTime()
         let started = clock.now()
         var target = source.target

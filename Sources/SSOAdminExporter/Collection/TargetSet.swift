@@ -4,7 +4,7 @@ import Synchronization
 /// The targets being watched: those the configuration names and those discovery found, replaced as a whole when
 /// either changes. Schedulers read it afresh for every round or scrape and keep their state by target name, so a
 /// target that disappears takes its series with it and a new one starts clean.
-public final class TargetSet: Sendable {
+package final class TargetSet: Sendable {
     private let state: Mutex<State>
 
     private struct State {
@@ -70,7 +70,7 @@ public final class TargetSet: Sendable {
     /// that left go with it.
     private let onChange: (@Sendable ([TargetSource]) -> Void)?
 
-    public init(
+    package init(
         configured: [TargetSource], discovered: [TargetSource] = [],
         onChange: (@Sendable ([TargetSource]) -> Void)? = nil
     ) {
@@ -81,11 +81,11 @@ public final class TargetSet: Sendable {
     }
 
     /// Changes so far; hand it to ``changed(after:)`` so that a change made in between is not missed.
-    public var generation: Int { state.withLock { $0.generation } }
+    package var generation: Int { state.withLock { $0.generation } }
 
     /// Returns at the first change after `generation` (at once if there was one already), or at once when the
     /// calling task is cancelled.
-    public func changed(after generation: Int) async {
+    package func changed(after generation: Int) async {
         // Checked under the flight's lock: a change either shows in the generation here or, made after, finishes
         // the flight this waiter joined.
         guard let ticket = changes.join(generation, unless: { self.generation != generation }) else { return }
@@ -102,7 +102,7 @@ public final class TargetSet: Sendable {
     ///
     /// A configured target that has learned its account since the last change is taken into account here, so that
     /// the next round, scrape or `/sd` after it no longer watches the discovered target it duplicates.
-    public var sources: [TargetSource] {
+    package var sources: [TargetSource] {
         let (all, changed) = state.withLock { state -> ([TargetSource], Int?) in
             guard state.learnedSinceReindex else { return (state.all, nil) }
             state.reindex()
@@ -115,7 +115,7 @@ public final class TargetSet: Sendable {
         return all
     }
 
-    public var configuredCount: Int { state.withLock { $0.configured.count } }
+    package var configuredCount: Int { state.withLock { $0.configured.count } }
 
     /// Whether snapshots must be checked for a target that duplicates a configured one (see ``TargetSeries``); false,
     /// and so free, unless a configured target without a known account is watched beside others.
@@ -132,9 +132,9 @@ public final class TargetSet: Sendable {
                     .map(\.target.name))
         }
     }
-    public var discoveredCount: Int { sources.count - configuredCount }
+    package var discoveredCount: Int { sources.count - configuredCount }
 
-    public func replaceConfigured(_ sources: [TargetSource]) {
+    package func replaceConfigured(_ sources: [TargetSource]) {
         let (all, generation) = state.withLock {
             $0.configured = sources
             $0.reindex()
@@ -144,7 +144,7 @@ public final class TargetSet: Sendable {
         notify(generation)
     }
 
-    public func replaceDiscovered(_ sources: [TargetSource]) {
+    package func replaceDiscovered(_ sources: [TargetSource]) {
         let (all, generation) = state.withLock {
             $0.discovered = sources
             $0.reindex()
@@ -154,7 +154,7 @@ public final class TargetSet: Sendable {
         notify(generation)
     }
 
-    public func source(named name: String) -> TargetSource? {
+    package func source(named name: String) -> TargetSource? {
         state.withLock { $0.byName[name] }
     }
 }

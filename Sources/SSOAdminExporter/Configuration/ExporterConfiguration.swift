@@ -8,98 +8,98 @@ import Logging
 #endif
 
 /// A flag, environment variable or file value that cannot be used; the message names it.
-public struct ExporterConfigurationError: Error, Sendable, CustomStringConvertible {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
+package struct ExporterConfigurationError: Error, Sendable, CustomStringConvertible {
+    package let message: String
+    package init(_ message: String) { self.message = message }
+    package var description: String { message }
 }
 
 /// Everything the exporter needs, resolved from flags, the environment and `--config.file`, and checked once at
 /// startup; nested by concern, as YACE's configuration is. Each setting lives in one place: without a
 /// configuration file, the flags define a one-target `targets`, collected by the same code as a file's.
-public struct ExporterConfiguration: Sendable {
+package struct ExporterConfiguration: Sendable {
     /// The HTTP server: where it listens, what it serves, and to whom.
-    public struct Web: Sendable {
-        public var listenAddress: ListenAddress
-        public var telemetryPath: String
+    package struct Web: Sendable {
+        package var listenAddress: ListenAddress
+        package var telemetryPath: String
         /// `--web.max-connections`.
-        public var maxConnections: Int = 64
+        package var maxConnections: Int = 64
         /// `--web.read-timeout`.
-        public var readTimeout: Duration = .seconds(65)
+        package var readTimeout: Duration = .seconds(65)
         /// `--web.config.file`: TLS and basic authentication; `nil` serves plain HTTP to anyone.
-        public var configFile: String?
+        package var configFile: String?
         /// `--web.enable-lifecycle`: whether `POST /-/reload` reloads (otherwise it is refused with 403).
-        public var enableLifecycle: Bool = false
+        package var enableLifecycle: Bool = false
     }
 
     /// How AWS is called: endpoints, identity, pages, retries and connections.
-    public struct AWS: Sendable {
-        public var endpoint: AWSServiceEndpoint
+    package struct AWS: Sendable {
+        package var endpoint: AWSServiceEndpoint
         /// Whether `endpoint` was given (flag, variable or profile) rather than derived from the region: a given
         /// one serves every region of the configuration file.
-        public var endpointIsCustom: Bool = false
+        package var endpointIsCustom: Bool = false
         /// Where the default target learns its account (STS `GetCallerIdentity`) when `--aws.role-arn` does not
         /// name it, and where roles are assumed.
-        public var stsEndpoint: AWSServiceEndpoint
+        package var stsEndpoint: AWSServiceEndpoint
         /// FIPS and dual-stack endpoints, for sso-admin and STS alike.
-        public var endpointVariants: AWSEndpointVariants
+        package var endpointVariants: AWSEndpointVariants
         /// `--aws.profile`; `nil` leaves the choice to `AWS_PROFILE` and `AWS_DEFAULT_PROFILE`.
-        public var profile: String?
+        package var profile: String?
         /// `--aws.role-arn` with its external ID and session name; assumed on top of the default chain.
-        public var assumeRole: AssumeRoleOptions?
-        public var pageSize: Int
+        package var assumeRole: AssumeRoleOptions?
+        package var pageSize: Int
         /// `AWS_MAX_ATTEMPTS`.
-        public var maxAttempts: Int
-        public var connectTimeout: Duration
-        public var requestTimeout: Duration
+        package var maxAttempts: Int
+        package var connectTimeout: Duration
+        package var requestTimeout: Duration
         /// `HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY` for AWS calls.
-        public var proxy: ProxySettings = ProxySettings()
+        package var proxy: ProxySettings = ProxySettings()
     }
 
     /// What the flags say of collections, whatever the targets' source.
-    public struct Collection: Sendable {
+    package struct Collection: Sendable {
         /// `--collect.timeout`: an on-scrape collection's deadline when the scrape announces none.
-        public var timeout: Duration
+        package var timeout: Duration
         /// `--collect.min-interval`: on scrape, a collection younger than this is reused.
-        public var minInterval: Duration
+        package var minInterval: Duration
     }
 
-    public struct Log: Sendable {
-        public var level: Logger.Level
-        public var format: LogFormat
+    package struct Log: Sendable {
+        package var level: Logger.Level
+        package var format: LogFormat
     }
 
-    public var web: Web
-    public var aws: AWS
-    public var collection: Collection
-    public var log: Log
+    package var web: Web
+    package var aws: AWS
+    package var collection: Collection
+    package var log: Log
     /// What to collect and how: `--config.file`'s targets and discovery, or the one target the flags define.
-    public var targets: TargetsConfiguration
+    package var targets: TargetsConfiguration
     /// `--config.file`, where `targets` was read from (and is reloaded from); `nil` when the flags define them.
-    public var configFile: String?
+    package var configFile: String?
     /// What is usable but probably a mistake (a region the partition data does not list), logged at startup.
-    public var warnings: [String] = []
+    package var warnings: [String] = []
 
     /// `--aws.role-arn`, `--aws.external-id` and `--aws.role-session-name`.
-    public struct AssumeRoleOptions: Sendable, Equatable {
-        public var roleARN: String
-        public var externalID: String?
-        public var roleSessionName: String?
+    package struct AssumeRoleOptions: Sendable, Equatable {
+        package var roleARN: String
+        package var externalID: String?
+        package var roleSessionName: String?
 
-        public init(roleARN: String, externalID: String? = nil, roleSessionName: String? = nil) {
+        package init(roleARN: String, externalID: String? = nil, roleSessionName: String? = nil) {
             self.roleARN = roleARN
             self.externalID = externalID
             self.roleSessionName = roleSessionName
         }
 
         /// The account in the role's ARN (checked to be 12 digits at startup).
-        public var accountID: String {
+        package var accountID: String {
             let parts = roleARN.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
             return parts.count == 6 ? String(parts[4]) : ""
         }
     }
 
-    public static let reservedPaths: Set<String> = ["/-/healthy", "/-/ready"]
+    package static let reservedPaths: Set<String> = ["/-/healthy", "/-/ready"]
 
     /// The AWS client's configuration: connections (`--aws.connect-timeout`, the proxy environment, a pool as
     /// large as the fan-out), `--aws.request-timeout`, `AWS_MAX_ATTEMPTS`, and the exporter's clock and logger.
@@ -112,7 +112,7 @@ public struct ExporterConfiguration: Sendable {
     }
 
     /// Resolves and validates; every error names the flag or variable at fault.
-    public static func resolve(
+    package static func resolve(
         _ options: ExporterOptions,
         environment: [String: String],
         readFile: (String) throws -> String? = AWSSharedConfiguration.readFileIfPresent
@@ -297,7 +297,7 @@ public struct ExporterConfiguration: Sendable {
 
     /// The sso-admin endpoint for a target in `region`: the given endpoint (signed for that region), else the
     /// region's own by the endpoint rules.
-    public func endpoint(forRegion region: String) throws(ExporterConfigurationError) -> AWSServiceEndpoint {
+    package func endpoint(forRegion region: String) throws(ExporterConfigurationError) -> AWSServiceEndpoint {
         if region == aws.endpoint.region { return aws.endpoint }
         if aws.endpointIsCustom {
             return AWSServiceEndpoint(url: aws.endpoint.url, region: region, signingName: aws.endpoint.signingName)

@@ -2,10 +2,10 @@ import ArgumentParser
 import Logging
 
 /// `--log.level`.
-public enum LogLevelOption: String, Sendable, CaseIterable, ExpressibleByArgument {
+package enum LogLevelOption: String, Sendable, CaseIterable, ExpressibleByArgument {
     case debug, info, warn, error
 
-    public var level: Logger.Level {
+    package var level: Logger.Level {
         switch self {
         case .debug: .debug
         case .info: .info
@@ -18,17 +18,17 @@ public enum LogLevelOption: String, Sendable, CaseIterable, ExpressibleByArgumen
 extension LogFormat: ExpressibleByArgument {}
 
 /// The command-line flags, in the dotted style of Prometheus exporters.
-public struct ExporterOptions: ParsableArguments, Sendable {
+package struct ExporterOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("web.listen-address"), help: "Address to listen on for metrics and the web UI.")
-    public var listenAddress: String = ":10711"
+    package var listenAddress: String = ":10711"
 
     @Option(name: .customLong("web.telemetry-path"), help: "Path under which metrics are served.")
-    public var telemetryPath: String = "/metrics"
+    package var telemetryPath: String = "/metrics"
 
     @Option(
         name: .customLong("web.max-connections"),
         help: "HTTP connections served at once; more are closed as they arrive (each serves one request at a time).")
-    public var maxConnections: Int = 64
+    package var maxConnections: Int = 64
 
     // A duration is read with `transform:`, so that a value without a unit says it needs one; ArgumentParser then
     // shows no default of its own, so the help says it.
@@ -38,25 +38,25 @@ public struct ExporterOptions: ParsableArguments, Sendable {
             "Close a connection that has not sent a whole request within this time (idle keep-alive included). "
                 + "(default: 65s)"),
         transform: PrometheusDuration.argument)
-    public var readTimeout: PrometheusDuration = PrometheusDuration(.seconds(65), text: "65s")
+    package var readTimeout: PrometheusDuration = PrometheusDuration(.seconds(65), text: "65s")
 
     @Option(
         name: .customLong("web.config.file"),
         help: ArgumentHelp(
             "Path to a web configuration file (exporter-toolkit format) for TLS and basic authentication.",
             valueName: "path"))
-    public var webConfigFile: String?
+    package var webConfigFile: String?
 
     @Flag(
         name: .customLong("web.config.check"),
         help: "Check --web.config.file (and the files it names), print the result and exit: 0 if usable, else 1.")
-    public var webConfigCheck: Bool = false
+    package var webConfigCheck: Bool = false
 
     @Flag(
         name: .customLong("web.enable-lifecycle"),
         help:
             "Serve POST /-/reload (reloads --config.file); without it the endpoint answers 403. SIGHUP always reloads.")
-    public var enableLifecycle: Bool = false
+    package var enableLifecycle: Bool = false
 
     @Option(
         name: .customLong("config.file"),
@@ -64,41 +64,41 @@ public struct ExporterOptions: ParsableArguments, Sendable {
             "Path to a configuration file (YAML) listing the targets to watch (accounts, roles, regions, labels) "
                 + "and how to collect them. Without it the flags define one target.",
             valueName: "path"))
-    public var configFile: String?
+    package var configFile: String?
 
     @Option(
         name: .customLong("aws.region"),
         help: "AWS region to query (default: AWS_REGION, then AWS_DEFAULT_REGION, then region in the profile).")
-    public var region: String?
+    package var region: String?
 
     @Option(
         name: .customLong("aws.endpoint-url"),
         help:
             "sso-admin endpoint URL (default: AWS_ENDPOINT_URL_SSO_ADMIN, AWS_ENDPOINT_URL, endpoint_url in the profile, then the regional one)."
     )
-    public var endpointURL: String?
+    package var endpointURL: String?
 
     @Flag(
         name: .customLong("aws.use-fips-endpoint"),
         help: "Use the FIPS endpoints of sso-admin and STS (default: AWS_USE_FIPS_ENDPOINT).")
-    public var useFIPSEndpoint: Bool = false
+    package var useFIPSEndpoint: Bool = false
 
     @Flag(
         name: .customLong("aws.use-dualstack-endpoint"),
         help: "Use the dual-stack (IPv4 and IPv6) endpoints (default: AWS_USE_DUALSTACK_ENDPOINT).")
-    public var useDualStackEndpoint: Bool = false
+    package var useDualStackEndpoint: Bool = false
 
     @Option(
         name: .customLong("aws.profile"),
         help:
             "Profile in the shared config and credentials files (default: AWS_PROFILE, then AWS_DEFAULT_PROFILE, then default); its region and endpoint_url apply when no flag or variable sets them."
     )
-    public var profile: String?
+    package var profile: String?
 
     @Option(
         name: .customLong("aws.role-arn"),
         help: "IAM role to assume, with whatever credentials the default chain finds, before calling sso-admin.")
-    public var roleARN: String?
+    package var roleARN: String?
 
     @Option(
         name: .customLong("aws.account-id"),
@@ -106,28 +106,28 @@ public struct ExporterOptions: ParsableArguments, Sendable {
             "The 12-digit account of the flags' target (the exporter's identity, or --aws.role-arn's, which it must "
                 + "match), so that no STS GetCallerIdentity is needed; for --config.file use account_id: instead.",
             valueName: "account"))
-    public var accountID: String?
+    package var accountID: String?
 
     @Option(name: .customLong("aws.external-id"), help: "External ID for --aws.role-arn.")
-    public var externalID: String?
+    package var externalID: String?
 
     @Option(
         name: .customLong("aws.role-session-name"),
         help: "Session name for --aws.role-arn (default: sso-admin-exporter-<unix time>).")
-    public var roleSessionName: String?
+    package var roleSessionName: String?
 
     @Option(name: .customLong("aws.page-size"), help: "MaxResults for each ListInstances page, 1 to 100.")
-    public var pageSize: Int = 100
+    package var pageSize: Int = 100
 
     @Option(
         name: .customLong("aws.connect-timeout"), help: "Timeout for connecting to AWS. (default: 3s)",
         transform: PrometheusDuration.argument)
-    public var connectTimeout: PrometheusDuration = PrometheusDuration(.seconds(3), text: "3s")
+    package var connectTimeout: PrometheusDuration = PrometheusDuration(.seconds(3), text: "3s")
 
     @Option(
         name: .customLong("aws.request-timeout"), help: "Timeout for one HTTP request to AWS. (default: 5s)",
         transform: PrometheusDuration.argument)
-    public var requestTimeout: PrometheusDuration = PrometheusDuration(.seconds(5), text: "5s")
+    package var requestTimeout: PrometheusDuration = PrometheusDuration(.seconds(5), text: "5s")
 
     @Option(
         name: .customLong("collect.timeout"),
@@ -135,7 +135,7 @@ public struct ExporterOptions: ParsableArguments, Sendable {
             "Deadline of a collection when the scrape does not announce one (X-Prometheus-Scrape-Timeout-Seconds). "
                 + "(default: 10s)"),
         transform: PrometheusDuration.argument)
-    public var collectTimeout: PrometheusDuration = PrometheusDuration(.seconds(10), text: "10s")
+    package var collectTimeout: PrometheusDuration = PrometheusDuration(.seconds(10), text: "10s")
 
     @Option(
         name: .customLong("collect.min-interval"),
@@ -143,13 +143,13 @@ public struct ExporterOptions: ParsableArguments, Sendable {
             "Reuse a collection younger than this instead of calling AWS again (0: collect on every scrape). "
                 + "(default: 0s)"),
         transform: PrometheusDuration.argument)
-    public var minInterval: PrometheusDuration = PrometheusDuration(.zero, text: "0s")
+    package var minInterval: PrometheusDuration = PrometheusDuration(.zero, text: "0s")
 
     @Option(name: .customLong("log.level"), help: "Only log messages with the given severity or above.")
-    public var logLevel: LogLevelOption = .info
+    package var logLevel: LogLevelOption = .info
 
     @Option(name: .customLong("log.format"), help: "Output format of log messages.")
-    public var logFormat: LogFormat = .logfmt
+    package var logFormat: LogFormat = .logfmt
 
-    public init() {}
+    package init() {}
 }

@@ -1,15 +1,15 @@
 /// `--web.listen-address` in Go's `host:port` form: `:10711`, `127.0.0.1:10711`, `[::1]:10711`.
-public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
-    public let host: String
-    public let port: Int
+package struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
+    package let host: String
+    package let port: Int
 
-    public init(host: String, port: Int) {
+    package init(host: String, port: Int) {
         self.host = host
         self.port = port
     }
 
     /// Parses the flag value; an empty host means every IPv4 interface.
-    public init(parsing text: String) throws {
+    package init(parsing text: String) throws {
         guard let colon = text.lastIndex(of: ":") else {
             throw ExporterConfigurationError("--web.listen-address: \"\(text)\" is not host:port (for example :10711)")
         }
@@ -29,7 +29,7 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
         self.init(host: host.isEmpty ? "0.0.0.0" : host, port: port)
     }
 
-    public var description: String {
+    package var description: String {
         host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 }

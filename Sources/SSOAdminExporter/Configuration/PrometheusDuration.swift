@@ -1,23 +1,23 @@
 import ArgumentParser
 
 /// A duration written the Prometheus way: `500ms`, `10s`, `1m30s`, `2h`, or `0`.
-public struct PrometheusDuration: Sendable, Hashable, ExpressibleByArgument, CustomStringConvertible {
-    public let duration: Duration
+package struct PrometheusDuration: Sendable, Hashable, ExpressibleByArgument, CustomStringConvertible {
+    package let duration: Duration
     private let text: String
 
-    public init(_ duration: Duration, text: String) {
+    package init(_ duration: Duration, text: String) {
         self.duration = duration
         self.text = text
     }
 
-    public init?(argument: String) {
+    package init?(argument: String) {
         guard let duration = Self.parse(argument) else { return nil }
         self.init(duration, text: argument)
     }
 
     /// For `@Option(transform:)`: unlike `init?(argument:)`, a value that is not a duration says what one looks
     /// like (`10` alone has no unit), which swift-argument-parser appends to its "The value '10' is invalid".
-    public static func argument(_ text: String) throws -> PrometheusDuration {
+    package static func argument(_ text: String) throws -> PrometheusDuration {
         guard let duration = parse(text) else { throw InvalidDuration(text: text) }
         return PrometheusDuration(duration, text: text)
     }
@@ -33,8 +33,8 @@ public struct PrometheusDuration: Sendable, Hashable, ExpressibleByArgument, Cus
         }
     }
 
-    public var description: String { text }
-    public var defaultValueDescription: String { text }
+    package var description: String { text }
+    package var defaultValueDescription: String { text }
 
     static let units: [(String, Int64)] = [
         ("ms", 1_000_000), ("s", 1_000_000_000), ("m", 60_000_000_000), ("h", 3_600_000_000_000),
@@ -42,7 +42,7 @@ public struct PrometheusDuration: Sendable, Hashable, ExpressibleByArgument, Cus
     ]
 
     /// Parses a sequence of `<integer><unit>` terms, largest unit first as Prometheus requires.
-    public static func parse(_ text: String) -> Duration? {
+    package static func parse(_ text: String) -> Duration? {
         if text == "0" { return .zero }
         var rest = Substring(text)
         var total: Int64 = 0

@@ -9,17 +9,17 @@ import Synchronization
 /// Bounds what HTTP clients can hold: at most `maxConnections` open at once (more are accepted and closed at
 /// once, so they cost a descriptor for an instant), and none longer than `readTimeout` without sending a whole
 /// request, whether idle between requests or sending one slowly.
-public final class ConnectionLimiter: Sendable {
+package final class ConnectionLimiter: Sendable {
     /// Why a connection was closed by the exporter rather than by its client.
-    public enum Rejection: String, Sendable, CaseIterable {
+    package enum Rejection: String, Sendable, CaseIterable {
         case maxConnections = "max_connections"
         case readTimeout = "read_timeout"
         /// A TLS client whose certificate has none of `client_allowed_sans`.
         case clientSAN = "client_san"
     }
 
-    public let maxConnections: Int
-    public let readTimeout: Duration
+    package let maxConnections: Int
+    package let readTimeout: Duration
     private let openCount = Atomic<Int>(0)
     private let openGauge: Gauge
     private let rejections: [Rejection: Counter]
@@ -37,10 +37,10 @@ public final class ConnectionLimiter: Sendable {
     }
 
     /// Connections open now.
-    public var openConnections: Int { openCount.load(ordering: .relaxed) }
+    package var openConnections: Int { openCount.load(ordering: .relaxed) }
 
     /// The handlers for one accepted connection, for Hummingbird's `additionalChannelHandlers`.
-    public func channelHandlers() -> [any RemovableChannelHandler] {
+    package func channelHandlers() -> [any RemovableChannelHandler] {
         [ConnectionGuardHandler(limiter: self)]
     }
 

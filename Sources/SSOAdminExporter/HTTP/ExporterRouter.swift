@@ -12,11 +12,11 @@ import NIOCore
 
 /// The exporter's HTTP surface: landing page, metrics, health and readiness; HEAD wherever GET is served, 405 with
 /// `Allow` for other methods there, 404 elsewhere.
-public enum ExporterRouter {
-    public static let scrapeTimeoutHeader = HTTPField.Name("X-Prometheus-Scrape-Timeout-Seconds")!
-    public static let exposition = "text/plain; version=0.0.4; charset=utf-8"
+package enum ExporterRouter {
+    package static let scrapeTimeoutHeader = HTTPField.Name("X-Prometheus-Scrape-Timeout-Seconds")!
+    package static let exposition = "text/plain; version=0.0.4; charset=utf-8"
 
-    public static func make(
+    package static func make(
         _ routes: ExporterRoutes, web: WebConfigurationStore? = nil, clock: AWSClock = .continuous
     ) -> Router<BasicRequestContext> {
         let router = Router(options: .autoGenerateHeadEndpoints)
@@ -102,18 +102,18 @@ public enum ExporterRouter {
     }
 
     /// The multi-target endpoint: one target's series, collected with the same deadline rules as `/metrics`.
-    public static let probePath = "/probe"
+    package static let probePath = "/probe"
     /// Prometheus HTTP service discovery (`http_sd_configs`): every target, for relabelling onto `/probe`.
-    public static let serviceDiscoveryPath = "/sd"
+    package static let serviceDiscoveryPath = "/sd"
     /// `POST` reloads `--config.file`, as Prometheus' own lifecycle endpoint does, with `--web.enable-lifecycle`.
-    public static let reloadPath = "/-/reload"
+    package static let reloadPath = "/-/reload"
     /// The answer to `POST /-/reload` without `--web.enable-lifecycle`: it names the flag.
-    public static let lifecycleDisabledAnswer =
+    package static let lifecycleDisabledAnswer =
         "403 lifecycle API is not enabled; start the exporter with --web.enable-lifecycle (SIGHUP reloads either way)\n"
 
     /// Bytes of exposition gathered before they are sent (and compressed): large enough that a piece is worth a
     /// write, small enough that thousands of targets never make the whole exposition resident at once.
-    public static let streamedPieceBytes = 128 << 10
+    package static let streamedPieceBytes = 128 << 10
 
     /// An exposition sent while it is written, gzipped on the way when the scrape admits it. The answer has no
     /// `Content-Length` (HTTP/1.1 chunked): with 6,000 targets the 10 MB exposition would otherwise be held whole,
@@ -144,37 +144,37 @@ public enum ExporterRouter {
 }
 
 /// What each route serves, and nothing else: the router never sees the configuration or the services.
-public struct ExporterRoutes: Sendable {
+package struct ExporterRoutes: Sendable {
     /// `--web.telemetry-path`.
-    public let telemetryPath: String
+    package let telemetryPath: String
     /// How long `/metrics` and `/probe` collect.
-    public let scrapeBudget: ScrapeBudget
-    public let metrics: MetricsPage
-    public let probe: ProbePage
-    public let serviceDiscovery: ServiceDiscoveryPage
+    package let scrapeBudget: ScrapeBudget
+    package let metrics: MetricsPage
+    package let probe: ProbePage
+    package let serviceDiscovery: ServiceDiscoveryPage
     /// `POST /-/reload`; `nil` without `--config.file`.
-    public let reload: ReloadRoute?
+    package let reload: ReloadRoute?
     /// Where the requests `--web.config.file` refuses are counted.
     package let refusals: ProcessWideMetrics
 }
 
 /// `POST /-/reload`: the reloader, and whether `--web.enable-lifecycle` lets HTTP use it.
-public struct ReloadRoute: Sendable {
-    public let reloader: TargetsReloader
-    public let enabled: Bool
+package struct ReloadRoute: Sendable {
+    package let reloader: TargetsReloader
+    package let enabled: Bool
 }
 
 /// The collection deadline of a scrape: Prometheus' announced timeout less a margin, else the fallback
 /// (`--collect.timeout`).
-public struct ScrapeBudget: Sendable {
-    public let fallback: Duration
+package struct ScrapeBudget: Sendable {
+    package let fallback: Duration
 
-    public init(fallback: Duration) { self.fallback = fallback }
+    package init(fallback: Duration) { self.fallback = fallback }
 
     /// Kept back from the scrape timeout Prometheus announces, so the answer arrives before it gives up.
-    public static let margin: Duration = .milliseconds(500)
+    package static let margin: Duration = .milliseconds(500)
 
-    public func budget(scrapeTimeoutHeader: String?) -> Duration {
+    package func budget(scrapeTimeoutHeader: String?) -> Duration {
         guard let header = scrapeTimeoutHeader?.trimmingASCIIWhitespace(),
             let seconds = Double(header), seconds.isFinite, seconds > 0
         else { return fallback }
@@ -185,12 +185,12 @@ public struct ScrapeBudget: Sendable {
 
 /// The targets a `/probe` asks for: by name (a target's `NAME/REGION`, or a configuration entry's `NAME` for all its
 /// regions), narrowed by `account_id` and `region`.
-public struct TargetSelection: Sendable, CustomStringConvertible {
-    public var target: String?
-    public var accountID: String?
-    public var region: String?
+package struct TargetSelection: Sendable, CustomStringConvertible {
+    package var target: String?
+    package var accountID: String?
+    package var region: String?
 
-    public init(target: String?, accountID: String? = nil, region: String? = nil) {
+    package init(target: String?, accountID: String? = nil, region: String? = nil) {
         self.target = target
         self.accountID = accountID
         self.region = region
@@ -207,14 +207,14 @@ public struct TargetSelection: Sendable, CustomStringConvertible {
         return nil
     }
 
-    public func matches(_ target: CollectionTarget) -> Bool {
+    package func matches(_ target: CollectionTarget) -> Bool {
         if let name = self.target, target.name != name, !target.name.hasPrefix(name + "/") { return false }
         if let accountID, target.accountID != accountID { return false }
         if let region, target.region != region { return false }
         return true
     }
 
-    public var description: String {
+    package var description: String {
         [("target", target), ("account_id", accountID), ("region", region)]
             .compactMap { name, value in value.map { "\(name)=\(NetworkText.sanitized($0, limit: 64))" } }
             .joined(separator: "&")

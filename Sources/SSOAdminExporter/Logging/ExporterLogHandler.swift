@@ -16,20 +16,20 @@ import Logging
 #endif
 
 /// `--log.format`: logfmt (the Prometheus ecosystem's default) or one JSON object per line.
-public enum LogFormat: String, Sendable, CaseIterable {
+package enum LogFormat: String, Sendable, CaseIterable {
     case logfmt
     case json
 }
 
 /// Writes one line per event to standard error in logfmt or JSON, as Prometheus exporters do.
-public struct ExporterLogHandler: LogHandler {
-    public var logLevel: Logger.Level
-    public var metadata: Logger.Metadata = [:]
-    public let label: String
-    public let format: LogFormat
+package struct ExporterLogHandler: LogHandler {
+    package var logLevel: Logger.Level
+    package var metadata: Logger.Metadata = [:]
+    package let label: String
+    package let format: LogFormat
     private let emit: @Sendable (String) -> Void
 
-    public init(
+    package init(
         label: String,
         level: Logger.Level,
         format: LogFormat,
@@ -41,15 +41,15 @@ public struct ExporterLogHandler: LogHandler {
         self.emit = write
     }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
     /// The longest value a log field carries.
-    public static let maxValueLength = 2048
+    package static let maxValueLength = 2048
 
-    public func log(event: LogEvent) {
+    package func log(event: LogEvent) {
         var fields: [(String, String)] = [
             ("ts", Self.timestamp(Date())),
             ("level", Self.levelName(event.level)),
@@ -70,7 +70,7 @@ public struct ExporterLogHandler: LogHandler {
         emit(format == .json ? Self.json(fields) : Self.logfmt(fields))
     }
 
-    public static let writeToStandardError: @Sendable (String) -> Void = { line in
+    package static let writeToStandardError: @Sendable (String) -> Void = { line in
         // Straight to the descriptor: one write(2) per line keeps lines whole when several threads log.
         var bytes = Array((line + "\n").utf8)
         bytes.withUnsafeMutableBytes { buffer in

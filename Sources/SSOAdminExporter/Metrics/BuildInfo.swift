@@ -1,10 +1,10 @@
 /// What the running binary is, for `--version`, the User-Agent and `aws_sso_admin_exporter_build_info`.
-public enum BuildInfo {
-    public static let version = "0.1.0"
+package enum BuildInfo {
+    package static let version = "0.1.0"
     /// The source revision; release builds set it by editing this line (see README, "Releasing").
-    public static let revision = "unknown"
+    package static let revision = "unknown"
 
-    public static var swiftVersion: String {
+    package static var swiftVersion: String {
         #if compiler(>=6.4)
             "6.4+"
         #elseif compiler(>=6.3)
@@ -19,9 +19,9 @@ public enum BuildInfo {
     }
 
     /// The program's name, as the User-Agent and default role session names carry it.
-    public static let name = "sso-admin-exporter"
+    package static let name = "sso-admin-exporter"
 
-    public static var userAgent: String { "\(name)/\(version)" }
+    package static var userAgent: String { "\(name)/\(version)" }
 
     /// `aws_sso_admin_exporter_build_info`.
     struct Metrics: MetricsSource {

@@ -13,10 +13,10 @@ import Synchronization
 ///
 /// Every request and error series carries `region` and `account_id` (and nothing from a target's static labels),
 /// every credentials series `provider` and `account_id` (empty for the exporter's own identity).
-public final class ExporterSelfMetrics: MetricsSource {
+package final class ExporterSelfMetrics: MetricsSource {
     package let processWide: ProcessWideMetrics
     /// Distinct exception names a counter is kept for; past it new names are counted as `Unknown`.
-    public static let maxExceptionNames = 64
+    package static let maxExceptionNames = 64
     static let durationBuckets: [Duration] = [
         .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
         .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
@@ -37,14 +37,14 @@ public final class ExporterSelfMetrics: MetricsSource {
     }
 
     /// Makes a target's request and modeled-error series visible at 0.
-    public func registerTarget(_ target: CollectionTarget) {
+    package func registerTarget(_ target: CollectionTarget) {
         for (operation, errors) in preregistered {
             register(operation: operation, modeledErrors: errors, region: target.region, accountID: target.accountID)
         }
     }
 
     /// Makes an operation's request series and its modeled errors visible at 0 for one region and account.
-    public func register(operation: String, modeledErrors: [String], region: String, accountID: String) {
+    package func register(operation: String, modeledErrors: [String], region: String, accountID: String) {
         targets.register(
             .init(region: region, accountID: accountID, operation: operation), errors: modeledErrors)
     }
@@ -52,7 +52,7 @@ public final class ExporterSelfMetrics: MetricsSource {
     /// Drops the request, error, duration and credentials series of every target that `sources` no longer has,
     /// and of every account that neither has one nor is in `accounts` (the README's promise: a target's series
     /// leave with it); one that comes back starts at 0.
-    public func retainSeries(of sources: [TargetSource], keepingAccounts accounts: Set<String>) {
+    package func retainSeries(of sources: [TargetSource], keepingAccounts accounts: Set<String>) {
         var targets = Set<TargetCallMetrics.RegionAccount>()
         var accounts = accounts
         for source in sources {
@@ -65,7 +65,8 @@ public final class ExporterSelfMetrics: MetricsSource {
     }
 
     /// What a target's AWS clients report their calls to; the account may be learned after the client is made.
-    public func requestObserver(region: String, accountID: @escaping @Sendable () -> String) -> any AWSRequestObserver {
+    package func requestObserver(region: String, accountID: @escaping @Sendable () -> String) -> any AWSRequestObserver
+    {
         TargetRequestObserver(metrics: self, region: region, accountID: accountID)
     }
 
@@ -79,7 +80,7 @@ public final class ExporterSelfMetrics: MetricsSource {
     }
 
     /// Counts a failure of `target` under a bounded, identifier-like name.
-    public func recordError(target: CollectionTarget, operation: String, exception: String) {
+    package func recordError(target: CollectionTarget, operation: String, exception: String) {
         recordError(region: target.region, accountID: target.accountID, operation: operation, exception: exception)
     }
 
@@ -138,35 +139,35 @@ struct TargetRequestObserver: AWSRequestObserver {
 
 /// The exporter's own identity (the default chain): its credentials series have an empty `account_id`.
 extension ExporterSelfMetrics: AWSCredentialsObserver {
-    public func credentialsRefreshed(provider: String, expiration: Date?) {
+    package func credentialsRefreshed(provider: String, expiration: Date?) {
         credentialsObserver(accountID: "").credentialsRefreshed(provider: provider, expiration: expiration)
     }
 
-    public func credentialsRefreshFailed(provider: String, error: AWSCredentialsError) {
+    package func credentialsRefreshFailed(provider: String, error: AWSCredentialsError) {
         credentialsObserver(accountID: "").credentialsRefreshFailed(provider: provider, error: error)
     }
 
     /// Makes both counters of a provider visible at 0, for the one the chain chose.
-    public func registerCredentialProvider(_ provider: String, accountID: String = "") {
+    package func registerCredentialProvider(_ provider: String, accountID: String = "") {
         targets.registerCredentials(provider: provider, accountID: accountID)
     }
 
     /// What the credentials of a role assumed in `accountID` report to.
-    public func credentialsObserver(accountID: String) -> AccountCredentialsObserver {
+    package func credentialsObserver(accountID: String) -> AccountCredentialsObserver {
         AccountCredentialsObserver(table: targets, accountID: accountID)
     }
 }
 
 /// Counts one account's credential refreshes and failures, and the expiry of the credentials in use.
-public struct AccountCredentialsObserver: AWSCredentialsObserver {
+package struct AccountCredentialsObserver: AWSCredentialsObserver {
     let table: TargetCallMetrics
     let accountID: String
 
-    public func credentialsRefreshed(provider: String, expiration: Date?) {
+    package func credentialsRefreshed(provider: String, expiration: Date?) {
         table.credentialsRefreshed(provider: provider, accountID: accountID, expiration: expiration)
     }
 
-    public func credentialsRefreshFailed(provider: String, error: AWSCredentialsError) {
+    package func credentialsRefreshFailed(provider: String, error: AWSCredentialsError) {
         // The chain resolves providers but refreshes nothing itself: it has an error counter only.
         if provider == ResolvingCredentialProvider.providerName {
             table.chainFailed(accountID: accountID)

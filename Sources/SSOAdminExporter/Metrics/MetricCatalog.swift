@@ -1,138 +1,138 @@
 /// Every metric family the exporter serves. Names, types and labels are a public contract (see README).
-public enum MetricCatalog {
+package enum MetricCatalog {
     // Per-collection snapshot, written afresh on each scrape.
-    public static let instances = MetricSpec(
+    package static let instances = MetricSpec(
         "aws_sso_admin_instances", .gauge,
         help: "IAM Identity Center instances by status, from the last ListInstances collection.")
-    public static let instancesUnidentified = MetricSpec(
+    package static let instancesUnidentified = MetricSpec(
         "aws_sso_admin_instances_unidentified", .gauge,
         help: "Instances in the last collection without an InstanceArn: not in aws_sso_admin_instances, no "
             + "per-instance series.")
-    public static let instanceStatus = MetricSpec(
+    package static let instanceStatus = MetricSpec(
         "aws_sso_admin_instance_status", .gauge,
         help: "State set of each instance's status: 1 for the current status, 0 for the others.")
-    public static let instanceInfo = MetricSpec(
+    package static let instanceInfo = MetricSpec(
         "aws_sso_admin_instance_info", .gauge,
         help: "Identity of each IAM Identity Center instance; always 1.")
-    public static let instanceStatusReason = MetricSpec(
+    package static let instanceStatusReason = MetricSpec(
         "aws_sso_admin_instance_status_reason_info", .gauge,
         help: "StatusReason of instances that report one; always 1.")
-    public static let instanceCreationTimestamp = MetricSpec(
+    package static let instanceCreationTimestamp = MetricSpec(
         "aws_sso_admin_instance_creation_timestamp_seconds", .gauge,
         help: "Creation time of each instance, in seconds since the Unix epoch.")
-    public static let instanceAge = MetricSpec(
+    package static let instanceAge = MetricSpec(
         "aws_sso_admin_instance_age_seconds", .gauge,
         help: "Age of each instance at collection time, in seconds.")
-    public static let listInstancesPages = MetricSpec(
+    package static let listInstancesPages = MetricSpec(
         "aws_sso_admin_list_instances_pages", .gauge,
         help: "ListInstances pages fetched by the last successful collection.")
-    public static let collectSuccess = MetricSpec(
+    package static let collectSuccess = MetricSpec(
         "aws_sso_admin_collect_success", .gauge,
         help: "Whether the last collection from AWS succeeded (1) or failed (0).")
-    public static let collectDuration = MetricSpec(
+    package static let collectDuration = MetricSpec(
         "aws_sso_admin_collect_duration_seconds", .gauge,
         help: "Duration of the last collection from AWS, in seconds.")
-    public static let collectLastSuccess = MetricSpec(
+    package static let collectLastSuccess = MetricSpec(
         "aws_sso_admin_collect_last_success_timestamp_seconds", .gauge,
         help: "When the last successful collection of the target finished, in seconds since the Unix epoch; absent "
             + "once it is older than max_stale.")
 
     /// The families whose values can come from a reused collection when `--collect.min-interval` is set.
-    public static let snapshotFamilies: [MetricSpec] = [
+    package static let snapshotFamilies: [MetricSpec] = [
         instances, instancesUnidentified, instanceStatus, instanceInfo, instanceStatusReason,
         instanceCreationTimestamp, instanceAge,
         listInstancesPages, collectSuccess, collectDuration, collectLastSuccess,
     ]
 
     // Targets and discovery.
-    public static let targets = MetricSpec(
+    package static let targets = MetricSpec(
         "aws_sso_admin_targets", .gauge,
         help: "Targets watched: configured (in --config.file or by the flags), discovered (from the organization), "
             + "and failing (whose last collection failed).")
-    public static let discoveryAccounts = MetricSpec(
+    package static let discoveryAccounts = MetricSpec(
         "aws_sso_admin_discovery_accounts", .gauge,
         help: "Accounts the last successful organization discovery kept, after states and include/exclude lists.")
-    public static let discoveryErrors = MetricSpec(
+    package static let discoveryErrors = MetricSpec(
         "aws_sso_admin_discovery_errors_total", .counter,
         help: "Organization discoveries that failed; the last good account list stays in use.")
-    public static let discoveryAccountErrors = MetricSpec(
+    package static let discoveryAccountErrors = MetricSpec(
         "aws_sso_admin_discovery_account_errors_total", .counter,
         help: "Accounts whose Regions a discovery could not read in full, by reason: regions_unreadable (ListRegions "
             + "failed; the account keeps the Regions read before, if any), invalid_regions (names that are not Regions "
             + "were left out), too_many_regions (Regions past the per-account limit were left out).")
-    public static let discoveryDuration = MetricSpec(
+    package static let discoveryDuration = MetricSpec(
         "aws_sso_admin_discovery_duration_seconds", .gauge, help: "Duration of the last organization discovery.")
-    public static let discoveryLastSuccess = MetricSpec(
+    package static let discoveryLastSuccess = MetricSpec(
         "aws_sso_admin_discovery_last_success_timestamp_seconds", .gauge,
         help: "When the last successful organization discovery finished, in seconds since the Unix epoch.")
 
     // Cumulative, kept for the life of the process (by target, in TargetCallMetrics).
-    public static let apiRequests = MetricSpec(
+    package static let apiRequests = MetricSpec(
         "aws_sso_admin_api_requests_total", .counter,
         help: "HTTP requests sent to AWS APIs, retries included.")
-    public static let apiErrors = MetricSpec(
+    package static let apiErrors = MetricSpec(
         "aws_sso_admin_api_errors_total", .counter,
         help: "Failed AWS API requests by exception type; transport failures under ConnectionError, Timeout, "
             + "InvalidResponse, CredentialsError or PaginationLoop.")
-    public static let apiRequestDuration = MetricSpec(
+    package static let apiRequestDuration = MetricSpec(
         "aws_sso_admin_api_request_duration_seconds", .histogram,
         help: "Duration of HTTP requests to AWS APIs, in seconds.")
 
-    public static let credentialsRefreshes = MetricSpec(
+    package static let credentialsRefreshes = MetricSpec(
         "aws_sso_admin_credentials_refreshes_total", .counter,
         help: "Successful credential fetches by provider (environment, profile, process, assume-role, "
             + "web-identity, container, imds).")
-    public static let credentialsErrors = MetricSpec(
+    package static let credentialsErrors = MetricSpec(
         "aws_sso_admin_credentials_errors_total", .counter,
         help: "Failed credential fetches by provider; the chain's own failures (a broken config file) under chain.")
-    public static let credentialsExpiry = MetricSpec(
+    package static let credentialsExpiry = MetricSpec(
         "aws_sso_admin_credentials_expiry_timestamp_seconds", .gauge,
         help: "Expiry of the credentials in use, in Unix seconds; absent for credentials that do not expire.")
 
     // The exporter's own HTTP server.
-    public static let httpConnections = MetricSpec(
+    package static let httpConnections = MetricSpec(
         "aws_sso_admin_exporter_http_connections", .gauge,
         help: "HTTP connections open to the exporter now (at most --web.max-connections).")
-    public static let httpConnectionsRejected = MetricSpec(
+    package static let httpConnectionsRejected = MetricSpec(
         "aws_sso_admin_exporter_http_connections_rejected_total", .counter,
         help: "HTTP connections the exporter closed: max_connections (over --web.max-connections), read_timeout "
             + "(no whole request within --web.read-timeout) or client_san (a client certificate without any of "
             + "client_allowed_sans).")
-    public static let httpAuthRefused = MetricSpec(
+    package static let httpAuthRefused = MetricSpec(
         "aws_sso_admin_exporter_http_auth_refused_total", .counter,
         help: "Requests refused by basic authentication: credentials (none, an unknown user or a wrong password; "
             + "401) or busy (too many bcrypt verifications waiting; 429).")
 
-    public static let configReloads = MetricSpec(
+    package static let configReloads = MetricSpec(
         "aws_sso_admin_exporter_config_reloads_total", .counter,
         help:
             "Reloads of --config.file on SIGHUP or POST /-/reload, by result: success, or failure (the targets of the "
             + "last good file stay).")
-    public static let configLastReloadSuccessful = MetricSpec(
+    package static let configLastReloadSuccessful = MetricSpec(
         "aws_sso_admin_exporter_config_last_reload_successful", .gauge,
         help: "1 if the last load of --config.file succeeded, 0 if the exporter watches the targets of an older one.")
-    public static let webConfigReloads = MetricSpec(
+    package static let webConfigReloads = MetricSpec(
         "aws_sso_admin_exporter_web_config_reloads_total", .counter,
         help: "Reloads of --web.config.file after a change or SIGHUP, by result: success, or failure (the last good "
             + "settings stay in use).")
-    public static let webConfigLastReloadSuccessful = MetricSpec(
+    package static let webConfigLastReloadSuccessful = MetricSpec(
         "aws_sso_admin_exporter_web_config_last_reload_successful", .gauge,
         help: "1 if the last load of --web.config.file succeeded, 0 if the exporter serves with older settings.")
 
     // Static and process metrics.
-    public static let buildInfo = MetricSpec(
+    package static let buildInfo = MetricSpec(
         "aws_sso_admin_exporter_build_info", .gauge,
         help: "Build of the running sso-admin-exporter; always 1.")
-    public static let processCPUSeconds = MetricSpec(
+    package static let processCPUSeconds = MetricSpec(
         "process_cpu_seconds_total", .counter, help: "Total user and system CPU time spent in seconds.")
-    public static let processResidentMemory = MetricSpec(
+    package static let processResidentMemory = MetricSpec(
         "process_resident_memory_bytes", .gauge, help: "Resident memory size in bytes.")
-    public static let processVirtualMemory = MetricSpec(
+    package static let processVirtualMemory = MetricSpec(
         "process_virtual_memory_bytes", .gauge, help: "Virtual memory size in bytes.")
-    public static let processStartTime = MetricSpec(
+    package static let processStartTime = MetricSpec(
         "process_start_time_seconds", .gauge, help: "Start time of the process since unix epoch in seconds.")
-    public static let processOpenFDs = MetricSpec(
+    package static let processOpenFDs = MetricSpec(
         "process_open_fds", .gauge, help: "Number of open file descriptors.")
-    public static let processMaxFDs = MetricSpec(
+    package static let processMaxFDs = MetricSpec(
         "process_max_fds", .gauge, help: "Maximum number of open file descriptors.")
 }

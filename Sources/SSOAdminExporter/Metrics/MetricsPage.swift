@@ -4,19 +4,19 @@ import ServiceLifecycle
 /// `/metrics`: every source's families, in order, as node_exporter's handler iterates its collectors: every
 /// target's snapshot, the targets' counts, the cumulative AWS call metrics, the process-wide series, build and
 /// process metrics.
-public struct MetricsPage: Sendable {
+package struct MetricsPage: Sendable {
     let scheduler: any CollectionScheduler
     /// What `/metrics` writes, in order; process metrics last, measured with the rest written.
     let sources: [any MetricsSource]
 
     /// What a scrape reports, collected or reused by `deadline` whatever AWS does.
-    public func snapshots(deadline: MonotonicInstant) async -> [CollectionSnapshot] {
+    package func snapshots(deadline: MonotonicInstant) async -> [CollectionSnapshot] {
         await scheduler.snapshots(deadline: deadline)
     }
 
     /// Writes the whole exposition for `snapshots`, source by source, calling `drain` after each so that the
     /// caller can send and clear what is written.
-    public func write(
+    package func write(
         _ snapshots: [CollectionSnapshot], into writer: inout PrometheusTextWriter,
         drain: (inout PrometheusTextWriter) async throws -> Void
     ) async rethrows {
@@ -29,12 +29,12 @@ public struct MetricsPage: Sendable {
 }
 
 /// `/probe`: the selected targets' snapshot families alone, no exporter metrics.
-public struct ProbePage: Sendable {
+package struct ProbePage: Sendable {
     let scheduler: any CollectionScheduler
     let targetSeries: TargetSeries
 
     /// The snapshots of the selected targets only; `nil` when none matches.
-    public func snapshots(_ selection: TargetSelection, deadline: MonotonicInstant) async -> [CollectionSnapshot]? {
+    package func snapshots(_ selection: TargetSelection, deadline: MonotonicInstant) async -> [CollectionSnapshot]? {
         // An exact name (what /sd hands out) is found by lookup; anything else walks the targets.
         let names: [String]
         if let name = selection.target, let source = scheduler.targets.source(named: name) {
@@ -53,7 +53,7 @@ public struct ProbePage: Sendable {
         }
     }
 
-    public func write(
+    package func write(
         _ snapshots: [CollectionSnapshot], into writer: inout PrometheusTextWriter,
         drain: (inout PrometheusTextWriter) async throws -> Void
     ) async rethrows {
@@ -65,10 +65,10 @@ public struct ProbePage: Sendable {
 /// (relabelled into `__param_target`, then `__address__` set to the exporter); what else is known of it goes in
 /// `__meta_sso_admin_*` labels, which relabelling can use and Prometheus drops afterwards, so they never clash with
 /// the labels of the series.
-public struct ServiceDiscoveryPage: Sendable {
+package struct ServiceDiscoveryPage: Sendable {
     let targets: TargetSet
 
-    public func json() -> [UInt8] {
+    package func json() -> [UInt8] {
         var json = "["
         for (index, source) in targets.sources.enumerated() {
             let target = source.currentTarget

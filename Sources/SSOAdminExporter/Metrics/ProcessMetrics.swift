@@ -15,23 +15,23 @@ import AWSClient
 #endif
 
 /// The standard `process_*` metrics, read from `/proc/self` on Linux; elsewhere they are omitted.
-public struct ProcessMetrics: MetricsSource {
-    public struct Sample: Sendable, Equatable {
-        public var cpuSeconds: Double
-        public var residentBytes: Double
-        public var virtualBytes: Double
-        public var startTimeSeconds: Double
-        public var openFDs: Double
-        public var maxFDs: Double
+package struct ProcessMetrics: MetricsSource {
+    package struct Sample: Sendable, Equatable {
+        package var cpuSeconds: Double
+        package var residentBytes: Double
+        package var virtualBytes: Double
+        package var startTimeSeconds: Double
+        package var openFDs: Double
+        package var maxFDs: Double
     }
 
     private let procRoot: String
 
-    public init(procRoot: String = "/proc") {
+    package init(procRoot: String = "/proc") {
         self.procRoot = procRoot
     }
 
-    public func read() -> Sample? {
+    package func read() -> Sample? {
         guard let stat = try? String(contentsOfFile: "\(procRoot)/self/stat", encoding: .utf8),
             let systemStat = try? String(contentsOfFile: "\(procRoot)/stat", encoding: .utf8)
         else { return nil }

@@ -1,17 +1,17 @@
 /// The kind of a metric family in the text exposition format.
-public enum MetricType: String, Sendable {
+package enum MetricType: String, Sendable {
     case gauge
     case counter
     case histogram
 }
 
 /// A metric family's name, type and help text: a Sendable stand-in for `MetricNameDescriptor`.
-public struct MetricSpec: Sendable, Hashable {
-    public let name: String
-    public let type: MetricType
-    public let help: String
+package struct MetricSpec: Sendable, Hashable {
+    package let name: String
+    package let type: MetricType
+    package let help: String
 
-    public init(_ name: String, _ type: MetricType, help: String) {
+    package init(_ name: String, _ type: MetricType, help: String) {
         self.name = name
         self.type = type
         self.help = help
@@ -20,15 +20,15 @@ public struct MetricSpec: Sendable, Hashable {
 
 /// Label pairs already escaped for the text format, so a series group (one instance's samples) encodes its
 /// shared labels once and every sample reuses the bytes.
-public struct EncodedLabels: Sendable {
+package struct EncodedLabels: Sendable {
     /// `name="value"` pairs joined by commas, without braces.
-    public private(set) var bytes: [UInt8] = []
+    package private(set) var bytes: [UInt8] = []
 
-    public init(_ pairs: [(String, String)] = []) {
+    package init(_ pairs: [(String, String)] = []) {
         for (name, value) in pairs { append(name, value) }
     }
 
-    public mutating func append(_ name: String, _ value: String) {
+    package mutating func append(_ name: String, _ value: String) {
         if !bytes.isEmpty { bytes.append(UInt8(ascii: ",")) }
         bytes.append(contentsOf: name.utf8)
         bytes.append(UInt8(ascii: "="))
@@ -39,7 +39,7 @@ public struct EncodedLabels: Sendable {
 
     var bytesAsString: String { String(decoding: bytes, as: UTF8.self) }
 
-    public func appending(_ name: String, _ value: String) -> EncodedLabels {
+    package func appending(_ name: String, _ value: String) -> EncodedLabels {
         var copy = self
         copy.append(name, value)
         return copy
@@ -50,20 +50,20 @@ public struct EncodedLabels: Sendable {
 ///
 /// Used for the per-collection snapshot, which is rebuilt from scratch on each scrape: writing it directly
 /// avoids registering and unregistering thousands of series in a registry on every collection.
-public struct PrometheusTextWriter: Sendable {
-    public private(set) var bytes: [UInt8] = []
+package struct PrometheusTextWriter: Sendable {
+    package private(set) var bytes: [UInt8] = []
 
-    public init(reservingCapacity capacity: Int = 4096) {
+    package init(reservingCapacity capacity: Int = 4096) {
         bytes.reserveCapacity(capacity)
     }
 
     /// Empties the text once it has been sent, keeping the memory for the next piece.
-    public mutating func clear() {
+    package mutating func clear() {
         bytes.removeAll(keepingCapacity: true)
     }
 
     /// Starts a family: the `# HELP` and `# TYPE` lines.
-    public mutating func family(_ spec: MetricSpec, helpSuffix: String = "") {
+    package mutating func family(_ spec: MetricSpec, helpSuffix: String = "") {
         bytes.append(contentsOf: "# HELP ".utf8)
         bytes.append(contentsOf: spec.name.utf8)
         bytes.append(UInt8(ascii: " "))
@@ -76,12 +76,12 @@ public struct PrometheusTextWriter: Sendable {
     }
 
     /// One sample; `labels` are written in the order given, which callers keep fixed per family.
-    public mutating func sample(_ name: String, labels: [(String, String)] = [], value: Double) {
+    package mutating func sample(_ name: String, labels: [(String, String)] = [], value: Double) {
         sample(name, EncodedLabels(labels), value: value)
     }
 
     /// One sample with labels encoded beforehand; `more` follows `labels` (shared prefix, then per-sample labels).
-    public mutating func sample(_ name: String, _ labels: EncodedLabels, _ more: EncodedLabels? = nil, value: Double) {
+    package mutating func sample(_ name: String, _ labels: EncodedLabels, _ more: EncodedLabels? = nil, value: Double) {
         bytes.append(contentsOf: name.utf8)
         let extra = more?.bytes ?? []
         if !labels.bytes.isEmpty || !extra.isEmpty {
@@ -99,14 +99,14 @@ public struct PrometheusTextWriter: Sendable {
     /// A state-set sample from parts encoded beforehand: `prefix` is `name{`, `labels` the shared labels and `tail`
     /// the rest of the line (`,status="ACTIVE"} 1` and the newline). Three copies instead of a dozen appends is what
     /// keeps 10,000 instances cheap to render.
-    public mutating func sampleLine(prefix: [UInt8], labels: EncodedLabels, tail: [UInt8]) {
+    package mutating func sampleLine(prefix: [UInt8], labels: EncodedLabels, tail: [UInt8]) {
         bytes.append(contentsOf: prefix)
         bytes.append(contentsOf: labels.bytes)
         bytes.append(contentsOf: tail)
     }
 
     /// Values as Prometheus writes them: integers without a fraction, `NaN`, `+Inf`, `-Inf`.
-    public static func format(_ value: Double) -> String {
+    package static func format(_ value: Double) -> String {
         var out: [UInt8] = []
         appendValue(value, to: &out)
         return String(decoding: out, as: UTF8.self)

@@ -8,9 +8,9 @@ import AWSClient
 
 /// Writes a ``CollectionSnapshot`` as metric families. Only a successful collection yields per-instance
 /// series; a failed one reports its failure and nothing it did not see.
-public struct SnapshotRenderer: Sendable {
+package struct SnapshotRenderer: Sendable {
     /// Appended to the HELP text of every snapshot family, e.g. to say results may be reused.
-    public let helpSuffix: String
+    package let helpSuffix: String
 
     static let maxARNLength = 1300
     static let maxFieldLength = 256
@@ -28,7 +28,7 @@ public struct SnapshotRenderer: Sendable {
         (status: $0, zero: SnapshotRenderer.statusTail($0, 0), one: SnapshotRenderer.statusTail($0, 1))
     }
 
-    public init(helpSuffix: String = "") {
+    package init(helpSuffix: String = "") {
         self.helpSuffix = helpSuffix
     }
 
@@ -36,7 +36,7 @@ public struct SnapshotRenderer: Sendable {
         Array(",\(EncodedLabels([("status", status.rawValue)]).bytesAsString)} \(value)\n".utf8)
     }
 
-    public func render(_ snapshot: CollectionSnapshot, into writer: inout PrometheusTextWriter) {
+    package func render(_ snapshot: CollectionSnapshot, into writer: inout PrometheusTextWriter) {
         render([snapshot], into: &writer)
     }
 
@@ -49,7 +49,7 @@ public struct SnapshotRenderer: Sendable {
 
     /// Writes every family once, with the samples of all `snapshots` under it, so that any number of targets makes
     /// a valid exposition.
-    public func render(
+    package func render(
         _ snapshots: [CollectionSnapshot], managementAccountID: String? = nil, into writer: inout PrometheusTextWriter
     ) {
         for pass in passes(snapshots, managementAccountID: managementAccountID) {
@@ -61,7 +61,7 @@ public struct SnapshotRenderer: Sendable {
     /// ``render(_:managementAccountID:into:)`` in pieces of at most `targetsPerPiece` targets' samples of one
     /// family, calling `drain` after each: an exposition of thousands of targets is sent while it is written, and
     /// never held whole.
-    public func render(
+    package func render(
         _ snapshots: [CollectionSnapshot], managementAccountID: String? = nil, into writer: inout PrometheusTextWriter,
         targetsPerPiece: Int = 256, drain: (inout PrometheusTextWriter) async throws -> Void
     ) async rethrows {

@@ -7,34 +7,34 @@ import AWSClient
 #endif
 
 /// An account of the organization, as `ListAccounts` lists it.
-public struct OrganizationAccount: Sendable, Equatable {
-    public let id: String
+package struct OrganizationAccount: Sendable, Equatable {
+    package let id: String
     /// `State` (`ACTIVE`, `SUSPENDED`, `PENDING_CLOSURE`, `PENDING_ACTIVATION`, `CLOSED`), else the older `Status`.
-    public let state: String
+    package let state: String
 }
 
 /// The Organizations operations discovery needs, over JSON 1.1 (`botocore/data/organizations/2016-11-28`).
-public struct OrganizationsClient: Sendable {
-    public static let targetPrefix = "AWSOrganizationsV20161128"
-    public static let signingName = "organizations"
-    public static let endpointEnvironmentName = "ORGANIZATIONS"
+package struct OrganizationsClient: Sendable {
+    package static let targetPrefix = "AWSOrganizationsV20161128"
+    package static let signingName = "organizations"
+    package static let endpointEnvironmentName = "ORGANIZATIONS"
     /// `NextToken` and `MaxResults` bounds in the model.
-    public static let maxTokenLength = 100_000
-    public static let maxPageSize = 20
+    package static let maxTokenLength = 100_000
+    package static let maxPageSize = 20
     /// Accounts one discovery reads at most (the README's "Many accounts" states it): a listing longer than this is
     /// refused, and the last good one kept, rather than read into memory whatever `ListAccounts` sends.
-    public static let maxAccounts = 20_000
+    package static let maxAccounts = 20_000
     /// `ListAccounts` pages one discovery fetches at most: room for `maxAccounts` at a quarter of the page size.
-    public static let maxPages = 4 * maxAccounts / maxPageSize
+    package static let maxPages = 4 * maxAccounts / maxPageSize
 
-    public static let listAccounts = AWSOperation(
+    package static let listAccounts = AWSOperation(
         name: "ListAccounts",
         modeledErrors: [
             "AccessDeniedException", "AWSOrganizationsNotInUseException", "InvalidInputException",
             "ServiceException", "TooManyRequestsException",
         ],
         decode: decodeAccounts)
-    public static let describeOrganization = AWSOperation(
+    package static let describeOrganization = AWSOperation(
         name: "DescribeOrganization",
         modeledErrors: [
             "AccessDeniedException", "AWSOrganizationsNotInUseException", "ConcurrentModificationException",
@@ -42,15 +42,15 @@ public struct OrganizationsClient: Sendable {
         ],
         decode: decodeManagementAccount)
 
-    public let client: AWSJSONClient
+    package let client: AWSJSONClient
 
-    public init(client: AWSJSONClient) {
+    package init(client: AWSJSONClient) {
         self.client = client
     }
 
     /// Every account of the organization, each once, in listing order: pages that overlap (as a retried page can)
     /// list an account twice, and the first listing is kept.
-    public func accounts(deadline: MonotonicInstant) async throws -> [OrganizationAccount] {
+    package func accounts(deadline: MonotonicInstant) async throws -> [OrganizationAccount] {
         let (listed, _) = try await AWSPaginator(maxPages: Self.maxPages, maxTokenLength: Self.maxTokenLength).items(
             of: Self.listAccounts.name, maxItems: Self.maxAccounts,
             fetch: { token in
@@ -64,7 +64,7 @@ public struct OrganizationsClient: Sendable {
     }
 
     /// The organization's management account.
-    public func managementAccountID(deadline: MonotonicInstant) async throws -> String {
+    package func managementAccountID(deadline: MonotonicInstant) async throws -> String {
         try await client.send(Self.describeOrganization, body: Array("{}".utf8), deadline: deadline)
     }
 
@@ -103,34 +103,34 @@ public struct OrganizationsClient: Sendable {
 }
 
 /// The Account Management operation discovery needs, over REST-JSON (`botocore/data/account/2021-02-01`).
-public struct AccountClient: Sendable {
-    public static let signingName = "account"
-    public static let endpointEnvironmentName = "ACCOUNT"
-    public static let maxTokenLength = 1000
-    public static let maxPageSize = 50
+package struct AccountClient: Sendable {
+    package static let signingName = "account"
+    package static let endpointEnvironmentName = "ACCOUNT"
+    package static let maxTokenLength = 1000
+    package static let maxPageSize = 50
     /// `ListRegions` pages read per account: AWS has about 35 Regions, one or two pages.
-    public static let maxPages = 20
+    package static let maxPages = 20
     /// Regions kept per account (the README's "Many accounts" states it); more are logged and counted, not watched.
-    public static let maxRegions = 64
+    package static let maxRegions = 64
     /// Regions one account's `ListRegions` may list, duplicates and names that are not Regions included, before they
     /// are de-duplicated and capped: a longer listing is refused as it arrives rather than held.
-    public static let maxListedRegions = 1_000
+    package static let maxListedRegions = 1_000
 
-    public static let listRegions = AWSOperation(
+    package static let listRegions = AWSOperation(
         name: "ListRegions",
         modeledErrors: [
             "AccessDeniedException", "ValidationException", "TooManyRequestsException", "InternalServerException",
         ],
         decode: decodeRegions)
 
-    public let client: AWSJSONClient
+    package let client: AWSJSONClient
 
-    public init(client: AWSJSONClient) {
+    package init(client: AWSJSONClient) {
         self.client = client
     }
 
     /// The regions the calling account has enabled (opted in, or enabled by default), each once, in listing order.
-    public func enabledRegions(deadline: MonotonicInstant) async throws -> EnabledRegions {
+    package func enabledRegions(deadline: MonotonicInstant) async throws -> EnabledRegions {
         let (listed, _) = try await AWSPaginator(maxPages: Self.maxPages, maxTokenLength: Self.maxTokenLength).items(
             of: Self.listRegions.name, maxItems: Self.maxListedRegions,
             fetch: { token in
@@ -158,12 +158,12 @@ public struct AccountClient: Sendable {
     }
 
     /// What `ListRegions` gave for one account: the names kept, and how many were left out.
-    public struct EnabledRegions: Sendable, Equatable {
-        public var names: [String] = []
+    package struct EnabledRegions: Sendable, Equatable {
+        package var names: [String] = []
         /// Names that do not look like a Region (`us-east-1`, `us-gov-west-1`).
-        public var refused = 0
+        package var refused = 0
         /// Distinct Regions past ``AccountClient/maxRegions``.
-        public var beyondLimit = 0
+        package var beyondLimit = 0
     }
 
     /// A Region's shape, as every AWS Region name has it: lower-case words joined by `-`, ending in a number of one
@@ -198,9 +198,9 @@ public struct AccountClient: Sendable {
 }
 
 /// One page of a JSON listing: its items and the token of the next page.
-public struct JSONPage<Item: Sendable>: Sendable {
-    public let items: [Item]
-    public let nextToken: String?
+package struct JSONPage<Item: Sendable>: Sendable {
+    package let items: [Item]
+    package let nextToken: String?
 
     /// Reads `{"<listMember>": [...], "NextToken": "..."}`, other members skipped. Items past `maxItems` are
     /// checked but not kept: a page that lists more than its caller can hold costs no memory for them, and the
@@ -228,8 +228,8 @@ public struct JSONPage<Item: Sendable>: Sendable {
 }
 
 /// A 2xx JSON response whose content does not have the model's shape.
-public struct JSONShapeError: Error, Sendable, CustomStringConvertible {
-    public let description: String
+package struct JSONShapeError: Error, Sendable, CustomStringConvertible {
+    package let description: String
     init(_ description: String) { self.description = description }
 }
 

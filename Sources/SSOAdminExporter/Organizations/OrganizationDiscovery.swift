@@ -16,8 +16,8 @@ import Synchronization
 /// from Account `ListRegions`, asked with that account's role.
 ///
 /// A discovery that fails, wholly or for some accounts' regions, keeps what the last good one found for them.
-public final class OrganizationDiscovery: Service {
-    public let settings: TargetsConfiguration.Discovery
+package final class OrganizationDiscovery: Service {
+    package let settings: TargetsConfiguration.Discovery
     private let targets: TargetSet
     private let factory: TargetSourceFactory
     private let organizations: OrganizationsClient
@@ -67,7 +67,7 @@ public final class OrganizationDiscovery: Service {
     /// - Parameter taskExecutor: where each discovery runs, such as the transport's
     ///   ``AWSClient/EventLoopGroupTaskExecutor``. Unlike a collection, which the schedulers start there, a
     ///   discovery switches to it itself: it runs once per interval, so one switch costs nothing that shows.
-    public init(
+    package init(
         settings: TargetsConfiguration.Discovery, targets: TargetSet, factory: TargetSourceFactory,
         maxConcurrency: Int, timeout: Duration, taskExecutor: (any TaskExecutor)? = nil, logger: Logger
     ) throws(ExporterConfigurationError) {
@@ -125,10 +125,10 @@ public final class OrganizationDiscovery: Service {
     }
 
     /// The management account, once a discovery has read it: instances it owns are the organization instance.
-    public var managementAccountID: String? { state.withLock { $0.managementAccountID } }
+    package var managementAccountID: String? { state.withLock { $0.managementAccountID } }
 
     /// Discovers once; on failure the targets found before stay.
-    public func discover() async {
+    package func discover() async {
         await withTaskExecutorPreference(taskExecutor) { await discoverOnExecutor() }
     }
 
@@ -332,7 +332,7 @@ public final class OrganizationDiscovery: Service {
     }
 
     /// Discovers at once, then every `refresh_interval` until graceful shutdown.
-    public func run() async {
+    package func run() async {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 await self.discover()

@@ -1,7 +1,7 @@
 import AWSClient
 
 /// `InstanceStatus` from the sso-admin model, keeping any value the model does not list yet.
-public enum InstanceStatus: Sendable, Hashable, CustomStringConvertible {
+package enum InstanceStatus: Sendable, Hashable, CustomStringConvertible {
     case createInProgress
     case createFailed
     case deleteInProgress
@@ -10,9 +10,9 @@ public enum InstanceStatus: Sendable, Hashable, CustomStringConvertible {
     case unrecognized(String)
 
     /// The statuses the service model lists, in the model's order; each always has a series.
-    public static let modeled: [InstanceStatus] = [.createInProgress, .createFailed, .deleteInProgress, .active]
+    package static let modeled: [InstanceStatus] = [.createInProgress, .createFailed, .deleteInProgress, .active]
 
-    public init(rawValue: String) {
+    package init(rawValue: String) {
         switch rawValue {
         case "CREATE_IN_PROGRESS": self = .createInProgress
         case "CREATE_FAILED": self = .createFailed
@@ -22,7 +22,7 @@ public enum InstanceStatus: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    public var rawValue: String {
+    package var rawValue: String {
         switch self {
         case .createInProgress: "CREATE_IN_PROGRESS"
         case .createFailed: "CREATE_FAILED"
@@ -32,22 +32,22 @@ public enum InstanceStatus: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    public var description: String { rawValue }
+    package var description: String { rawValue }
 }
 
 /// One entry of `ListInstancesResponse.Instances`, decoded leniently: every field may be absent or null,
 /// and a field of the wrong type counts as absent instead of failing the whole page.
-public struct InstanceMetadata: Sendable, Equatable {
-    public var instanceArn: String?
-    public var identityStoreId: String?
-    public var ownerAccountId: String?
-    public var name: String?
+package struct InstanceMetadata: Sendable, Equatable {
+    package var instanceArn: String?
+    package var identityStoreId: String?
+    package var ownerAccountId: String?
+    package var name: String?
     /// `CreatedDate`, which the JSON protocol sends as fractional epoch seconds.
-    public var createdDate: Double?
-    public var status: InstanceStatus?
-    public var statusReason: String?
+    package var createdDate: Double?
+    package var status: InstanceStatus?
+    package var statusReason: String?
 
-    public init(
+    package init(
         instanceArn: String?,
         identityStoreId: String? = nil,
         ownerAccountId: String? = nil,
@@ -66,7 +66,7 @@ public struct InstanceMetadata: Sendable, Equatable {
     }
 
     /// The members of the model's `InstanceMetadata` shape, as they appear on the wire.
-    public enum Member: String, CaseIterable, Sendable {
+    package enum Member: String, CaseIterable, Sendable {
         case instanceArn = "InstanceArn"
         case identityStoreId = "IdentityStoreId"
         case ownerAccountId = "OwnerAccountId"
@@ -94,7 +94,7 @@ public struct InstanceMetadata: Sendable, Equatable {
     }
 
     /// The instance id, `ssoins-…`, which is the last path segment of the ARN.
-    public var instanceID: String? {
+    package var instanceID: String? {
         guard let arn = instanceArn, let slash = arn.lastIndex(of: "/") else { return nil }
         let id = arn[arn.index(after: slash)...]
         return id.isEmpty ? nil : String(id)
@@ -102,17 +102,17 @@ public struct InstanceMetadata: Sendable, Equatable {
 }
 
 /// `ListInstancesResponse`.
-public struct ListInstancesPage: Sendable, Equatable {
-    public var instances: [InstanceMetadata]
-    public var nextToken: String?
+package struct ListInstancesPage: Sendable, Equatable {
+    package var instances: [InstanceMetadata]
+    package var nextToken: String?
 
-    public init(instances: [InstanceMetadata], nextToken: String?) {
+    package init(instances: [InstanceMetadata], nextToken: String?) {
         self.instances = instances
         self.nextToken = nextToken
     }
 
     /// The members of the model's `ListInstancesResponse` shape.
-    public enum Member: String, CaseIterable, Sendable {
+    package enum Member: String, CaseIterable, Sendable {
         case instances = "Instances"
         case nextToken = "NextToken"
     }
@@ -159,8 +159,8 @@ enum ListInstancesShapeError: Error, CustomStringConvertible {
 }
 
 /// Cleans text from AWS for use as a label value: no control characters, bounded length.
-public enum LabelValue {
-    public static func clean(_ value: String, maxLength: Int) -> String {
+package enum LabelValue {
+    package static func clean(_ value: String, maxLength: Int) -> String {
         // Nearly every value from AWS is short printable ASCII: keep it as it is without a Unicode walk.
         if value.utf8.count <= maxLength, value.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }) {
             return value

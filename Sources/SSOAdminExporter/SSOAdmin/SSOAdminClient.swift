@@ -7,37 +7,37 @@ import AWSClient
 #endif
 
 /// The one sso-admin operation the exporter needs, over the JSON 1.1 client.
-public struct SSOAdminClient: Sendable {
+package struct SSOAdminClient: Sendable {
     /// From the service model (`botocore/data/sso-admin/2020-07-20/service-2.json`).
-    public static let targetPrefix = "SWBExternalService"
-    public static let signingName = "sso"
-    public static let endpointPrefix = "sso"
+    package static let targetPrefix = "SWBExternalService"
+    package static let signingName = "sso"
+    package static let endpointPrefix = "sso"
     /// The suffix of `AWS_ENDPOINT_URL_<SERVICE>`: the service id `SSO Admin`, upper-cased with `_`.
-    public static let endpointEnvironmentName = "SSO_ADMIN"
+    package static let endpointEnvironmentName = "SSO_ADMIN"
     /// sso-admin's endpoint rules (botocore's `endpoint-rule-set-1.json`): in aws-us-gov the FIPS endpoint is the
     /// standard host.
-    public static let endpointRules = AWSEndpointRules(
+    package static let endpointRules = AWSEndpointRules(
         prefix: endpointPrefix, fipsStandardHostPartitions: ["aws-us-gov"])
-    public static let listInstances = "ListInstances"
+    package static let listInstances = "ListInstances"
     /// `MaxResults` bounds in the model.
-    public static let maxResultsRange = 1...100
+    package static let maxResultsRange = 1...100
     /// The errors the model lists for `ListInstances`; each has a counter from the start.
-    public static let modeledErrors = [
+    package static let modeledErrors = [
         "ThrottlingException", "InternalServerException", "AccessDeniedException", "ValidationException",
     ]
 
     /// `ListInstances` as the model describes it.
-    public static let listInstancesOperation = AWSOperation(
+    package static let listInstancesOperation = AWSOperation(
         name: listInstances, modeledErrors: modeledErrors, decode: decodePage)
 
-    public let client: AWSJSONClient
+    package let client: AWSJSONClient
 
-    public init(client: AWSJSONClient) {
+    package init(client: AWSJSONClient) {
         self.client = client
     }
 
     /// One page of `ListInstances`.
-    public func listInstances(
+    package func listInstances(
         maxResults: Int?,
         nextToken: String?,
         deadline: MonotonicInstant
@@ -59,7 +59,7 @@ public struct SSOAdminClient: Sendable {
     }
 
     /// Decodes a page; content type is ignored since emulators and proxies get it wrong.
-    public static func decodePage(_ body: [UInt8]) throws -> ListInstancesPage {
+    package static func decodePage(_ body: [UInt8]) throws -> ListInstancesPage {
         // An empty 200 body is what the JSON protocol sends for an empty structure.
         if body.allSatisfy({ $0 == 0x20 || $0 == 0x0a || $0 == 0x0d || $0 == 0x09 }) {
             return ListInstancesPage(instances: [], nextToken: nil)
@@ -77,11 +77,11 @@ public struct SSOAdminClient: Sendable {
 }
 
 /// A 2xx response whose body is not a `ListInstancesResponse`.
-public struct ListInstancesDecodingError: Error, Sendable, CustomStringConvertible {
+package struct ListInstancesDecodingError: Error, Sendable, CustomStringConvertible {
     /// What is wrong: a JSON syntax error with its byte offset, or the shape that does not match.
-    public let cause: any Error
-    public let bodyPrefix: String
-    public var description: String {
+    package let cause: any Error
+    package let bodyPrefix: String
+    package var description: String {
         "ListInstances response is not a ListInstancesResponse: \(cause) (body starts with \(bodyPrefix.debugDescription))"
     }
 }

@@ -5,19 +5,19 @@ import ServiceLifecycle
 /// The exporter assembled from one configuration (its composition root): the services that run beside the HTTP
 /// server (the scheduler that collects the targets, organization discovery, the reloader of `--config.file`) and
 /// the routes that serve what they gather, each given only what it uses.
-public struct Exporter: Sendable {
-    public let scheduler: any CollectionScheduler & Service
+package struct Exporter: Sendable {
+    package let scheduler: any CollectionScheduler & Service
     /// Organization discovery, when configured: it finds targets and knows the management account.
-    public let discovery: OrganizationDiscovery?
+    package let discovery: OrganizationDiscovery?
     /// Reloads `--config.file` (SIGHUP, `POST /-/reload`), when there is one.
-    public let reloader: TargetsReloader?
-    public let selfMetrics: ExporterSelfMetrics
-    public let routes: ExporterRoutes
+    package let reloader: TargetsReloader?
+    package let selfMetrics: ExporterSelfMetrics
+    package let routes: ExporterRoutes
 
     /// Calls AWS through `client`, on the client's clock, as `credentialProvider`: the configuration's targets
     /// (`--config.file`'s, or the one the flags define) collected in their mode. Its ``services`` must run for
     /// scrapes to be answered.
-    public init(
+    package init(
         configuration: ExporterConfiguration,
         credentialProvider: any AWSCredentialProvider,
         client: AWSClient,
@@ -76,7 +76,7 @@ public struct Exporter: Sendable {
     }
 
     /// What must run, beside the HTTP server, for the routes to be answered: collection first.
-    public var services: [any Service] {
+    package var services: [any Service] {
         var services: [any Service] = [scheduler]
         if let discovery { services.append(discovery) }
         if let reloader { services.append(reloader) }

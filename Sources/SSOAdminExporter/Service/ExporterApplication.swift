@@ -12,7 +12,7 @@ import UnixSignals
 #endif
 
 /// Where the exporter's AWS credentials come from.
-public enum ExporterCredentials: Sendable {
+package enum ExporterCredentials: Sendable {
     /// A provider given by the caller (tests, embedding).
     case provider(any AWSCredentialProvider)
     /// The SDKs' default chain over this environment, with the configuration's profile and role on top.
@@ -20,14 +20,14 @@ public enum ExporterCredentials: Sendable {
 }
 
 /// Wires the configured pieces together and runs them under one `ServiceGroup` until SIGTERM or SIGINT.
-public struct ExporterApplication: Sendable {
-    public let configuration: ExporterConfiguration
-    public let credentials: ExporterCredentials
+package struct ExporterApplication: Sendable {
+    package let configuration: ExporterConfiguration
+    package let credentials: ExporterCredentials
     /// `--web.config.file`, loaded; `nil` serves plain HTTP without authentication.
-    public let webConfiguration: WebConfiguration?
-    public let logger: Logger
+    package let webConfiguration: WebConfiguration?
+    package let logger: Logger
 
-    public init(
+    package init(
         configuration: ExporterConfiguration, credentials: ExporterCredentials,
         webConfiguration: WebConfiguration? = nil, logger: Logger
     ) {
@@ -39,7 +39,7 @@ public struct ExporterApplication: Sendable {
 
     /// The default chain as a provider that resolves on first use and again after a failure, reporting to
     /// `metrics` and logging the chosen source once.
-    public static func makeChainProvider(
+    package static func makeChainProvider(
         configuration: ExporterConfiguration,
         environment: [String: String],
         client: AWSClient,
@@ -89,7 +89,7 @@ public struct ExporterApplication: Sendable {
 
     /// The Hummingbird application serving the exporter's routes, with the connection limits of `limiter`, and
     /// TLS, authentication and headers from `web` when given.
-    public static func makeHTTPApplication(
+    package static func makeHTTPApplication(
         configuration: ExporterConfiguration,
         routes: ExporterRoutes,
         limiter: ConnectionLimiter,
@@ -111,7 +111,7 @@ public struct ExporterApplication: Sendable {
     }
 
     /// The limiter for a configuration's `--web.max-connections` and `--web.read-timeout`, counting into `metrics`.
-    public static func makeConnectionLimiter(configuration: ExporterConfiguration, metrics: ExporterSelfMetrics)
+    package static func makeConnectionLimiter(configuration: ExporterConfiguration, metrics: ExporterSelfMetrics)
         -> ConnectionLimiter
     {
         ConnectionLimiter(
@@ -121,7 +121,7 @@ public struct ExporterApplication: Sendable {
 
     /// Serves until a termination signal, then shuts down gracefully: in-flight collections are cancelled, so the
     /// process exits within seconds whatever the AWS timeouts.
-    public func run() async throws {
+    package func run() async throws {
         // Trapped first, so that a SIGHUP during startup is logged rather than ending the process.
         let otherSignals = await UnixSignalsSequence(trapping: SignalLogger.trapped)
         let client: AWSClient
@@ -235,7 +235,7 @@ extension ExporterApplication {
     }
 
     /// Past this, services still running are cancelled: well inside Kubernetes' default 30 s grace period.
-    public static let maximumGracefulShutdown: Duration = .seconds(5)
+    package static let maximumGracefulShutdown: Duration = .seconds(5)
 }
 
 /// Logs the signals an operator may send by habit (SIGHUP to reload, SIGUSR1 and SIGUSR2 for diagnostics), which

@@ -31,7 +31,7 @@ public struct ExporterCommand: AsyncParsableCommand {
         subcommands: [CheckConfigCommand.self]
     )
 
-    @OptionGroup public var options: ExporterOptions
+    @OptionGroup package var options: ExporterOptions
 
     public init() {}
 
@@ -165,7 +165,7 @@ public struct CheckConfigCommand: ParsableCommand {
 
     // The exporter's flags, so that `--config.file` reads as it does when running (ArgumentParser gives a flag the
     // parent command declares to the parent); the others are accepted and ignored.
-    @OptionGroup public var options: ExporterOptions
+    @OptionGroup package var options: ExporterOptions
 
     public init() {}
 

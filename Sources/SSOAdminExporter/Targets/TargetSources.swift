@@ -12,18 +12,18 @@ import Synchronization
 /// a regional endpoint are reused across accounts), one credentials cache per role (an `AssumeRole` per credential
 /// lifetime, not per collection), one token bucket per account (throttling in one account slows only that account),
 /// one retry quota per regional endpoint (an endpoint failing for every account costs about one call per target).
-public final class TargetSourceFactory: Sendable {
-    public let configuration: ExporterConfiguration
+package final class TargetSourceFactory: Sendable {
+    package let configuration: ExporterConfiguration
     /// The exporter's own identity: used as it is by targets without a role, and to assume the others' roles.
-    public let baseProvider: any AWSCredentialProvider
+    package let baseProvider: any AWSCredentialProvider
     /// Every AWS call goes through it: one set of connections, one retry quota per regional endpoint whatever
     /// account a call signs for, one clock.
-    public let client: AWSClient
-    public let metrics: ExporterSelfMetrics
-    public let clock: AWSClock
-    public let logger: Logger
+    package let client: AWSClient
+    package let metrics: ExporterSelfMetrics
+    package let clock: AWSClock
+    package let logger: Logger
     /// The environment endpoints of other services are read from (`AWS_ENDPOINT_URL_<SERVICE>`).
-    public let environment: [String: String]
+    package let environment: [String: String]
     /// The account token buckets' settings; `nil` paces nothing.
     let pacing: TargetsConfiguration.AccountPacing?
     private let shared = Mutex(Shared())
@@ -43,7 +43,7 @@ public final class TargetSourceFactory: Sendable {
         var ownAccount: String?
     }
 
-    public init(
+    package init(
         configuration: ExporterConfiguration, baseProvider: any AWSCredentialProvider,
         client: AWSClient, metrics: ExporterSelfMetrics, environment: [String: String] = [:], logger: Logger
     ) {
@@ -58,7 +58,7 @@ public final class TargetSourceFactory: Sendable {
     }
 
     /// Every target of `targets`, one per entry and region, in file order.
-    public func sources(for targets: TargetsConfiguration) throws(ExporterConfigurationError) -> [TargetSource] {
+    package func sources(for targets: TargetsConfiguration) throws(ExporterConfigurationError) -> [TargetSource] {
         var sources: [TargetSource] = []
         let ownAccount = shared.withLock { $0.ownAccount }
         for (given, entry) in targets.collectionTargets {
@@ -75,7 +75,7 @@ public final class TargetSourceFactory: Sendable {
     }
 
     /// A target's source over `provider` and `transport`.
-    public func source(
+    package func source(
         _ target: CollectionTarget, provider: any AWSCredentialProvider, transport: any AWSHTTPTransport
     ) throws(ExporterConfigurationError) -> TargetSource {
         let account = AccountIdentity(known: target.accountID)

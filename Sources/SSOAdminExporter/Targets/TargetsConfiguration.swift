@@ -8,7 +8,7 @@ import Yams
 #endif
 
 /// How targets are collected: when scraped, or in the background on an interval.
-public enum CollectionMode: String, Sendable, CaseIterable {
+package enum CollectionMode: String, Sendable, CaseIterable {
     /// Each scrape collects (concurrent scrapes share one collection; `--collect.min-interval` reuses a recent one).
     case onScrape = "on_scrape"
     /// Every `interval`, whatever scrapes: `/metrics` answers from the latest snapshots without calling AWS.
@@ -16,57 +16,57 @@ public enum CollectionMode: String, Sendable, CaseIterable {
 }
 
 /// `--config.file`, read and checked: the targets to watch and the collection settings.
-public struct TargetsConfiguration: Sendable {
+package struct TargetsConfiguration: Sendable {
     /// One entry of `targets:`: an identity (the exporter's own, or a role it assumes) in one or more regions.
-    public struct Target: Sendable, Equatable {
-        public var name: String
-        public var role: ExporterConfiguration.AssumeRoleOptions?
-        public var durationSeconds: Int?
+    package struct Target: Sendable, Equatable {
+        package var name: String
+        package var role: ExporterConfiguration.AssumeRoleOptions?
+        package var durationSeconds: Int?
         /// Given, or from `role_arn`; `nil` means learned from STS `GetCallerIdentity`.
-        public var accountID: String?
-        public var regions: [String]
-        public var labels: [CollectionTarget.StaticLabel]
+        package var accountID: String?
+        package var regions: [String]
+        package var labels: [CollectionTarget.StaticLabel]
     }
 
     /// `discovery.organizations`: every account of the organization, each through a role of the same name.
-    public struct Discovery: Sendable, Equatable {
+    package struct Discovery: Sendable, Equatable {
         /// The role to list the organization as; `nil` lists it as the exporter's own identity.
-        public var role: ExporterConfiguration.AssumeRoleOptions?
+        package var role: ExporterConfiguration.AssumeRoleOptions?
         /// The role assumed in every account: `arn:{partition}:iam::{account}:role/{roleName}`.
-        public var roleName: String
-        public var externalID: String?
-        public var roleSessionName: String?
-        public var durationSeconds: Int?
+        package var roleName: String
+        package var externalID: String?
+        package var roleSessionName: String?
+        package var durationSeconds: Int?
         /// `nil` means each account's enabled regions (Account `ListRegions`).
-        public var regions: [String]?
+        package var regions: [String]?
         /// `nil` (absent or an empty list) keeps every account.
-        public var includeAccounts: Set<String>?
-        public var excludeAccounts: Set<String>
-        public var accountStates: Set<String>
-        public var refreshInterval: Duration
-        public var labels: [CollectionTarget.StaticLabel]
+        package var includeAccounts: Set<String>?
+        package var excludeAccounts: Set<String>
+        package var accountStates: Set<String>
+        package var refreshInterval: Duration
+        package var labels: [CollectionTarget.StaticLabel]
 
-        public static let defaultRefreshInterval: Duration = .seconds(3600)
+        package static let defaultRefreshInterval: Duration = .seconds(3600)
     }
 
-    public var targets: [Target]
-    public var discovery: Discovery?
-    public var mode: CollectionMode
-    public var maxConcurrency: Int
-    public var interval: Duration
-    public var timeout: Duration
-    public var maxStale: Duration
+    package var targets: [Target]
+    package var discovery: Discovery?
+    package var mode: CollectionMode
+    package var maxConcurrency: Int
+    package var interval: Duration
+    package var timeout: Duration
+    package var maxStale: Duration
     /// The token bucket each account's AWS calls go through, so throttling in one account slows only that account;
     /// `nil` paces nothing (the flags' one target, which has no other account to protect).
-    public var accountPacing: AccountPacing?
+    package var accountPacing: AccountPacing?
     /// What is usable but probably a mistake, such as a region the partition data does not list: `check-config`
     /// prints it and the exporter logs it at startup and on reload.
-    public var warnings: [String] = []
+    package var warnings: [String] = []
 
     /// `collection.account_requests_per_second` and `collection.account_burst`.
-    public struct AccountPacing: Sendable, Equatable {
-        public var requestsPerSecond: Double
-        public var burst: Int
+    package struct AccountPacing: Sendable, Equatable {
+        package var requestsPerSecond: Double
+        package var burst: Int
     }
 
     /// The one target the flags define when there is no `--config.file`: the exporter's own identity (with
@@ -83,18 +83,18 @@ public struct TargetsConfiguration: Sendable {
             maxStale: .zero, accountPacing: nil)
     }
 
-    public static let defaultMaxConcurrency = 64
+    package static let defaultMaxConcurrency = 64
     /// The most warnings of one kind a load reports; a file of thousands of unlisted regions gets a count after them.
     static let maxWarnings = 20
-    public static let defaultInterval: Duration = .seconds(60)
-    public static let defaultTimeout: Duration = .seconds(30)
-    public static let defaultMaxStale: Duration = .seconds(600)
-    public static let defaultAccountRequestsPerSecond = 5.0
-    public static let defaultAccountBurst = 10
+    package static let defaultInterval: Duration = .seconds(60)
+    package static let defaultTimeout: Duration = .seconds(30)
+    package static let defaultMaxStale: Duration = .seconds(600)
+    package static let defaultAccountRequestsPerSecond = 5.0
+    package static let defaultAccountBurst = 10
 
     /// Every account-region pair to collect, in file order: one collection target per entry and region, named
     /// `NAME/REGION`.
-    public var collectionTargets: [(target: CollectionTarget, entry: Target)] {
+    package var collectionTargets: [(target: CollectionTarget, entry: Target)] {
         targets.flatMap { entry in
             entry.regions.map { region in
                 (
@@ -108,7 +108,7 @@ public struct TargetsConfiguration: Sendable {
     }
 
     /// Reads and checks `path`; every error names the file, and the key and line where they are known.
-    public static func load(path: String) throws(ConfigFileError) -> TargetsConfiguration {
+    package static func load(path: String) throws(ConfigFileError) -> TargetsConfiguration {
         let bytes: [UInt8]
         do {
             bytes = try ConfigurationFileReader.contents(of: path)
@@ -126,7 +126,7 @@ public struct TargetsConfiguration: Sendable {
         return try parse(text, path: path)
     }
 
-    public static func parse(_ text: String, path: String) throws(ConfigFileError) -> TargetsConfiguration {
+    package static func parse(_ text: String, path: String) throws(ConfigFileError) -> TargetsConfiguration {
         let (file, root, shapeProblems) = try TargetsFile.parseDocument(text, path: path)
         func fail(_ key: String, _ problem: String) -> ConfigFileError {
             ConfigFileError(path: path, line: StrictYAML.line(of: key, in: root), key: key, problem)

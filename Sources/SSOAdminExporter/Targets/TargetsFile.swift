@@ -433,15 +433,15 @@ enum StrictYAML {
 }
 
 /// A configuration file that cannot be used, naming the file, the line and the key where they are known.
-public struct ConfigFileError: Error, CustomStringConvertible, Sendable {
-    public let path: String
-    public let line: Int?
-    public let key: String?
-    public let problem: String
+package struct ConfigFileError: Error, CustomStringConvertible, Sendable {
+    package let path: String
+    package let line: Int?
+    package let key: String?
+    package let problem: String
     /// The most bytes of ``description``: 64 KiB.
-    public static let reportLimit = ConfigurationText.reportLimit
+    package static let reportLimit = ConfigurationText.reportLimit
     /// Further problems found in the same file, each reported on its own line.
-    public private(set) var others: [ConfigFileError] = []
+    package private(set) var others: [ConfigFileError] = []
 
     init(path: String, line: Int?, key: String?, _ problem: String) {
         self.path = path
@@ -458,11 +458,11 @@ public struct ConfigFileError: Error, CustomStringConvertible, Sendable {
 
     /// Every problem, one per line, up to 64 KiB (``report(limit:)``): what `check-config` prints and what a failed
     /// `POST /-/reload` answers.
-    public var description: String { report() }
+    package var description: String { report() }
 
     /// Every problem, one per line, each quoting at most a short excerpt of a value; past `limit` bytes the last line
     /// counts the problems left out, so a file with a hundred thousand problems cannot make a report of megabytes.
-    public func report(limit: Int = ConfigFileError.reportLimit) -> String {
+    package func report(limit: Int = ConfigFileError.reportLimit) -> String {
         ConfigurationText.report(([self] + others).lazy.map(\.single), limit: limit)
     }
 

@@ -13,10 +13,10 @@ import Synchronization
 /// most one load runs and one waits. Every request that arrives while a load runs (or before it starts) joins the
 /// one waiting load, and is answered with its outcome: a load that started after it asked, so it saw the file as
 /// the requester left it. A flood of requests therefore costs two loads, whatever its size.
-public final class TargetsReloader: Service, Sendable {
-    public typealias Outcome = Result<String, ConfigFileError>
+package final class TargetsReloader: Service, Sendable {
+    package typealias Outcome = Result<String, ConfigFileError>
 
-    public let path: String
+    package let path: String
     private let factory: TargetSourceFactory
     private let targets: TargetSet
     private let initial: TargetsConfiguration
@@ -42,7 +42,7 @@ public final class TargetsReloader: Service, Sendable {
     /// Called on the pool thread before each load; tests use it to hold a load and to count loads.
     let beforeLoad = Mutex<(@Sendable () -> Void)?>(nil)
 
-    public init(
+    package init(
         path: String, initial: TargetsConfiguration, targets: TargetSet, factory: TargetSourceFactory, logger: Logger
     ) {
         self.path = path
@@ -59,7 +59,7 @@ public final class TargetsReloader: Service, Sendable {
     }
 
     /// Asks for a reload (SIGHUP); the result is logged and counted.
-    public func hangup() {
+    package func hangup() {
         let accepted = queue.withLock { queue in
             guard !queue.shutDown else { return false }
             queue.hangup = true
@@ -71,7 +71,7 @@ public final class TargetsReloader: Service, Sendable {
     /// Reloads and answers with what happened (`POST /-/reload`). A request whose task is cancelled leaves the queue
     /// at once; when no one else asked, the load it was waiting for does not happen. (Hummingbird does not cancel a
     /// handler whose client hung up: such a request stays in the load it joined, which it cannot multiply.)
-    public func reload() async -> Outcome {
+    package func reload() async -> Outcome {
         let id = queue.withLock { queue in
             queue.nextID += 1
             return queue.nextID
@@ -101,7 +101,7 @@ public final class TargetsReloader: Service, Sendable {
         queue.withLock { $0.waiting.count + $0.running }
     }
 
-    public func run() async {
+    package func run() async {
         for await _ in wakeups.cancelOnGracefulShutdown() {
             while let requesters = takeWaiting() {
                 let outcome = await loadOffTheEventLoop()

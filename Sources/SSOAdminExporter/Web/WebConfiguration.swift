@@ -9,29 +9,29 @@ import NIOSSL
 
 /// The settings of `--web.config.file` (the Prometheus exporter-toolkit's format), checked and ready to serve:
 /// TLS with an optional client certificate policy, basic authentication, response headers and a rate limit.
-public struct WebConfiguration: Sendable {
+package struct WebConfiguration: Sendable {
     /// The file these settings came from.
-    public let path: String
+    package let path: String
     /// TLS, or `nil` for plain HTTP.
-    public let tls: TLSSettings?
+    package let tls: TLSSettings?
     /// User name to bcrypt hash; empty when no authentication is required.
-    public let basicAuthUsers: [String: String]
+    package let basicAuthUsers: [String: String]
     /// Headers added to every response.
-    public let headers: HTTPFields
-    public let rateLimit: RateLimit?
+    package let headers: HTTPFields
+    package let rateLimit: RateLimit?
     /// This file and the certificate and key files it names: what the reloader watches for changes.
     let watchedFiles: [String]
 
     /// TLS for new connections: the server certificate and the client certificate policy.
-    public struct TLSSettings: Sendable {
-        public let context: NIOSSLContext
-        public let clientAuth: ClientAuth
+    package struct TLSSettings: Sendable {
+        package let context: NIOSSLContext
+        package let clientAuth: ClientAuth
         /// Subject alternative names a client certificate must have one of; empty allows any.
-        public let allowedSANs: Set<String>
+        package let allowedSANs: Set<String>
     }
 
     /// The toolkit's `client_auth_type` values, which are Go's `tls.ClientAuthType` names.
-    public enum ClientAuth: String, Sendable, CaseIterable {
+    package enum ClientAuth: String, Sendable, CaseIterable {
         case noClientCert = "NoClientCert"
         case requestClientCert = "RequestClientCert"
         case requireAnyClientCert = "RequireAnyClientCert"
@@ -45,9 +45,9 @@ public struct WebConfiguration: Sendable {
     }
 
     /// The toolkit's token bucket: one request per `interval`, `burst` at once.
-    public struct RateLimit: Sendable, Equatable {
-        public let interval: Duration
-        public let burst: Int
+    package struct RateLimit: Sendable, Equatable {
+        package let interval: Duration
+        package let burst: Int
     }
 
     /// The response headers the toolkit lets a web configuration set, with the values it accepts (`nil`: any).
@@ -60,7 +60,7 @@ public struct WebConfiguration: Sendable {
     ]
 
     /// What is switched on, for the startup log and `--web.config.check`.
-    public var summary: String {
+    package var summary: String {
         var parts: [String] = []
         if let tls {
             parts.append("TLS, client certificates: \(tls.clientAuth.rawValue)")
@@ -77,7 +77,7 @@ public struct WebConfiguration: Sendable {
 
     /// Reads and checks the file at `path`, and every certificate and key file it names (relative paths are resolved
     /// from the file's folder, as the toolkit does).
-    public static func load(path: String) throws(WebConfigurationError) -> WebConfiguration {
+    package static func load(path: String) throws(WebConfigurationError) -> WebConfiguration {
         var namedFiles: [String] = []
         return try load(path: path, namedFiles: &namedFiles)
     }

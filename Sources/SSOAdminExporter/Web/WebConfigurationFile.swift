@@ -108,11 +108,11 @@ struct WebConfigurationFile: Decodable, Sendable {
 }
 
 /// A web configuration that cannot be used, naming the file, the line and the key where that is known.
-public struct WebConfigurationError: Error, CustomStringConvertible, Sendable {
-    public let path: String
-    public let line: Int?
-    public let key: String?
-    public let problem: String
+package struct WebConfigurationError: Error, CustomStringConvertible, Sendable {
+    package let path: String
+    package let line: Int?
+    package let key: String?
+    package let problem: String
 
     init(path: String, line: Int?, key: String?, _ problem: String) {
         self.path = path
@@ -122,7 +122,7 @@ public struct WebConfigurationError: Error, CustomStringConvertible, Sendable {
     }
 
     /// One line, quoting at most a short excerpt of the key and the problem, with control characters escaped.
-    public var description: String {
+    package var description: String {
         ConfigurationText.line(path: path, line: line, key: key, problem: problem)
     }
 

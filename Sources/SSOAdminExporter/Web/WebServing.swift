@@ -27,14 +27,14 @@ import X509
 
 /// The web configuration in use. Connections and requests read it as they start, so a reload applies to the next
 /// TLS handshake and the next request without a restart.
-public final class WebConfigurationStore: Sendable {
+package final class WebConfigurationStore: Sendable {
     private let state: Mutex<WebConfiguration>
 
-    public init(_ configuration: WebConfiguration) {
+    package init(_ configuration: WebConfiguration) {
         state = Mutex(configuration)
     }
 
-    public var current: WebConfiguration { state.withLock { $0 } }
+    package var current: WebConfiguration { state.withLock { $0 } }
 
     func replace(with configuration: WebConfiguration) {
         state.withLock { $0 = configuration }
@@ -48,7 +48,7 @@ public final class WebConfigurationStore: Sendable {
 /// file's size, times or identity changed, and the file is parsed again only when a digest did. The work runs on
 /// the thread pool: the actor runs on the event loop, which serves requests and must not wait for a disk or a
 /// parse.
-public actor WebConfigurationReloader: Service {
+package actor WebConfigurationReloader: Service {
     let store: WebConfigurationStore
     let interval: Duration
     let hangups: AsyncStream<Void>
@@ -94,7 +94,7 @@ public actor WebConfigurationReloader: Service {
         observed = Self.observe(store.current.watchedFiles, previous: [:], racyWindow: racyWindow, reads: &reads)
     }
 
-    public nonisolated func run() async throws {
+    package nonisolated func run() async throws {
         await withDiscardingTaskGroup { group in
             group.addTask {
                 for await _ in AsyncTimerSequence(interval: self.interval, clock: .continuous)
@@ -113,7 +113,7 @@ public actor WebConfigurationReloader: Service {
 
     /// Loads the file again if anything changed (or always, when `force`); returns whether new settings apply.
     @discardableResult
-    public func reload(force: Bool) async -> Bool {
+    package func reload(force: Bool) async -> Bool {
         let previous = running
         let check = Task {
             _ = await previous?.value
