@@ -283,6 +283,17 @@ extension Benchmarks {
                 try await Task.sleep(for: .milliseconds(100))
             }
         }
+        // The exporter's own CPU (user and system, from /proc) over the scrapes: what one scrape of `count` instances
+        // costs it, requests, signing, decoding, rendering and gzip included, the fake's share not.
+        func exporterCPU() -> Double? {
+            guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
+                let afterName = stat.lastIndex(of: ")")
+            else { return nil }
+            let fields = stat[stat.index(after: afterName)...].split(separator: " ")
+            guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+            return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+        }
+        let cpuBefore = exporterCPU()
         var samples: [(Int, Double)] = []
         for index in 1...scrapes {
             let metrics = try await scrape()
@@ -291,6 +302,7 @@ extension Benchmarks {
                 samples.append((index, metrics?.value("process_resident_memory_bytes") ?? 0))
             }
         }
+        let cpuAfter = exporterCPU()
         let anonymous = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8))?
             .split(separator: "\n").first { $0.hasPrefix("RssAnon:") }.map {
                 $0.split(separator: " ").dropFirst().first ?? ""
@@ -304,6 +316,12 @@ extension Benchmarks {
         let both = { (bytes: Double) in String(format: "%.1f MiB = %.1f MB", bytes / 1_048_576, bytes / 1e6) }
         print("exporter resident memory, \(count) instances per scrape: first scrape \(both(idle ?? 0))")
         print("    " + samples.map { "after \($0.0): \(both($0.1))" }.joined(separator: ", "))
+        if let cpuBefore, let cpuAfter {
+            print(
+                String(
+                    format: "exporter CPU per scrape of %d instances: %.2f ms (%d scrapes)", count,
+                    (cpuAfter - cpuBefore) / Double(scrapes) * 1e3, scrapes))
+        }
         if let anonymous { print("    of which anonymous (not shared library pages) at the end: \(anonymous) kB") }
         print(
             "    largest resident mappings at the end (kB): "
