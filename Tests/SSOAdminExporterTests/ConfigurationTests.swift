@@ -55,6 +55,16 @@ struct ConfigurationTests {
         #expect(configuration.aws.maxAttempts == 5)
     }
 
+    /// The router ignores empty segments, so `/sd/` would be `/sd`: compared, and served, in the router's form.
+    @Test(
+        "--web.telemetry-path is served in the form the router matches",
+        arguments: [
+            ("/custom//metrics/", "/custom/metrics"), ("//m", "/m"), ("/a.b_c~d-e", "/a.b_c~d-e"),
+        ])
+    func telemetryPathNormalized(given: String, served: String) throws {
+        #expect(try resolve(["--web.telemetry-path", given]).web.telemetryPath == served)
+    }
+
     @Test("FIPS and dual-stack from flags or variables, for sso-admin's rules; with a custom endpoint an error")
     func endpointVariants() throws {
         let fips = try resolve(["--aws.use-fips-endpoint"], ["AWS_REGION": "us-west-2"])
@@ -189,6 +199,15 @@ struct ConfigurationTests {
             (["--web.listen-address", "::1:80"], [:], "--web.listen-address"),
             (["--web.telemetry-path", "metrics"], [:], "--web.telemetry-path"),
             (["--web.telemetry-path", "/-/healthy"], [:], "--web.telemetry-path"),
+            (["--web.telemetry-path", "/sd/"], [:], "--web.telemetry-path"),
+            (["--web.telemetry-path", "//probe//"], [:], "--web.telemetry-path"),
+            (["--web.telemetry-path", "/-/ready/"], [:], "--web.telemetry-path"),
+            (["--web.telemetry-path", "//"], [:], "--web.telemetry-path"),
+            (["--web.telemetry-path", "/:id"], [:], "--web.telemetry-path"),
+            (["--web.telemetry-path", "/{x}"], [:], "--web.telemetry-path"),
+            (["--web.telemetry-path", "/**"], [:], "--web.telemetry-path"),
+            (["--web.telemetry-path", "/a/../sd"], [:], "--web.telemetry-path"),
+            (["--web.telemetry-path", "/" + String(repeating: "m", count: 100_000)], [:], "--web.telemetry-path"),
             (["--aws.page-size", "0"], [:], "--aws.page-size"),
             (["--aws.page-size", "101"], [:], "--aws.page-size"),
             (["--aws.endpoint-url", "ftp://x"], [:], "--aws.endpoint-url"),

@@ -118,5 +118,20 @@ extension DeadlineTests {
             #expect(budget.budget(scrapeTimeoutHeader: "15") == .milliseconds(14_500))
             #expect(budget.budget(scrapeTimeoutHeader: "0.2") == .milliseconds(100))
         }
+
+        /// Anyone who reaches /metrics can send the header, and later scrapes share the collection it starts.
+        @Test("an announced timeout is capped at 5 minutes, or --collect.timeout when that is longer")
+        func hugeTimeoutHeader() throws {
+            let short = ScrapeBudget(fallback: .seconds(10))
+            for header in ["1e300", "86400", "301", "1" + String(repeating: "0", count: 300)] {
+                #expect(short.budget(scrapeTimeoutHeader: header) == .milliseconds(299_500), "\(header.prefix(20))")
+            }
+            // Beyond Double's range the value reads as infinite: unreadable, like any other, so the fallback.
+            #expect(short.budget(scrapeTimeoutHeader: "1" + String(repeating: "0", count: 10_000)) == .seconds(10))
+            #expect(short.budget(scrapeTimeoutHeader: "120") == .milliseconds(119_500))
+            let long = ScrapeBudget(fallback: .seconds(600))
+            #expect(long.budget(scrapeTimeoutHeader: "1e300") == .milliseconds(599_500))
+            #expect(long.budget(scrapeTimeoutHeader: "400") == .milliseconds(399_500))
+        }
     }
 }

@@ -9,7 +9,8 @@ public final class TokenBucket: Sendable {
     private let state: Mutex<(tokens: Double, updated: MonotonicInstant)>
 
     public init(rate: Double, burst: Int, clock: AWSClock = .continuous) {
-        self.rate = rate
+        // A rate that is not a positive number never refills, rather than poisoning the arithmetic with NaN.
+        self.rate = rate > 0 ? rate : 0
         self.burst = max(1, burst)
         self.clock = clock
         state = Mutex((Double(max(1, burst)), clock.now()))
@@ -24,10 +25,11 @@ public final class TokenBucket: Sendable {
             state.tokens = min(Double(burst), state.tokens + elapsed * rate)
             state.updated = now
             let shortfall = 1 - state.tokens
-            let wait = shortfall <= 0 ? Duration.zero : .nanoseconds(Int64((shortfall / rate * 1e9).rounded(.up)))
-            guard wait <= patience else { return nil }
+            // Compared in seconds before any conversion: a tiny rate makes the wait too long for Int64 nanoseconds.
+            let waitSeconds = shortfall <= 0 ? 0 : shortfall / rate
+            guard waitSeconds.isFinite, waitSeconds <= patience.secondsDouble else { return nil }
             state.tokens -= 1
-            return wait
+            return .nanoseconds(Int64(min((waitSeconds * 1e9).rounded(.up), 9e18)))
         }
         guard let wait else { return false }
         if wait > .zero { try await clock.sleep(for: wait) }

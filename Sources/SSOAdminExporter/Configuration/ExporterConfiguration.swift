@@ -111,6 +111,27 @@ package struct ExporterConfiguration: Sendable {
             retry: .init(maxAttempts: aws.maxAttempts), clock: clock, logger: logger)
     }
 
+    /// `--web.telemetry-path` as the router will match it: the router ignores empty segments (`/sd/` and `//sd` are
+    /// `/sd`) and reads `:name`, `{name}` and `*` as patterns, so a path is compared in that form and may only hold
+    /// plain segments; a path that lands on another endpoint would make the router refuse to start.
+    static func telemetryPath(_ given: String) throws -> String {
+        let quoted = ConfigurationText.quoted(String(given.prefix(256)))
+        let segments = given.split(separator: "/")
+        let plain = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
+        guard given.hasPrefix("/"), given.utf8.count <= 1024,
+            segments.allSatisfy({ $0 != "." && $0 != ".." && $0.allSatisfy(plain.contains) })
+        else {
+            throw ExporterConfigurationError(
+                "--web.telemetry-path: \(quoted) must be a path starting with /, of segments made of letters, digits and - . _ ~"
+            )
+        }
+        let path = "/" + segments.joined(separator: "/")
+        guard path != "/", !reservedPaths.contains(path), !["/probe", "/sd", "/-/reload"].contains(path) else {
+            throw ExporterConfigurationError("--web.telemetry-path: \(quoted) is taken by another endpoint")
+        }
+        return path
+    }
+
     /// Resolves and validates; every error names the flag or variable at fault.
     package static func resolve(
         _ options: ExporterOptions,
@@ -118,13 +139,7 @@ package struct ExporterConfiguration: Sendable {
         readFile: (String) throws -> String? = AWSSharedConfiguration.readFileIfPresent
     ) throws -> ExporterConfiguration {
         let listenAddress = try ListenAddress(parsing: options.listenAddress)
-        let path = options.telemetryPath
-        guard path.hasPrefix("/"), !path.contains(where: { $0 == "?" || $0 == "#" || $0.isWhitespace }) else {
-            throw ExporterConfigurationError("--web.telemetry-path: \"\(path)\" must be a path starting with /")
-        }
-        guard path != "/", !reservedPaths.contains(path), !["/probe", "/sd", "/-/reload"].contains(path) else {
-            throw ExporterConfigurationError("--web.telemetry-path: \"\(path)\" is taken by another endpoint")
-        }
+        let path = try telemetryPath(options.telemetryPath)
         if let file = options.webConfigFile, file.isEmpty {
             throw ExporterConfigurationError("--web.config.file: the path is empty")
         }

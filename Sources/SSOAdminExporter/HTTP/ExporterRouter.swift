@@ -174,11 +174,16 @@ package struct ScrapeBudget: Sendable {
     /// Kept back from the scrape timeout Prometheus announces, so the answer arrives before it gives up.
     package static let margin: Duration = .milliseconds(500)
 
+    /// The longest timeout a scrape may announce: any client can send the header, and scrapes that arrive while a
+    /// collection runs share it, so one request must not start a collection that runs for hours.
+    package var ceiling: Duration { max(fallback, Self.announcedCeiling) }
+    package static let announcedCeiling: Duration = .seconds(300)
+
     package func budget(scrapeTimeoutHeader: String?) -> Duration {
         guard let header = scrapeTimeoutHeader?.trimmingASCIIWhitespace(),
             let seconds = Double(header), seconds.isFinite, seconds > 0
         else { return fallback }
-        let announced = Duration.milliseconds(Int64(min(seconds, 86_400) * 1000))
+        let announced = min(Duration.milliseconds(Int64(min(seconds, 86_400) * 1000)), ceiling)
         return max(announced - Self.margin, .milliseconds(100))
     }
 }

@@ -299,8 +299,8 @@ package struct TargetsConfiguration: Sendable {
             throw fail("collection.max_concurrency", "\(maxConcurrency) is outside 1..1024")
         }
         let rate = collection?.accountRequestsPerSecond ?? defaultAccountRequestsPerSecond
-        guard rate.isFinite, rate > 0, rate <= 10_000 else {
-            throw fail("collection.account_requests_per_second", "must be above 0 and at most 10000")
+        guard rate.isFinite, rate >= 0.001, rate <= 10_000 else {
+            throw fail("collection.account_requests_per_second", "\(rate) is outside 0.001..10000")
         }
         let burst = collection?.accountBurst ?? defaultAccountBurst
         guard (1...10_000).contains(burst) else {
