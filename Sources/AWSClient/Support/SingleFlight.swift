@@ -46,6 +46,14 @@ package final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Sen
             ids.remove(id)
             joined[key] = ids.isEmpty ? nil : ids
         }
+
+        /// Emptied tables keep their storage; an idle flight gives it back, since a process holds one per
+        /// credential provider (thousands in an organization) and most are idle between refreshes.
+        mutating func releaseStorageWhenIdle() {
+            if waiters.isEmpty, waiters.capacity > 0 { waiters = [:] }
+            if joined.isEmpty, joined.capacity > 0 { joined = [:] }
+            if inFlight.isEmpty, inFlight.capacity > 0 { inFlight = [] }
+        }
     }
 
     private let state = Mutex(State())
@@ -95,6 +103,7 @@ package final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Sen
                         return nil
                     case .answered(let value):
                         state.waiters[id] = nil
+                        state.releaseStorageWhenIdle()
                         return .some(value)
                     case .waiting, nil:
                         return .some(nil)
@@ -123,6 +132,7 @@ package final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Sen
                     break
                 }
             }
+            state.releaseStorageWhenIdle()
             return waiting
         }
         for continuation in waiting { continuation.resume(returning: value) }
@@ -145,6 +155,11 @@ package final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Sen
         state.withLock { $0.inFlight.contains(key) }
     }
 
+    /// The slots its tables hold, for tests: none once idle.
+    package var tableCapacity: Int {
+        state.withLock { $0.waiters.capacity + $0.joined.capacity + $0.inFlight.capacity }
+    }
+
     /// Callers joined and not yet answered, for tests.
     package var waiting: Int {
         state.withLock { state in
@@ -165,6 +180,7 @@ package final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Sen
             case .waiting(let key, let continuation):
                 state.waiters[id] = nil
                 state.forget(id, of: key)
+                state.releaseStorageWhenIdle()
                 return continuation
             case .answered, nil:
                 return nil
