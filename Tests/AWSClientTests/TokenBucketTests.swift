@@ -1,4 +1,6 @@
 import AWSClient
+import Foundation
+import Synchronization
 import TestSupport
 import Testing
 
@@ -21,6 +23,45 @@ struct TokenBucketTests {
         #expect(clock.sleeps.isEmpty)
         #expect(try await bucket.acquire(patience: .seconds(1)))
         #expect(clock.sleeps == [.seconds(1)])
+    }
+
+    /// A call the bucket cannot serve before its deadline sends nothing: it is no request to count, and no retry
+    /// to take from the endpoint's quota, which every account calling that endpoint shares.
+    @Test("a call paced past its deadline is not sent, not counted as a request, and not retried")
+    func pacedCallIsNotARequest() async throws {
+        let received = Mutex(0)
+        let server = try await FakeHTTPServer.start { _ in
+            received.withLock { $0 += 1 }
+            return .respond(status: 200, headers: [], body: Array("{}".utf8))
+        }
+        let aws = try AWSClient(configuration: AWSClientConfiguration(userAgent: "test"))
+        try await withAsyncCleanup {
+            let observer = RecordingObserver()
+            let bucket = TokenBucket(rate: 0.001, burst: 1)
+            let client = AWSJSONClient(
+                sender: aws.sender(
+                    for: AWSServiceEndpoint(
+                        url: URL(string: server.endpoint)!, region: "us-east-1", signingName: "sso"),
+                    credentials: StaticCredentialProvider(AWSCredentials(accessKeyID: "AKID", secretAccessKey: "s")),
+                    observer: observer, through: RateLimitedTransport(base: aws.transport, bucket: bucket)),
+                targetPrefix: "SWBExternalService")
+            let operation = AWSOperation(name: "ListInstances", modeledErrors: []) { _ in 0 }
+            func call() async throws -> Int {
+                try await client.send(
+                    operation, body: Array("{}".utf8), deadline: AWSClock.continuous.now().advanced(by: .seconds(5)))
+            }
+            _ = try await call()
+            for _ in 0..<3 {
+                let error = try await #require(throws: AWSClientError.self) { try await call() }
+                #expect(error.exceptionName == "Timeout")
+            }
+            #expect(received.withLock { $0 } == 1)
+            #expect(
+                observer.recorded == ["ListInstances:ok"] + Array(repeating: "ListInstances:before:Timeout", count: 3))
+        } cleanup: {
+            await server.stop()
+            try await aws.shutdown()
+        }
     }
 
     /// A rate this small makes the wait 1e300 seconds, far beyond `Int64` nanoseconds; it once trapped converting.

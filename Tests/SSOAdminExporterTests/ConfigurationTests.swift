@@ -206,6 +206,7 @@ struct ConfigurationTests {
             (["--web.telemetry-path", "/:id"], [:], "--web.telemetry-path"),
             (["--web.telemetry-path", "/{x}"], [:], "--web.telemetry-path"),
             (["--web.telemetry-path", "/**"], [:], "--web.telemetry-path"),
+            (["--web.telemetry-path", "/\u{212A}"], [:], "--web.telemetry-path"),
             (["--web.telemetry-path", "/a/../sd"], [:], "--web.telemetry-path"),
             (["--web.telemetry-path", "/" + String(repeating: "m", count: 100_000)], [:], "--web.telemetry-path"),
             (["--aws.page-size", "0"], [:], "--aws.page-size"),

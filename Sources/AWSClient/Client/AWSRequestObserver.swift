@@ -13,7 +13,7 @@ extension AWSClientError {
         if let transportError {
             switch transportError {
             case .connection: return "ConnectionError"
-            case .timeout: return "Timeout"
+            case .timeout, .paced: return "Timeout"
             case .invalidResponse: return "InvalidResponse"
             case .invalidRequest: return "InvalidRequest"
             }

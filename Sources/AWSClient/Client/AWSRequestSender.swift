@@ -114,6 +114,12 @@ public final class AWSRequestSender: Sendable {
                 let received = try await transport.send(attemptRequest, timeout: min(requestTimeout, remaining))
                 response = received
                 outcome = Self.interpret(received, parseError: parseError, decode: decode)
+            } catch AWSTransportError.paced where !Task.isCancelled {
+                // Nothing was sent: not an attempt. The failure before it, if any, stays the answer.
+                if let lastError { throw lastError }
+                let error = AWSClientError.transport(.paced)
+                observer?.callFailedBeforeSending(operation: operation, error: error)
+                throw error
             } catch let error as AWSTransportError {
                 outcome = .failure(.transport(error))
             } catch {

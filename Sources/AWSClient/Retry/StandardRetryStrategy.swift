@@ -64,7 +64,7 @@ public final class StandardRetryStrategy: Sendable {
         switch error.transportError {
         case .timeout: return .timeout
         case .connection: return .transient
-        case .invalidResponse, .invalidRequest, nil: return .notRetryable
+        case .invalidResponse, .invalidRequest, .paced, nil: return .notRetryable
         }
     }
 

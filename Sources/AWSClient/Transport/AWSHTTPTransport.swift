@@ -59,6 +59,9 @@ public enum AWSTransportError: Error, Sendable, Equatable, CustomStringConvertib
     case invalidResponse(String)
     /// The request cannot be sent as it is (a URL no connection can be made to); nothing was sent.
     case invalidRequest(String)
+    /// The client's own pacing (a ``TokenBucket``) had no token for the request before its deadline; nothing was
+    /// sent, and retrying within the same deadline cannot help.
+    case paced
 
     public var description: String {
         switch self {
@@ -66,6 +69,7 @@ public enum AWSTransportError: Error, Sendable, Equatable, CustomStringConvertib
         case .timeout: "timed out"
         case .invalidResponse(let detail): "invalid response: \(detail)"
         case .invalidRequest(let detail): "invalid request: \(detail)"
+        case .paced: "not sent: the account's request rate leaves no room before the deadline"
         }
     }
 }

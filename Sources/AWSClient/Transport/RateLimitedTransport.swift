@@ -38,7 +38,7 @@ public final class TokenBucket: Sendable {
 }
 
 /// Sends through `base` at most as fast as `bucket` allows; a request that could not get a token within its timeout
-/// fails as a timeout without being sent.
+/// fails as ``AWSTransportError/paced`` without being sent (not a request, and not retried).
 public struct RateLimitedTransport: AWSHTTPTransport {
     public let base: any AWSHTTPTransport
     public let bucket: TokenBucket
@@ -53,12 +53,12 @@ public struct RateLimitedTransport: AWSHTTPTransport {
     public func send(_ request: AWSHTTPRequest, timeout: Duration) async throws -> AWSHTTPResponse {
         let started = clock.now()
         do {
-            guard try await bucket.acquire(patience: timeout) else { throw AWSTransportError.timeout }
+            guard try await bucket.acquire(patience: timeout) else { throw AWSTransportError.paced }
         } catch is CancellationError {
             throw AWSTransportError.timeout
         }
         let remaining = timeout - started.duration(to: clock.now())
-        guard remaining > .zero else { throw AWSTransportError.timeout }
+        guard remaining > .zero else { throw AWSTransportError.paced }
         return try await base.send(request, timeout: remaining)
     }
 }

@@ -117,9 +117,10 @@ package struct ExporterConfiguration: Sendable {
     static func telemetryPath(_ given: String) throws -> String {
         let quoted = ConfigurationText.quoted(String(given.prefix(256)))
         let segments = given.split(separator: "/")
-        let plain = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
+        // Bytes, not Characters: Character equality is canonical equivalence, under which U+212A KELVIN SIGN is K.
+        let plain = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~".utf8)
         guard given.hasPrefix("/"), given.utf8.count <= 1024,
-            segments.allSatisfy({ $0 != "." && $0 != ".." && $0.allSatisfy(plain.contains) })
+            segments.allSatisfy({ $0 != "." && $0 != ".." && $0.utf8.allSatisfy(plain.contains) })
         else {
             throw ExporterConfigurationError(
                 "--web.telemetry-path: \(quoted) must be a path starting with /, of segments made of letters, digits and - . _ ~"

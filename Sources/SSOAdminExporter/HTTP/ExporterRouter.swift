@@ -241,10 +241,12 @@ struct HTTPSemanticsMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             response = try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound {
-            if postOnlyPaths.contains(request.uri.path) {
+            // The router ignores empty segments (`/metrics/` is `/metrics`); so does the choice of answer.
+            let path = "/" + request.uri.path.split(separator: "/").joined(separator: "/")
+            if postOnlyPaths.contains(path) {
                 response = Self.text(.methodNotAllowed, "405 method \(request.method.rawValue) not allowed; use POST\n")
                 response.headers[.allow] = "POST"
-            } else if knownPaths.contains(request.uri.path) {
+            } else if knownPaths.contains(path) {
                 response = Self.text(
                     .methodNotAllowed, "405 method \(request.method.rawValue) not allowed; use \(Self.allowed)\n")
                 response.headers[.allow] = Self.allowed
