@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 runs="${1:-10000000}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(list-instances-page xml shared-config credentials-document text-writer config-file http-response)
+[ ${#targets[@]} -gt 0 ] || targets=(list-instances-page xml shared-config credentials-document text-writer config-file http-response instance-details)
 
 # lld: gold stops with an internal error on the sanitizer runtime's symbols.
 swift build -c release --scratch-path .build-fuzz --product sso-admin-exporter-fuzz \

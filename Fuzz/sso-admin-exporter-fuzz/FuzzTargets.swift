@@ -21,6 +21,7 @@ enum FuzzTarget: String, CaseIterable {
     case textWriter = "text-writer"
     case configFile = "config-file"
     case httpResponse = "http-response"
+    case instanceDetails = "instance-details"
 
     /// Runs one input; a crash, a sanitizer report or a broken invariant (a trap) is a finding.
     func run(_ bytes: [UInt8]) {
@@ -41,6 +42,8 @@ enum FuzzTarget: String, CaseIterable {
             Self.checkTextWriter(bytes)
         case .httpResponse:
             Self.checkHTTPResponse(bytes)
+        case .instanceDetails:
+            Self.checkInstanceDetails(bytes)
         case .configFile:
             // Any bytes: a configuration or an error naming the file, never a trap.
             do {
@@ -79,6 +82,37 @@ enum FuzzTarget: String, CaseIterable {
         default:
             preconditionFailure("whole and split disagree")
         }
+    }
+
+    /// Any bytes as a `DescribeInstance` answer and as a `ListRegions` page: decoded or refused, and what decodes
+    /// renders as sample lines only (no label value breaks a line), with one state-set series at 1 per Region.
+    static func checkInstanceDetails(_ bytes: [UInt8]) {
+        let described = try? SSOAdminClient.decodeDescribeInstance(bytes)
+        let page = try? SSOAdminClient.decodeRegionsPage(bytes)
+        guard described != nil || page != nil else { return }
+        let regions = InstanceRegions(keeping: Array((page?.items ?? []).prefix(SSOAdminClient.maxInstanceRegions)))
+            .regions
+        let arn = "arn:aws:sso:::instance/ssoins-1234567890abcdef"
+        let target = CollectionTarget(name: "fuzz/us-east-1", region: "us-east-1", accountID: "123456789012")
+        let snapshot = CollectionSnapshot(
+            target: target,
+            outcome: .success(
+                instances: [InstanceMetadata(instanceArn: arn, ownerAccountId: "123456789012", status: .active)],
+                pages: 1),
+            collectedAt: Date(timeIntervalSince1970: 1_700_000_000), duration: .milliseconds(1),
+            finishedAt: MonotonicInstant(offset: .zero),
+            details: InstanceDetailsReport(
+                byARN: [arn: InstanceDetails(encryption: described?.encryption, regions: regions)]))
+        var writer = PrometheusTextWriter()
+        SnapshotRenderer().render(snapshot, into: &writer)
+        let text = String(decoding: writer.bytes, as: UTF8.self)
+        var regionSetOnes = 0
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            precondition(line.hasPrefix("aws_sso_admin_"), "not a sample line: \(line.prefix(80))")
+            precondition(Double(line.split(separator: " ").last ?? "") != nil, "no value: \(line.prefix(80))")
+            if line.hasPrefix("aws_sso_admin_instance_region_status{"), line.hasSuffix(" 1") { regionSetOnes += 1 }
+        }
+        precondition(regionSetOnes == regions.count, "a Region's state set has not exactly one 1")
     }
 
     /// Any label value in: one well-formed sample line out, whose label value reads back as the cleaned input.

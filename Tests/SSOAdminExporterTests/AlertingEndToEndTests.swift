@@ -31,10 +31,28 @@ extension ExternalProgramTests {
             FakeInstance(
                 instanceArn: activeARN, identityStoreId: "d-9067aaaaaa", ownerAccountId: "111122223333",
                 name: "organization", createdDate: 1_600_000_000, status: "ACTIVE"),
+            // The exporter's own account (the fake STS's) owns this one, so DescribeInstance and ListRegions read
+            // its key, whose change failed, and a replica Region that stays ADDING.
+            FakeInstance(
+                instanceArn: ownedARN, identityStoreId: "d-9067bbbbbb", ownerAccountId: "123456789012",
+                name: "own", createdDate: 1_650_000_000, status: "ACTIVE",
+                encryption: .customerManaged("UPDATE_FAILED", reason: keyReason, key: keyARN),
+                regions: [
+                    FakeRegion("us-east-1", addedDate: 1_650_000_000, isPrimary: true),
+                    FakeRegion("eu-west-1", status: "ADDING", addedDate: 1_700_000_000),
+                ]),
+        ]
+        static let ownedARN = "arn:aws:sso:::instance/ssoins-5e6f7a8b9c0d1e2f"
+        static let keyARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+        static let keyReason = "The KMS key is disabled"
+        /// The alerts this test follows from Prometheus to the receiver and back, with the instance each is about.
+        static let followed = [
+            ("SSOAdminInstanceCreateFailed", failedARN), ("SSOAdminInstanceEncryptionUpdateFailed", ownedARN),
+            ("SSOAdminInstanceRegionChangeStuck", ownedARN),
         ]
 
         @Test(
-            "the CREATE_FAILED alert fires, reaches the receiver, resolves; every dashboard query returns data",
+            "CREATE_FAILED, a failed key change and a stuck Region alert, reach the receiver, resolve; every dashboard query returns data",
             .enabled(if: toolsPresent), .timeLimit(.minutes(2)))
         func createFailedTravelsToTheReceiver() async throws {
             let prometheusPath = try #require(ExternalTools.path("prometheus"), "apt-get install prometheus")
@@ -108,6 +126,26 @@ extension ExternalProgramTests {
                 #expect(
                     alert["annotations"]["runbook_url"].string?.hasSuffix("SSOAdminInstanceCreateFailed.md") == true)
 
+                // The key's failed change and the Region stuck ADDING alert too, naming the key and the reason.
+                for (name, arn) in Self.followed.dropFirst() {
+                    let fired = try await eventually {
+                        let alerts = try await api.get("/api/v1/alerts")?["alerts"].array ?? []
+                        return alerts.first {
+                            $0["labels"]["alertname"].string == name && $0["state"].string == "firing"
+                        }
+                    }
+                    let alert = try #require(fired, "\(name) never fired\n\(logs())")
+                    #expect(alert["labels"]["instance_arn"].string == arn, "\(name)")
+                    #expect(alert["labels"]["account_id"].string == sts.account, "\(name)")
+                    #expect(alert["annotations"]["runbook_url"].string?.hasSuffix("\(name).md") == true)
+                    if name == "SSOAdminInstanceEncryptionUpdateFailed" {
+                        let text = alert["annotations"]["description"].string ?? ""
+                        #expect(text.contains(Self.keyARN) && text.contains("Reason: \(Self.keyReason)."), "\(text)")
+                    } else {
+                        #expect(alert["labels"]["replica_region"].string == "eu-west-1")
+                    }
+                }
+
                 // Every dashboard query (the variables' selectors included) returns data while the alert fires.
                 var empty = try DashboardQueries.load()
                 _ = try await eventually { () -> Bool? in
@@ -121,6 +159,10 @@ extension ExternalProgramTests {
                 #expect(empty.isEmpty, "dashboard queries without data: \(empty)")
 
                 // Alertmanager notifies the receiver.
+                for (name, arn) in Self.followed.dropFirst() {
+                    let heard = try await eventually { receiver.alerts(status: "firing", alertname: name).first }
+                    #expect(heard?["labels"]["instance_arn"].string == arn, "no firing \(name) arrived\n\(logs())")
+                }
                 let notified = try await eventually {
                     receiver.alerts(status: "firing", alertname: "SSOAdminInstanceCreateFailed").first
                 }
@@ -133,18 +175,27 @@ extension ExternalProgramTests {
                     })
 
                 // The instance recovers: the alert resolves and the receiver hears so.
+                // The instances recover (the key is usable again, the Region is added): every alert resolves and
+                // the receiver hears so.
                 service.setInstances(
                     Self.instances.map { instance in
                         var active = instance
                         active.status = "ACTIVE"
                         active.statusReason = nil
+                        active.encryption?.status = "ENABLED"
+                        active.encryption?.statusReason = nil
+                        active.regions = active.regions?.map { region in
+                            var region = region
+                            region.status = "ACTIVE"
+                            return region
+                        }
                         return active
                     })
-                let resolved = try await eventually {
-                    receiver.alerts(status: "resolved", alertname: "SSOAdminInstanceCreateFailed").first
+                for (name, arn) in Self.followed {
+                    let resolved = try await eventually { receiver.alerts(status: "resolved", alertname: name).first }
+                    #expect(
+                        resolved?["labels"]["instance_arn"].string == arn, "no resolved \(name)\n\(logs())")
                 }
-                #expect(
-                    resolved?["labels"]["instance_arn"].string == Self.failedARN, "no resolved notification\n\(logs())")
             } cleanup: {
                 for process in processes { process.stop() }
                 await hook.stop()

@@ -35,6 +35,7 @@ struct ConfigurationFixtureTests {
         "discovery-short-account":
             "discovery.organizations.include_accounts[0]: \"12345\" is not a 12-digit account ID",
         "max-concurrency-too-high": ":5: collection.max_concurrency: 5000 is outside 1..1024",
+        "instance-details-not-bool": ":5: collection.instance_details: must be true or false",
         "rate-too-small": ":5: collection.account_requests_per_second: 1e-300 is outside 0.001..10000",
         "timeout-longer-than-interval": "collection.timeout: must not be longer than collection.interval",
         "duration-seconds-too-short": ":4: targets[0].duration_seconds: 60 is outside 900..43200",

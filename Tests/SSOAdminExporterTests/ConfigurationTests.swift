@@ -55,6 +55,24 @@ struct ConfigurationTests {
         #expect(configuration.aws.maxAttempts == 5)
     }
 
+    /// The file's key wins over the flag, and either turns the detail calls off.
+    @Test("instance details: on by default; --no-collect.instance-details or collection.instance_details: false")
+    func instanceDetailsSwitch() throws {
+        #expect(try resolve([]).collection.instanceDetails)
+        #expect(try !resolve(["--no-collect.instance-details"]).collection.instanceDetails)
+        #expect(try resolve(["--collect.instance-details"]).collection.instanceDetails)
+        func file(_ line: String) throws -> String {
+            try SimulatedOrganization.write(
+                "targets:\n  - name: a\n    regions: [us-east-1]\n" + (line.isEmpty ? "" : "collection:\n  \(line)\n"))
+        }
+        #expect(try !resolve(["--config.file", file("instance_details: false")]).collection.instanceDetails)
+        #expect(
+            try resolve(["--config.file", file("instance_details: true"), "--no-collect.instance-details"])
+                .collection.instanceDetails)
+        #expect(try !resolve(["--config.file", file(""), "--no-collect.instance-details"]).collection.instanceDetails)
+        #expect(try resolve(["--config.file", file("")]).collection.instanceDetails)
+    }
+
     /// The router ignores empty segments, so `/sd/` would be `/sd`: compared, and served, in the router's form.
     @Test(
         "--web.telemetry-path is served in the form the router matches",

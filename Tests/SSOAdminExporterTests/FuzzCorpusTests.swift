@@ -9,7 +9,7 @@ extension ExternalProgramTests {
     struct FuzzCorpusTests {
         static let targets = [
             "list-instances-page", "xml", "shared-config", "credentials-document", "text-writer", "config-file",
-            "http-response",
+            "http-response", "instance-details",
         ]
 
         static var replayBinary: String? {

@@ -38,9 +38,24 @@ struct GoldenExpositionTests {
         return result
     }
 
+    /// Five instances, one of each status; the account owns four of them, whose details cover a failed change of a
+    /// customer-managed key, a key without details, a replica Region being added and one listed in an unknown status.
+    static let instances: [FakeInstance] = {
+        var instances = DeadlineTests.CollectionTests.mixed
+        instances[0].encryption = .customerManaged("UPDATE_FAILED", reason: "The KMS key is disabled")
+        instances[0].regions = [
+            FakeRegion("us-east-1", addedDate: 1_600_000_000, isPrimary: true),
+            FakeRegion("eu-west-1", status: "ADDING", addedDate: 1_700_000_000),
+        ]
+        instances[1].encryption = nil
+        instances[2].regions = [FakeRegion("us-east-1", status: "MOVING", addedDate: nil, isPrimary: true)]
+        instances[3].ownerAccountId = "210987654321"
+        return instances
+    }()
+
     @Test("/metrics for five instances, one of each status, matches the golden file")
     func matchesGoldenFile() async throws {
-        try await ExporterHarness.with(instances: DeadlineTests.CollectionTests.mixed) { harness in
+        try await ExporterHarness.with(instances: Self.instances) { harness in
             let text = try await harness.page.scrapeText(clock: harness.clock)
             if ProcessInfo.processInfo.environment["SSO_ADMIN_EXPORTER_UPDATE_GOLDEN"] == "1" {
                 try text.write(to: Self.path, atomically: true, encoding: .utf8)
@@ -61,6 +76,13 @@ struct GoldenExpositionTests {
             for (series, value) in goldenSeries where !Self.timeDependent.contains(series.name) {
                 guard let served = actualSeries[series] else { continue }
                 #expect(served == value || (served.isNaN && value.isNaN), "\(series): \(served), golden \(value)")
+            }
+            // Every family, the instance details' included, as Prometheus' own linter reads it.
+            if ExternalTools.shouldRun("promtool") {
+                let promtool = try #require(ExternalTools.path("promtool"), "promtool is required under CI=true")
+                let (status, problems) = try await ExternalTools.runDetached(
+                    promtool, ["check", "metrics"], input: Data(text.utf8))
+                #expect(status == 0 && problems.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "\(problems)")
             }
         }
     }

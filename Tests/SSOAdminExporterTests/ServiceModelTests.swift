@@ -1,3 +1,4 @@
+import AWSClient
 import Foundation
 import SSOAdminExporter
 import TestSupport
@@ -62,6 +63,68 @@ extension ExternalProgramTests {
             #expect(model.pageMax == FakeSSOAdminService.modelPageLimit)
             #expect(Set(model.instanceMembers) == Set(InstanceMetadata.Member.allCases.map(\.rawValue)))
             #expect(Set(model.responseMembers) == Set(ListInstancesPage.Member.allCases.map(\.rawValue)))
+        }
+
+        struct DetailsModel: Decodable {
+            let describeTarget: String
+            let regionsTarget: String
+            let describeErrors: [String]
+            let regionsErrors: [String]
+            let keyTypes: [String]
+            let encryptionStatuses: [String]
+            let encryptionMembers: [String]
+            let regionStatuses: [String]
+            let regionMembers: [String]
+            let regionsRequestMembers: [String]
+            let maxResults: [Int]
+            let tokenMax: Int
+            let arnMax: Int
+        }
+
+        static let detailsScript = #"""
+            import botocore, gzip, json, os
+            path = os.path.join(os.path.dirname(botocore.__file__), "data", "sso-admin", "2020-07-20", "service-2.json.gz")
+            model = json.load(gzip.open(path))
+            ops, shapes = model["operations"], model["shapes"]
+            describe, regions = ops["DescribeInstance"], ops["ListRegions"]
+            request = shapes[regions["input"]["shape"]]
+            print(json.dumps({
+                "describeTarget": model["metadata"]["targetPrefix"] + "." + describe["name"],
+                "regionsTarget": model["metadata"]["targetPrefix"] + "." + regions["name"],
+                "describeErrors": [e["shape"] for e in describe["errors"]],
+                "regionsErrors": [e["shape"] for e in regions["errors"]],
+                "keyTypes": shapes["KmsKeyType"]["enum"], "encryptionStatuses": shapes["KmsKeyStatus"]["enum"],
+                "encryptionMembers": list(shapes["EncryptionConfigurationDetails"]["members"]),
+                "regionStatuses": shapes["RegionStatus"]["enum"],
+                "regionMembers": list(shapes["RegionMetadata"]["members"]),
+                "regionsRequestMembers": list(request["members"]),
+                "maxResults": [shapes["MaxResults"]["min"], shapes["MaxResults"]["max"]],
+                "tokenMax": shapes["Token"]["max"], "arnMax": shapes["InstanceArn"]["max"],
+            }))
+            """#
+
+        /// The decoders read members by these names, and the fakes answer with them.
+        @Test("DescribeInstance and ListRegions: operations, errors, enums, members and limits match")
+        func detailsMatch() async throws {
+            let python = try #require(ExternalTools.path("python3"), "python3 with botocore is required under CI")
+            let (status, output) = try await ExternalTools.runDetached(python, ["-c", Self.detailsScript])
+            try #require(status == 0, "reading botocore's model failed: \(output)")
+            let model = try JSONDecoder().decode(DetailsModel.self, from: Data(output.utf8))
+            #expect(model.describeTarget == "SWBExternalService.\(SSOAdminClient.describeInstanceOperation.name)")
+            #expect(model.regionsTarget == "SWBExternalService.\(SSOAdminClient.listRegionsOperation.name)")
+            #expect(Set(model.describeErrors) == Set(SSOAdminClient.describeInstanceOperation.modeledErrors))
+            #expect(Set(model.regionsErrors) == Set(SSOAdminClient.listRegionsOperation.modeledErrors))
+            #expect(model.keyTypes == ["AWS_OWNED_KMS_KEY", "CUSTOMER_MANAGED_KEY"])
+            #expect(model.encryptionStatuses == ModeledStatus.encryptionStatuses.map(\.rawValue))
+            #expect(
+                Set(model.encryptionMembers)
+                    == ["KeyType", "KmsKeyArn", "EncryptionStatus", "EncryptionStatusReason"])
+            #expect(model.regionStatuses == ModeledStatus.regionStatuses.map(\.rawValue))
+            #expect(Set(model.regionMembers) == ["RegionName", "Status", "AddedDate", "IsPrimaryRegion"])
+            #expect(Set(model.regionsRequestMembers) == ["InstanceArn", "MaxResults", "NextToken"])
+            #expect(model.maxResults == [1, 100])
+            #expect(model.tokenMax == ListInstancesPaginator.maxTokenLength)
+            #expect(model.arnMax == SSOAdminClient.maxInstanceARNLength)
         }
     }
 }

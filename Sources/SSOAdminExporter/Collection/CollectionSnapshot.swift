@@ -18,10 +18,12 @@ package struct CollectionSnapshot: Sendable {
         package let instances: [InstanceMetadata]
         /// Wall-clock time that collection finished.
         package let finishedAt: Date
+        package let details: InstanceDetailsReport?
 
-        package init(instances: [InstanceMetadata], finishedAt: Date) {
+        package init(instances: [InstanceMetadata], finishedAt: Date, details: InstanceDetailsReport? = nil) {
             self.instances = instances
             self.finishedAt = finishedAt
+            self.details = details
         }
     }
 
@@ -34,6 +36,8 @@ package struct CollectionSnapshot: Sendable {
     package let finishedAt: MonotonicInstant
     /// For a failed collection: the last success still within `max_stale`, whose instances are still reported.
     package var lastSuccess: LastSuccess?
+    /// For a successful collection with instance details on: what the detail calls read.
+    package let details: InstanceDetailsReport?
 
     package init(
         target: CollectionTarget,
@@ -41,8 +45,10 @@ package struct CollectionSnapshot: Sendable {
         collectedAt: Date,
         duration: Duration,
         finishedAt: MonotonicInstant,
-        lastSuccess: LastSuccess? = nil
+        lastSuccess: LastSuccess? = nil,
+        details: InstanceDetailsReport? = nil
     ) {
+        self.details = details
         self.target = target
         self.outcome = outcome
         self.collectedAt = collectedAt
@@ -59,13 +65,19 @@ package struct CollectionSnapshot: Sendable {
     /// This collection as the last success a later failure may fall back on; `nil` when it failed.
     package var asLastSuccess: LastSuccess? {
         guard case .success(let instances, _) = outcome else { return nil }
-        return LastSuccess(instances: instances, finishedAt: collectedAt.addingTimeInterval(duration.secondsDouble))
+        return LastSuccess(
+            instances: instances, finishedAt: collectedAt.addingTimeInterval(duration.secondsDouble), details: details)
     }
 
     /// The instances series are rendered from: this collection's, or those of the last success it falls back on.
     package var reportedInstances: [InstanceMetadata]? {
         if case .success(let instances, _) = outcome { return instances }
         return lastSuccess?.instances
+    }
+
+    /// The instance details series are rendered from, beside ``reportedInstances``.
+    package var reportedDetails: InstanceDetailsReport? {
+        succeeded ? details : lastSuccess?.details
     }
 
     /// When the target last collected successfully, if that is still reported.

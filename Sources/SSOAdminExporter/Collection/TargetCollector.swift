@@ -15,8 +15,14 @@ package struct TargetSource: Sendable {
             instances: [InstanceMetadata], pages: Int
         )
 
+    /// Details of the instances the target's account owns (`DescribeInstance`, sso-admin `ListRegions`).
+    package typealias DescribeInstances =
+        @Sendable ([InstanceMetadata], CollectionTarget, MonotonicInstant) async -> InstanceDetailsReport
+
     package let target: CollectionTarget
     package let listInstances: ListInstances
+    /// `nil` with `--no-collect.instance-details` (`collection.instance_details: false`): `ListInstances` only.
+    package let describeInstances: DescribeInstances?
     let account: AccountIdentity
 
     /// - Parameters:
@@ -26,10 +32,12 @@ package struct TargetSource: Sendable {
         target: CollectionTarget,
         account: AccountIdentity? = nil,
         listInstances: @escaping ListInstances,
+        describeInstances: DescribeInstances? = nil,
         learnAccountID: (@Sendable (MonotonicInstant) async throws -> String)? = nil
     ) {
         self.target = target
         self.listInstances = listInstances
+        self.describeInstances = describeInstances
         self.account = account ?? AccountIdentity(known: target.accountID)
         self.learnAccountID = learnAccountID
     }
@@ -99,6 +107,7 @@ package struct TargetCollector: Sendable {
         let started = clock.now()
         var target = source.target
         let outcome: CollectionSnapshot.Outcome
+        var details: InstanceDetailsReport?
         var learning = false
         do {
             learning = true
@@ -109,6 +118,8 @@ package struct TargetCollector: Sendable {
             // Its series are made visible once, when the account becomes known, not on every collection.
             if learnedNow { metrics.registerTarget(target) }
             let (instances, pages) = try await source.listInstances(deadline)
+            // Details are extra: their failures are counted and leave the instance's other series as they are.
+            details = await source.describeInstances?(instances, target, deadline)
             outcome = .success(instances: instances, pages: pages)
         } catch let error as AWSClientError {
             // Failed calls were counted attempt by attempt; pages that would never end are counted here.
@@ -141,7 +152,7 @@ package struct TargetCollector: Sendable {
         }
         return CollectionSnapshot(
             target: target, outcome: outcome, collectedAt: startedAt, duration: started.duration(to: finished),
-            finishedAt: finished)
+            finishedAt: finished, details: details)
     }
 
     /// Whether a collection failed for want of credentials, before any call to AWS was sent: no use then pointing at

@@ -62,6 +62,9 @@ package struct ExporterConfiguration: Sendable {
         package var timeout: Duration
         /// `--collect.min-interval`: on scrape, a collection younger than this is reused.
         package var minInterval: Duration
+        /// `collection.instance_details` when the file gives it, else `--collect.instance-details`: whether a
+        /// collection also describes the instances its account owns.
+        package var instanceDetails: Bool = true
     }
 
     package struct Log: Sendable {
@@ -271,7 +274,8 @@ package struct ExporterConfiguration: Sendable {
             }
         }
         let collection = Collection(
-            timeout: options.collectTimeout.duration, minInterval: options.minInterval.duration)
+            timeout: options.collectTimeout.duration, minInterval: options.minInterval.duration,
+            instanceDetails: targets?.instanceDetails ?? options.instanceDetails)
         var configuration = ExporterConfiguration(
             web: Web(
                 listenAddress: listenAddress, telemetryPath: path, maxConnections: options.maxConnections,

@@ -145,6 +145,14 @@ package struct ExporterOptions: ParsableArguments, Sendable {
         transform: PrometheusDuration.argument)
     package var minInterval: PrometheusDuration = PrometheusDuration(.zero, text: "0s")
 
+    @Flag(
+        name: .customLong("collect.instance-details"), inversion: .prefixedNo,
+        help: ArgumentHelp(
+            "Also read each owned instance's encryption (DescribeInstance) and Regions (ListRegions); "
+                + "--no-collect.instance-details makes ListInstances calls only. collection.instance_details in "
+                + "--config.file wins."))
+    package var instanceDetails: Bool = true
+
     @Option(name: .customLong("log.level"), help: "Only log messages with the given severity or above.")
     package var logLevel: LogLevelOption = .info
 

@@ -37,11 +37,42 @@ package enum MetricCatalog {
         help: "When the last successful collection of the target finished, in seconds since the Unix epoch; absent "
             + "once it is older than max_stale.")
 
+    // Instance details (DescribeInstance, sso-admin ListRegions), for the instances a target's account owns.
+    package static let collectDetailsSuccess = MetricSpec(
+        "aws_sso_admin_collect_details_success", .gauge,
+        help: "Whether every instance detail call (DescribeInstance, ListRegions) of the last successful collection "
+            + "succeeded (1) or not (0); absent with instance details off.")
+    package static let instanceEncryptionInfo = MetricSpec(
+        "aws_sso_admin_instance_encryption_info", .gauge,
+        help: "Encryption of each described instance: key_type, and kms_key_arn (empty for an AWS-owned key); "
+            + "always 1.")
+    package static let instanceEncryptionStatus = MetricSpec(
+        "aws_sso_admin_instance_encryption_status", .gauge,
+        help: "State set of each described instance's EncryptionStatus: 1 for the current status, 0 for the others.")
+    package static let instanceEncryptionStatusReason = MetricSpec(
+        "aws_sso_admin_instance_encryption_status_reason_info", .gauge,
+        help: "EncryptionStatusReason of described instances that report one; always 1.")
+    package static let instanceRegionStatus = MetricSpec(
+        "aws_sso_admin_instance_region_status", .gauge,
+        help: "State set of the status of each Region a described instance lists (ListRegions): 1 for the current "
+            + "status, 0 for the others.")
+    package static let instanceRegionInfo = MetricSpec(
+        "aws_sso_admin_instance_region_info", .gauge,
+        help: "Each Region a described instance lists, and whether it is the primary Region; always 1.")
+    package static let instanceRegionAdded = MetricSpec(
+        "aws_sso_admin_instance_region_added_timestamp_seconds", .gauge,
+        help: "When each Region was added to a described instance, in seconds since the Unix epoch.")
+    package static let instanceRegions = MetricSpec(
+        "aws_sso_admin_instance_regions", .gauge,
+        help: "How many Regions each described instance lists.")
+
     /// The families whose values can come from a reused collection when `--collect.min-interval` is set.
     package static let snapshotFamilies: [MetricSpec] = [
         instances, instancesUnidentified, instanceStatus, instanceInfo, instanceStatusReason,
         instanceCreationTimestamp, instanceAge,
         listInstancesPages, collectSuccess, collectDuration, collectLastSuccess,
+        collectDetailsSuccess, instanceEncryptionInfo, instanceEncryptionStatus, instanceEncryptionStatusReason,
+        instanceRegionStatus, instanceRegionInfo, instanceRegionAdded, instanceRegions,
     ]
 
     // Targets and discovery.

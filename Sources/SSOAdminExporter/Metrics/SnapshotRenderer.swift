@@ -93,6 +93,7 @@ package struct SnapshotRenderer: Sendable {
             let measuredAt = snapshot.succeeded ? snapshot.collectedAt : snapshot.lastSuccess?.finishedAt
             return TargetRows(
                 labels: labels, rows: rows, unidentified: allRows.count - rows.count,
+                details: snapshot.reportedDetails?.byARN ?? [:],
                 // Each instance's shared labels are escaped once and reused by its samples in every family.
                 instanceLabels: rows.map { labels.appending("instance_arn", $0.arn!) },
                 measuredAt: measuredAt?.timeIntervalSince1970 ?? 0)
@@ -118,6 +119,18 @@ package struct SnapshotRenderer: Sendable {
             perTarget(family) { target, writer in
                 for (row, labels) in zip(target.rows, target.instanceLabels) {
                     write(row, labels, target.measuredAt, &writer)
+                }
+            }
+        }
+        func perDescribed(
+            _ family: MetricSpec,
+            _ write: @escaping (InstanceDetails, EncodedLabels, inout PrometheusTextWriter) -> Void
+        ) -> Pass {
+            perTarget(family) { target, writer in
+                guard !target.details.isEmpty else { return }
+                for (row, labels) in zip(target.rows, target.instanceLabels) {
+                    guard let arn = row.arn, let details = target.details[arn] else { continue }
+                    write(details, labels, &writer)
                 }
             }
         }
@@ -191,6 +204,91 @@ package struct SnapshotRenderer: Sendable {
                 writer.sample(MetricCatalog.instanceAge.name, labels, value: max(0, measuredAt - created))
             },
         ]
+            // With instance details off (or none read yet) the page is as it was without them.
+            + (snapshots.contains { $0.reportedDetails != nil }
+                ? detailPasses(perSnapshot: perSnapshot, perDescribed: perDescribed) : [])
+    }
+
+    /// The instance details families: encryption, then the Regions each instance lists.
+    private func detailPasses(
+        perSnapshot: (MetricSpec, @escaping (CollectionSnapshot, EncodedLabels, inout PrometheusTextWriter) -> Void)
+            -> Pass,
+        perDescribed: (MetricSpec, @escaping (InstanceDetails, EncodedLabels, inout PrometheusTextWriter) -> Void)
+            -> Pass
+    ) -> [Pass] {
+        [
+            perSnapshot(MetricCatalog.collectDetailsSuccess) { snapshot, labels, writer in
+                guard snapshot.succeeded, let details = snapshot.details else { return }
+                writer.sample(MetricCatalog.collectDetailsSuccess.name, labels, value: details.succeeded ? 1 : 0)
+            },
+            perDescribed(MetricCatalog.instanceEncryptionInfo) { details, labels, writer in
+                guard let encryption = details.encryption else { return }
+                var info = labels
+                info.append("key_type", Self.clean(encryption.keyType))
+                info.append(
+                    "kms_key_arn", LabelValue.clean(encryption.kmsKeyArn ?? "", maxLength: Self.maxKeyARNLength))
+                writer.sample(MetricCatalog.instanceEncryptionInfo.name, info, value: 1)
+            },
+            perDescribed(MetricCatalog.instanceEncryptionStatus) { details, labels, writer in
+                guard let encryption = details.encryption else { return }
+                Self.stateSet(
+                    MetricCatalog.instanceEncryptionStatus.name, labels, modeled: ModeledStatus.encryptionStatuses,
+                    current: encryption.status, into: &writer)
+            },
+            perDescribed(MetricCatalog.instanceEncryptionStatusReason) { details, labels, writer in
+                guard let encryption = details.encryption, let rawReason = encryption.statusReason else { return }
+                let reason = LabelValue.clean(rawReason, maxLength: Self.maxReasonLength)
+                guard !reason.allSatisfy(\.isWhitespace) else { return }
+                var reasonLabels = labels
+                reasonLabels.append("status", (encryption.status ?? Self.missingModeledStatus).rawValue)
+                reasonLabels.append("reason", reason)
+                writer.sample(MetricCatalog.instanceEncryptionStatusReason.name, reasonLabels, value: 1)
+            },
+            perDescribed(MetricCatalog.instanceRegionStatus) { details, labels, writer in
+                for region in details.regions {
+                    Self.stateSet(
+                        MetricCatalog.instanceRegionStatus.name, labels.appending("replica_region", region.name),
+                        modeled: ModeledStatus.regionStatuses, current: region.status, into: &writer)
+                }
+            },
+            perDescribed(MetricCatalog.instanceRegionInfo) { details, labels, writer in
+                for region in details.regions {
+                    var info = labels.appending("replica_region", region.name)
+                    info.append("primary", region.isPrimary == true ? "true" : "false")
+                    writer.sample(MetricCatalog.instanceRegionInfo.name, info, value: 1)
+                }
+            },
+            perDescribed(MetricCatalog.instanceRegionAdded) { details, labels, writer in
+                for region in details.regions {
+                    guard let added = region.addedDate else { continue }
+                    writer.sample(
+                        MetricCatalog.instanceRegionAdded.name, labels.appending("replica_region", region.name),
+                        value: added)
+                }
+            },
+            perDescribed(MetricCatalog.instanceRegions) { details, labels, writer in
+                writer.sample(MetricCatalog.instanceRegions.name, labels, value: Double(details.regions.count))
+            },
+        ]
+    }
+
+    static let maxKeyARNLength = 2048
+    /// What a missing `EncryptionStatus` or Region `Status` is reported as.
+    static let missingModeledStatus = ModeledStatus(missingStatus)
+
+    /// A state set over the model's statuses, each at 0 but the current one; a status outside the model (already
+    /// cleaned and bounded) gets a series of its own at 1, as instance statuses do.
+    static func stateSet(
+        _ name: String, _ labels: EncodedLabels, modeled: [ModeledStatus], current: ModeledStatus?,
+        into writer: inout PrometheusTextWriter
+    ) {
+        let current = current ?? missingModeledStatus
+        for status in modeled {
+            writer.sample(name, labels.appending("status", status.rawValue), value: status == current ? 1 : 0)
+        }
+        if !modeled.contains(current) {
+            writer.sample(name, labels.appending("status", current.rawValue), value: 1)
+        }
     }
 
     /// One target's instances, cleaned, with the labels its series share.
@@ -198,6 +296,8 @@ package struct SnapshotRenderer: Sendable {
         let labels: EncodedLabels
         let rows: [Row]
         let unidentified: Int
+        /// Details of the rows' instances the target described, by ARN.
+        let details: [String: InstanceDetails]
         let instanceLabels: [EncodedLabels]
         /// When the instances were seen, for their age.
         let measuredAt: Double

@@ -26,6 +26,8 @@ package final class TargetSourceFactory: Sendable {
     package let environment: [String: String]
     /// The account token buckets' settings; `nil` paces nothing.
     let pacing: TargetsConfiguration.AccountPacing?
+    /// Descriptions of instances, shared by the targets of their owner; `nil` with instance details off.
+    let instanceDetails: InstanceDetailsCache?
     private let shared = Mutex(Shared())
 
     private struct Shared {
@@ -55,6 +57,13 @@ package final class TargetSourceFactory: Sendable {
         self.metrics = metrics
         self.clock = client.configuration.clock
         self.logger = logger
+        let targets = configuration.targets
+        instanceDetails =
+            configuration.collection.instanceDetails
+            ? InstanceDetailsCache(
+                reuse: targets.mode == .background ? targets.interval / 2 : configuration.collection.minInterval,
+                clock: client.configuration.clock)
+            : nil
     }
 
     /// Every target of `targets`, one per entry and region, in file order.
@@ -85,12 +94,19 @@ package final class TargetSourceFactory: Sendable {
                 try configuration.endpoint(forRegion: target.region), provider: provider, transport: transport,
                 observer: observer),
             targetPrefix: SSOAdminClient.targetPrefix)
-        let paginator = ListInstancesPaginator(
-            client: SSOAdminClient(client: ssoAdmin), pageSize: configuration.aws.pageSize)
+        let ssoAdminClient = SSOAdminClient(client: ssoAdmin)
+        let paginator = ListInstancesPaginator(client: ssoAdminClient, pageSize: configuration.aws.pageSize)
+        let describeInstances: TargetSource.DescribeInstances? = instanceDetails.map { cache in
+            let describer = InstanceDescriber(client: ssoAdminClient, cache: cache, metrics: metrics, logger: logger)
+            return { instances, target, deadline in
+                await describer.describe(instances, of: target, deadline: deadline)
+            }
+        }
         guard target.accountID.isEmpty else {
             metrics.registerTarget(target)
             return TargetSource(
-                target: target, account: account, listInstances: { try await paginator.collectAll(deadline: $0) })
+                target: target, account: account, listInstances: { try await paginator.collectAll(deadline: $0) },
+                describeInstances: describeInstances)
         }
         // Only a target without a known account needs STS to learn it.
         let sts = STSClient(
@@ -98,6 +114,7 @@ package final class TargetSourceFactory: Sendable {
         return TargetSource(
             target: target, account: account,
             listInstances: { try await paginator.collectAll(deadline: $0) },
+            describeInstances: describeInstances,
             learnAccountID: { [self] deadline in
                 let learned = try await sts.getCallerIdentity(deadline: deadline).account
                 if AccountID.isValid(learned) { shared.withLock { $0.ownAccount = learned } }

@@ -59,6 +59,8 @@ package struct TargetsConfiguration: Sendable {
     /// The token bucket each account's AWS calls go through, so throttling in one account slows only that account;
     /// `nil` paces nothing (the flags' one target, which has no other account to protect).
     package var accountPacing: AccountPacing?
+    /// `collection.instance_details`; `nil` when the file does not say, and `--collect.instance-details` decides.
+    package var instanceDetails: Bool?
     /// What is usable but probably a mistake, such as a region the partition data does not list: `check-config`
     /// prints it and the exporter logs it at startup and on reload.
     package var warnings: [String] = []
@@ -316,7 +318,8 @@ package struct TargetsConfiguration: Sendable {
             targets: targets, discovery: discovery, mode: mode, maxConcurrency: maxConcurrency, interval: interval,
             timeout: timeout,
             maxStale: try duration("max_stale", collection?.maxStale, default: defaultMaxStale, minimum: .zero),
-            accountPacing: AccountPacing(requestsPerSecond: rate, burst: burst))
+            accountPacing: AccountPacing(requestsPerSecond: rate, burst: burst),
+            instanceDetails: collection?.instanceDetails)
     }
 
     static func discovery(

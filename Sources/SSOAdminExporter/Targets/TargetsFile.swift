@@ -101,9 +101,11 @@ struct TargetsFile: Decodable, Sendable {
         var maxStale: String?
         var accountRequestsPerSecond: Double?
         var accountBurst: Int?
+        var instanceDetails: Bool?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case mode, interval, timeout
+            case instanceDetails = "instance_details"
             case maxConcurrency = "max_concurrency"
             case maxStale = "max_stale"
             case accountRequestsPerSecond = "account_requests_per_second"

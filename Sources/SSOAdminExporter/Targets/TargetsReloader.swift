@@ -164,7 +164,7 @@ package final class TargetsReloader: Service, Sendable {
             if loaded.discovery != initial.discovery || loaded.mode != initial.mode
                 || loaded.interval != initial.interval || loaded.timeout != initial.timeout
                 || loaded.maxStale != initial.maxStale || loaded.maxConcurrency != initial.maxConcurrency
-                || loaded.accountPacing != initial.accountPacing
+                || loaded.accountPacing != initial.accountPacing || loaded.instanceDetails != initial.instanceDetails
             {
                 summary += "; collection or discovery settings changed and apply after a restart"
                 logger.warning(

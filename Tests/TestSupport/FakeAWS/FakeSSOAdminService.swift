@@ -1,6 +1,50 @@
 import Foundation
 import Synchronization
 
+/// `EncryptionConfigurationDetails` as `DescribeInstance` sends it (botocore's sso-admin model); `nil` members are
+/// left out.
+public struct FakeEncryption: Sendable {
+    public var keyType: String?
+    public var kmsKeyArn: String?
+    public var status: String?
+    public var statusReason: String?
+
+    public init(
+        keyType: String? = "AWS_OWNED_KMS_KEY", kmsKeyArn: String? = nil, status: String? = "ENABLED",
+        statusReason: String? = nil
+    ) {
+        self.keyType = keyType
+        self.kmsKeyArn = kmsKeyArn
+        self.status = status
+        self.statusReason = statusReason
+    }
+
+    /// A customer-managed key in `status`.
+    public static func customerManaged(
+        _ status: String, reason: String? = nil,
+        key: String = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    ) -> FakeEncryption {
+        FakeEncryption(keyType: "CUSTOMER_MANAGED_KEY", kmsKeyArn: key, status: status, statusReason: reason)
+    }
+}
+
+/// One `RegionMetadata` of sso-admin's `ListRegions`.
+public struct FakeRegion: Sendable {
+    public var name: String
+    public var status: String?
+    public var addedDate: Double?
+    public var isPrimary: Bool?
+
+    public init(
+        _ name: String, status: String? = "ACTIVE", addedDate: Double? = 1_700_000_000, isPrimary: Bool? = false
+    ) {
+        self.name = name
+        self.status = status
+        self.addedDate = addedDate
+        self.isPrimary = isPrimary
+    }
+}
+
 /// An instance as the fake service stores it; `nil` fields are sent as JSON null or left out.
 public struct FakeInstance: Sendable {
     public var instanceArn: String
@@ -10,6 +54,10 @@ public struct FakeInstance: Sendable {
     public var createdDate: Double?
     public var status: String?
     public var statusReason: String?
+    /// What `DescribeInstance` sends as `EncryptionConfigurationDetails`; `nil` leaves the member out.
+    public var encryption: FakeEncryption?
+    /// What `ListRegions` lists; `nil` lists the fake's own Region as the primary one, added at creation.
+    public var regions: [FakeRegion]?
 
     public init(
         instanceArn: String,
@@ -18,7 +66,9 @@ public struct FakeInstance: Sendable {
         name: String? = nil,
         createdDate: Double? = 1_700_000_000.25,
         status: String? = "ACTIVE",
-        statusReason: String? = nil
+        statusReason: String? = nil,
+        encryption: FakeEncryption? = FakeEncryption(),
+        regions: [FakeRegion]? = nil
     ) {
         self.instanceArn = instanceArn
         self.identityStoreId = identityStoreId
@@ -27,15 +77,20 @@ public struct FakeInstance: Sendable {
         self.createdDate = createdDate
         self.status = status
         self.statusReason = statusReason
+        self.encryption = encryption
+        self.regions = regions
     }
 
-    /// `count` ACTIVE instances with distinct, model-conformant ARNs (`ssoins-` and 16 characters).
+    /// `count` ACTIVE instances with distinct, model-conformant ARNs (`ssoins-` and 16 characters). The first is
+    /// the caller's own (`123456789012`, the fake STS account); the others belong to other accounts, as the instances
+    /// an account sees but cannot describe.
     public static func numbered(_ count: Int) -> [FakeInstance] {
         (0..<count).map { index in
             let suffix = String(format: "%016x", index)
             return FakeInstance(
                 instanceArn: "arn:aws:sso:::instance/ssoins-\(suffix)",
                 identityStoreId: "d-\(String(format: "%010x", index))",
+                ownerAccountId: index == 0 ? "123456789012" : String(format: "2%011d", index),
                 name: "instance-\(index)",
                 createdDate: 1_700_000_000 + Double(index)
             )
@@ -82,21 +137,40 @@ public final class FakeSSOAdminService: Sendable {
         var instances: [FakeInstance]
         var faults: [FakeFault] = []
         var requests: [RecordedRequest] = []
+        var detailFaults: [FakeFault] = []
+        var detailRequests: [RecordedRequest] = []
+        var repeatRegionTokens = false
         var repeatTokens = false
         var responseDelay: Duration = .zero
         var region: String
     }
 
     private let state: Mutex<State>
+    /// The account the caller is taken to be: `DescribeInstance` and `ListRegions` refuse an instance it does not own.
+    public let callerAccount: String
 
-    public init(instances: [FakeInstance], region: String = "us-east-1") {
+    public init(instances: [FakeInstance], region: String = "us-east-1", callerAccount: String = "123456789012") {
         state = Mutex(State(instances: instances, region: region))
+        self.callerAccount = callerAccount
     }
 
-    /// Faults for the next requests, in order; once used up, requests are answered normally again.
+    /// Faults for the next `ListInstances` requests, in order; once used up, requests are answered normally again.
     public func inject(_ faults: [FakeFault]) {
         state.withLock { $0.faults.append(contentsOf: faults) }
     }
+
+    /// Faults for the next `DescribeInstance` and `ListRegions` requests, in order.
+    public func injectDetails(_ faults: [FakeFault]) {
+        state.withLock { $0.detailFaults.append(contentsOf: faults) }
+    }
+
+    /// Makes every `ListRegions` page hand back the same `NextToken`.
+    public func setRepeatRegionTokens(_ value: Bool) {
+        state.withLock { $0.repeatRegionTokens = value }
+    }
+
+    /// The `DescribeInstance` and `ListRegions` requests, in order (``requests`` holds `ListInstances`').
+    public var detailRequests: [RecordedRequest] { state.withLock { $0.detailRequests } }
 
     /// Makes every page hand back the same `NextToken` (a broken paginator on the service side).
     public func setRepeatTokens(_ value: Bool) {
@@ -118,6 +192,10 @@ public final class FakeSSOAdminService: Sendable {
         let body = (try? JSONSerialization.jsonObject(with: Data(request.body))) as? [String: Any]
         let maxResults = body?["MaxResults"] as? Int
         let nextToken = body?["NextToken"] as? String
+        let operation = request.header("X-Amz-Target")
+        if operation == "SWBExternalService.DescribeInstance" || operation == "SWBExternalService.ListRegions" {
+            return await handleDetails(request, body: body)
+        }
         let (fault, repeatTokens, instances, region, delay) = state.withLock { state in
             state.requests.append(
                 RecordedRequest(
@@ -197,6 +275,86 @@ public final class FakeSSOAdminService: Sendable {
             headers: [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", "fake-request")],
             body: Array(data)
         )
+    }
+
+    /// `DescribeInstance` and `ListRegions`: signed for sso in the fake's Region, `InstanceArn` required, an
+    /// instance the caller does not own refused with `AccessDeniedException` (the model lists four errors:
+    /// throttling, internal, access denied, validation).
+    func handleDetails(_ request: FakeHTTPRequest, body: [String: Any]?) async -> FakeHTTPAction {
+        let operation = request.header("X-Amz-Target") ?? ""
+        let (fault, instances, region, repeatTokens, delay) = state.withLock { state in
+            state.detailRequests.append(
+                RecordedRequest(
+                    target: operation, authorization: request.header("Authorization"),
+                    maxResults: body?["MaxResults"] as? Int, nextToken: body?["NextToken"] as? String,
+                    userAgent: request.header("User-Agent"), securityToken: request.header("X-Amz-Security-Token")))
+            let fault = state.detailFaults.isEmpty ? nil : state.detailFaults.removeFirst()
+            return (fault, state.instances, state.region, state.repeatRegionTokens, state.responseDelay)
+        }
+        if delay > .zero { try? await Task.sleep(for: delay) }
+        if let fault { return Self.action(for: fault) }
+        guard let authorization = request.header("Authorization"),
+            authorization.contains("/\(region)/sso/aws4_request")
+        else {
+            return Self.error("MissingAuthenticationTokenException", status: 403, message: "not signed for sso")
+        }
+        guard let body, let arn = body["InstanceArn"] as? String, (10...1224).contains(arn.utf8.count) else {
+            return Self.error("ValidationException", status: 400, message: "InstanceArn is required")
+        }
+        guard let instance = instances.first(where: { $0.instanceArn == arn }), instance.ownerAccountId == callerAccount
+        else {
+            return Self.error("AccessDeniedException", status: 400, message: "User is not authorized")
+        }
+        var response: [String: Any] = [:]
+        if operation.hasSuffix(".DescribeInstance") {
+            response = Self.describeJSON(instance)
+        } else {
+            let maxResults = body["MaxResults"] as? Int ?? 100
+            guard (1...100).contains(maxResults) else {
+                return Self.error("ValidationException", status: 400, message: "MaxResults must be 1..100")
+            }
+            let regions =
+                instance.regions ?? [FakeRegion(region, addedDate: instance.createdDate, isPrimary: true)]
+            var offset = 0
+            if let token = body["NextToken"] as? String {
+                guard token.hasPrefix("rtok-"), let value = Int(token.dropFirst(5)), value <= regions.count else {
+                    return Self.error("ValidationException", status: 400, message: "invalid NextToken")
+                }
+                offset = value
+            }
+            let page = regions[offset..<min(offset + maxResults, regions.count)]
+            response["Regions"] = page.map(Self.json)
+            if repeatTokens {
+                response["NextToken"] = "rtok-0"
+            } else if offset + page.count < regions.count {
+                response["NextToken"] = "rtok-\(offset + page.count)"
+            }
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: response)) ?? Data()
+        return .respond(status: 200, headers: [("Content-Type", "application/x-amz-json-1.1")], body: Array(data))
+    }
+
+    /// `DescribeInstanceResponse`: the instance's members and its `EncryptionConfigurationDetails`.
+    public static func describeJSON(_ instance: FakeInstance) -> [String: Any] {
+        var response = json(instance)
+        if let encryption = instance.encryption {
+            var details: [String: Any] = [:]
+            details["KeyType"] = encryption.keyType
+            details["KmsKeyArn"] = encryption.kmsKeyArn
+            details["EncryptionStatus"] = encryption.status
+            details["EncryptionStatusReason"] = encryption.statusReason
+            response["EncryptionConfigurationDetails"] = details
+        }
+        return response
+    }
+
+    /// One `RegionMetadata`.
+    public static func json(_ region: FakeRegion) -> [String: Any] {
+        var object: [String: Any] = ["RegionName": region.name]
+        object["Status"] = region.status
+        object["AddedDate"] = region.addedDate
+        object["IsPrimaryRegion"] = region.isPrimary
+        return object
     }
 
     static func json(_ instance: FakeInstance) -> [String: Any] {

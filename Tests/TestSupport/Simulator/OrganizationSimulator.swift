@@ -159,9 +159,13 @@ public final class OrganizationSimulator: Sendable {
             caller = account
         }
         if FakeSTSService.isQueryProtocol(request) { return sts(request, caller: caller) }
+        // sso-admin's ListRegions is another operation than Account's, counted and overridden apart.
         let operation =
             request.uri == "/listRegions"
-            ? "ListRegions" : String(request.header("X-Amz-Target")?.split(separator: ".").last ?? "")
+            ? "ListRegions"
+            : request.header("X-Amz-Target") == "SWBExternalService.ListRegions"
+                ? Self.instanceRegionsOperation
+                : String(request.header("X-Amz-Target")?.split(separator: ".").last ?? "")
         if let override = state.withLock({ $0.overrides[operation] }) {
             count(operation, caller)
             if let action = await override(request, caller) { return action }
@@ -169,6 +173,8 @@ public final class OrganizationSimulator: Sendable {
         if request.uri == "/listRegions" { return listRegions(request, caller: caller) }
         switch request.header("X-Amz-Target") {
         case "SWBExternalService.ListInstances": return await listInstances(request, caller: caller)
+        case "SWBExternalService.DescribeInstance", "SWBExternalService.ListRegions":
+            return instanceDetails(request, caller: caller, operation: operation)
         case "AWSOrganizationsV20161128.ListAccounts" where state.withLock({ $0.organizationsFailing }):
             return Self.jsonError("ServiceException", 500, "simulated outage")
         case "AWSOrganizationsV20161128.ListAccounts": return listAccounts(request, caller: caller)
@@ -315,6 +321,36 @@ public final class OrganizationSimulator: Sendable {
         let page = instances[offset..<min(offset + pageSize, instances.count)]
         var response: [String: Any] = ["Instances": page.map(FakeSSOAdminService.json)]
         if offset + page.count < instances.count { response["NextToken"] = "tok-\(offset + page.count)" }
+        return Self.json(response)
+    }
+
+    /// The name sso-admin's `ListRegions` is counted and overridden under (`ListRegions` is Account's).
+    public static let instanceRegionsOperation = "SSOAdmin.ListRegions"
+
+    /// `DescribeInstance` and sso-admin's `ListRegions` for an instance the caller owns, in any of its Regions; an
+    /// instance it does not own is refused with `AccessDeniedException`, as the service does.
+    private func instanceDetails(_ request: FakeHTTPRequest, caller: String, operation: String) -> FakeHTTPAction {
+        guard let account = accounts[caller] else { return Self.jsonError("AccessDeniedException", 403, "no account") }
+        count(operation, caller)
+        let faults = faults(of: account)
+        if faults.hang { return .hang }
+        if faults.throttle { return Self.jsonError("ThrottlingException", 400, "Rate exceeded") }
+        let body = Self.jsonObject(request.body)
+        guard let arn = body["InstanceArn"] as? String else {
+            return Self.jsonError("ValidationException", 400, "InstanceArn is required")
+        }
+        guard
+            let (home, instance) = account.instances.lazy.flatMap({ region, list in list.map { (region, $0) } })
+                .first(where: { $0.1.instanceArn == arn && $0.1.ownerAccountId == caller })
+        else { return Self.jsonError("AccessDeniedException", 400, "User is not authorized to describe \(arn)") }
+        if operation == "DescribeInstance" { return Self.json(FakeSSOAdminService.describeJSON(instance)) }
+        let regions = instance.regions ?? [FakeRegion(home, addedDate: instance.createdDate, isPrimary: true)]
+        let pageSize = min(max(body["MaxResults"] as? Int ?? 100, 1), 100)
+        let offset = (body["NextToken"] as? String).flatMap { Int($0.dropFirst(4)) } ?? 0
+        guard offset <= regions.count else { return Self.jsonError("ValidationException", 400, "bad NextToken") }
+        let page = regions[offset..<min(offset + pageSize, regions.count)]
+        var response: [String: Any] = ["Regions": page.map(FakeSSOAdminService.json)]
+        if offset + page.count < regions.count { response["NextToken"] = "tok-\(offset + page.count)" }
         return Self.json(response)
     }
 

@@ -1,0 +1,255 @@
+import AWSClient
+import Foundation
+import SSOAdminExporter
+import TestSupport
+import Testing
+
+extension DeadlineTests {
+    /// `DescribeInstance` and sso-admin `ListRegions` after `ListInstances`, through the production transport and the
+    /// router's streamed route, against the fake that follows botocore's model.
+    @Suite("instance details: encryption and replicated Regions")
+    struct InstanceDetailsTests {
+        static let arn = "arn:aws:sso:::instance/ssoins-00000000000000aa"
+        static let key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+        static func owned(
+            encryption: FakeEncryption? = FakeEncryption(), regions: [FakeRegion]? = nil, arn: String = arn
+        ) -> FakeInstance {
+            FakeInstance(instanceArn: arn, ownerAccountId: "123456789012", encryption: encryption, regions: regions)
+        }
+
+        static func value(_ metrics: ParsedExposition, _ name: String, _ labels: [String: String] = [:]) -> Double? {
+            metrics.value(name, labels.merging(["region": "us-east-1"]) { given, _ in given })
+        }
+
+        static func detailErrors(_ metrics: ParsedExposition, _ operation: String, _ exception: String) -> Double? {
+            metrics.value("aws_sso_admin_api_errors_total", ["operation": operation, "exception": exception])
+        }
+
+        @Test("a customer-managed key that failed to update and a Region stuck adding, as series")
+        func encryptionAndRegions() async throws {
+            let instance = Self.owned(
+                encryption: .customerManaged("UPDATE_FAILED", reason: "KMS key is disabled\n(since Monday)"),
+                regions: [
+                    FakeRegion("us-east-1", addedDate: 1_600_000_000, isPrimary: true),
+                    FakeRegion("eu-west-1", status: "ADDING", addedDate: 1_700_000_500.5),
+                ])
+            try await ExporterHarness.with(instances: [instance]) { harness in
+                let metrics = try await harness.scrape()
+                #expect(metrics.success == 1)
+                #expect(Self.value(metrics, "aws_sso_admin_collect_details_success") == 1)
+                let info = try #require(metrics.samples("aws_sso_admin_instance_encryption_info").first)
+                #expect(info.labels["instance_arn"] == Self.arn)
+                #expect(info.labels["key_type"] == "CUSTOMER_MANAGED_KEY")
+                #expect(info.labels["kms_key_arn"] == Self.key)
+                #expect(info.labels["account_id"] == "123456789012")
+                let statuses = metrics.samples("aws_sso_admin_instance_encryption_status")
+                #expect(Set(statuses.map { $0.labels["status"] ?? "" }) == ["UPDATING", "ENABLED", "UPDATE_FAILED"])
+                #expect(statuses.filter { $0.value == 1 }.map { $0.labels["status"] } == ["UPDATE_FAILED"])
+                let reason = try #require(metrics.samples("aws_sso_admin_instance_encryption_status_reason_info").first)
+                #expect(reason.labels["reason"] == "KMS key is disabled(since Monday)")
+                #expect(reason.labels["status"] == "UPDATE_FAILED")
+                #expect(
+                    Self.value(
+                        metrics, "aws_sso_admin_instance_region_status",
+                        ["replica_region": "eu-west-1", "status": "ADDING"]) == 1)
+                #expect(metrics.samples("aws_sso_admin_instance_region_status").count == 6)
+                #expect(metrics.samples("aws_sso_admin_instance_region_status").filter { $0.value == 1 }.count == 2)
+                #expect(
+                    Self.value(
+                        metrics, "aws_sso_admin_instance_region_info",
+                        ["replica_region": "us-east-1", "primary": "true"])
+                        == 1)
+                #expect(
+                    Self.value(
+                        metrics, "aws_sso_admin_instance_region_info",
+                        ["replica_region": "eu-west-1", "primary": "false"]) == 1)
+                #expect(
+                    Self.value(
+                        metrics, "aws_sso_admin_instance_region_added_timestamp_seconds",
+                        ["replica_region": "eu-west-1"]) == 1_700_000_500.5)
+                #expect(Self.value(metrics, "aws_sso_admin_instance_regions", ["instance_arn": Self.arn]) == 2)
+                #expect(
+                    harness.service.detailRequests.map(\.target) == [
+                        "SWBExternalService.DescribeInstance", "SWBExternalService.ListRegions",
+                    ])
+                #expect(harness.service.detailRequests.last?.maxResults == 100)
+                for operation in ["DescribeInstance", "ListRegions"] {
+                    #expect(
+                        metrics.value("aws_sso_admin_api_requests_total", ["operation": operation]) == 1, "\(operation)"
+                    )
+                    #expect(Self.detailErrors(metrics, operation, "AccessDeniedException") == 0, "\(operation)")
+                }
+            }
+        }
+
+        @Test("only the instances the account owns are described, each once however often it is listed")
+        func ownedOnly() async throws {
+            let instances = FakeInstance.numbered(3) + [Self.owned(), Self.owned()]
+            try await ExporterHarness.with(instances: instances) { harness in
+                let metrics = try await harness.scrape()
+                #expect(Self.value(metrics, "aws_sso_admin_collect_details_success") == 1)
+                // numbered(3)'s first instance and the one listed twice; the other two belong to other accounts.
+                #expect(harness.service.detailRequests.count == 4)
+                #expect(metrics.samples("aws_sso_admin_instance_encryption_info").count == 2)
+                #expect(metrics.samples("aws_sso_admin_instance_info").count == 4)
+            }
+        }
+
+        @Test("a role without the new permissions: ListInstances series and collect_success 1, details_success 0")
+        func accessDenied() async throws {
+            try await ExporterHarness.with(instances: [Self.owned()]) { harness in
+                harness.service.injectDetails([.serviceError(code: "AccessDeniedException", status: 400)])
+                let metrics = try await harness.scrape()
+                #expect(metrics.success == 1)
+                #expect(Self.value(metrics, "aws_sso_admin_collect_details_success") == 0)
+                #expect(Self.detailErrors(metrics, "DescribeInstance", "AccessDeniedException") == 1)
+                #expect(metrics.samples("aws_sso_admin_instance_status").count == 4)
+                #expect(metrics.samples("aws_sso_admin_instance_encryption_info").isEmpty)
+                #expect(metrics.samples("aws_sso_admin_instance_region_status").isEmpty)
+                // The next collection reads them again.
+                let next = try await harness.scrape()
+                #expect(Self.value(next, "aws_sso_admin_collect_details_success") == 1)
+                #expect(next.samples("aws_sso_admin_instance_encryption_info").count == 1)
+            }
+        }
+
+        @Test("--no-collect.instance-details makes ListInstances calls only, and the page has no detail families")
+        func switchedOff() async throws {
+            try await ExporterHarness.with(instances: [Self.owned()], arguments: ["--no-collect.instance-details"]) {
+                harness in
+                let metrics = try await harness.scrape()
+                #expect(metrics.success == 1)
+                #expect(harness.service.detailRequests.isEmpty)
+                #expect(metrics.samples("aws_sso_admin_collect_details_success").isEmpty)
+                #expect(metrics.samples("aws_sso_admin_api_requests_total", ["operation": "DescribeInstance"]).isEmpty)
+                #expect(metrics.types["aws_sso_admin_instance_encryption_status"] == nil)
+            }
+        }
+
+        @Test("a ListRegions that repeats its NextToken is a PaginationLoop; the instance keeps its other series")
+        func repeatedRegionToken() async throws {
+            let regions = (1...3).map { FakeRegion("eu-west-\($0)") }
+            try await ExporterHarness.with(instances: [Self.owned(regions: regions)]) { harness in
+                harness.service.setRepeatRegionTokens(true)
+                let metrics = try await harness.scrape(budget: .seconds(5))
+                #expect(metrics.success == 1)
+                #expect(Self.value(metrics, "aws_sso_admin_collect_details_success") == 0)
+                #expect(Self.detailErrors(metrics, "ListRegions", "PaginationLoop") == 1)
+                #expect(metrics.samples("aws_sso_admin_instance_encryption_info").isEmpty)
+                #expect(harness.service.detailRequests.count == 3, "describe, two pages, then the repeat is seen")
+            }
+        }
+
+        @Test("1,000 Regions are refused as TooManyItems without being held")
+        func thousandRegions() async throws {
+            let regions = (0..<1000).map { FakeRegion("eu-test-\($0 % 100 + 1)") }
+            try await ExporterHarness.with(instances: [Self.owned(regions: regions)]) { harness in
+                let metrics = try await harness.scrape()
+                #expect(metrics.success == 1)
+                #expect(Self.value(metrics, "aws_sso_admin_collect_details_success") == 0)
+                #expect(Self.detailErrors(metrics, "ListRegions", "TooManyItems") == 1)
+                #expect(metrics.samples("aws_sso_admin_instance_region_status").isEmpty)
+            }
+        }
+
+        @Test("names that are not Regions are left out and counted; a Region listed twice is one series set")
+        func badRegionNames() async throws {
+            let regions = [
+                FakeRegion("us-east-1", isPrimary: true), FakeRegion("us-east-1", status: "REMOVING"),
+                FakeRegion("Mars\nbase"), FakeRegion(String(repeating: "a", count: 100_000)), FakeRegion("eu-west-1"),
+            ]
+            try await ExporterHarness.with(instances: [Self.owned(regions: regions)]) { harness in
+                let metrics = try await harness.scrape()
+                #expect(metrics.success == 1)
+                #expect(Self.value(metrics, "aws_sso_admin_collect_details_success") == 0)
+                #expect(Self.detailErrors(metrics, "ListRegions", "InvalidResponse") == 1)
+                #expect(
+                    Set(metrics.samples("aws_sso_admin_instance_region_info").map { $0.labels["replica_region"] })
+                        == ["us-east-1", "eu-west-1"])
+                #expect(Self.value(metrics, "aws_sso_admin_instance_regions") == 2)
+                #expect(
+                    Self.value(
+                        metrics, "aws_sso_admin_instance_region_status",
+                        ["replica_region": "us-east-1", "status": "ACTIVE"])
+                        == 1, "the first listing of a Region wins")
+            }
+        }
+
+        @Test("no EncryptionConfigurationDetails, unknown and missing values: reported as they are, never trapping")
+        func oddAnswers() async throws {
+            let instances = [
+                Self.owned(encryption: nil, arn: "arn:aws:sso:::instance/ssoins-00000000000000b1"),
+                Self.owned(
+                    encryption: FakeEncryption(keyType: "NEW_KEY_KIND", status: "ROTATING"),
+                    regions: [FakeRegion("us-east-1", status: nil, addedDate: nil, isPrimary: nil)],
+                    arn: "arn:aws:sso:::instance/ssoins-00000000000000b2"),
+                Self.owned(
+                    encryption: FakeEncryption(keyType: nil, status: nil, statusReason: "   "),
+                    arn: "arn:aws:sso:::instance/ssoins-00000000000000b3"),
+            ]
+            try await ExporterHarness.with(instances: instances) { harness in
+                let metrics = try await harness.scrape()
+                #expect(Self.value(metrics, "aws_sso_admin_collect_details_success") == 1)
+                let info = metrics.samples("aws_sso_admin_instance_encryption_info")
+                #expect(info.count == 2, "the instance without details has no encryption series")
+                #expect(
+                    Self.value(
+                        metrics, "aws_sso_admin_instance_encryption_status",
+                        ["instance_arn": "arn:aws:sso:::instance/ssoins-00000000000000b2", "status": "ROTATING"]) == 1)
+                #expect(
+                    metrics.samples(
+                        "aws_sso_admin_instance_encryption_status",
+                        ["instance_arn": "arn:aws:sso:::instance/ssoins-00000000000000b2"]
+                    ).count == 4)
+                #expect(
+                    Self.value(
+                        metrics, "aws_sso_admin_instance_encryption_status",
+                        ["instance_arn": "arn:aws:sso:::instance/ssoins-00000000000000b3", "status": "UNKNOWN"]) == 1)
+                #expect(metrics.samples("aws_sso_admin_instance_encryption_status_reason_info").isEmpty)
+                #expect(
+                    Self.value(
+                        metrics, "aws_sso_admin_instance_region_status",
+                        ["replica_region": "us-east-1", "status": "UNKNOWN"]) == 1)
+                #expect(
+                    Self.value(
+                        metrics, "aws_sso_admin_instance_region_info",
+                        ["replica_region": "us-east-1", "primary": "false"])
+                        == 1)
+                #expect(metrics.samples("aws_sso_admin_instance_region_added_timestamp_seconds").count == 2)
+            }
+        }
+
+        @Test("a DescribeInstance that hangs ends at the scrape's deadline; the collection still succeeds")
+        func hangingDescribe() async throws {
+            try await ExporterHarness.with(
+                instances: [Self.owned()], arguments: ["--aws.request-timeout", "300ms"], clock: .continuous
+            ) { harness in
+                harness.service.injectDetails(Array(repeating: .hang, count: 3))
+                let started = ContinuousClock.now
+                let metrics = try await harness.scrape(budget: .seconds(3))
+                // By the scrape's deadline, give or take a busy machine's timers.
+                #expect(ContinuousClock.now - started < .seconds(4))
+                #expect(metrics.success == 1)
+                #expect(Self.value(metrics, "aws_sso_admin_collect_details_success") == 0)
+                #expect((Self.detailErrors(metrics, "DescribeInstance", "Timeout") ?? 0) >= 1)
+                #expect(metrics.samples("aws_sso_admin_instance_status").count == 4)
+            }
+        }
+
+        @Test("an account listed as owning a thousand instances has ten described, the rest counted")
+        func thousandOwned() async throws {
+            let instances = (0..<1000).map {
+                Self.owned(arn: "arn:aws:sso:::instance/ssoins-\(String(format: "%016x", $0))")
+            }
+            try await ExporterHarness.with(instances: instances) { harness in
+                let metrics = try await harness.scrape()
+                #expect(metrics.success == 1)
+                #expect(Self.value(metrics, "aws_sso_admin_collect_details_success") == 0)
+                #expect(Self.detailErrors(metrics, "DescribeInstance", "TooManyItems") == 1)
+                #expect(harness.service.detailRequests.count == 20)
+                #expect(metrics.samples("aws_sso_admin_instance_encryption_info").count == 10)
+            }
+        }
+    }
+}
