@@ -1,8 +1,9 @@
 import AWSClient
 import Foundation
-import SSOAdminExporter
 import TestSupport
 import Testing
+
+@testable import SSOAdminExporter
 
 extension DeadlineTests {
     /// `DescribeInstance` and sso-admin `ListRegions` after `ListInstances`, through the production transport and the
@@ -235,6 +236,30 @@ extension DeadlineTests {
                 #expect((Self.detailErrors(metrics, "DescribeInstance", "Timeout") ?? 0) >= 1)
                 #expect(metrics.samples("aws_sso_admin_instance_status").count == 4)
             }
+        }
+
+        /// Organizations come and go: a description is kept for its reuse, never for an ARN no longer listed.
+        @Test("the description cache keeps only descriptions younger than their reuse, whatever the ARNs")
+        func cacheForgets() async throws {
+            let clock = ManualClock()
+            let cache = InstanceDetailsCache(reuse: .seconds(30), clock: AWSClock(clock))
+            let details = InstanceDetails(encryption: nil, regions: [])
+            let deadline = AWSClock(clock).now().advanced(by: .seconds(5))
+            for index in 0..<1000 {
+                _ = await cache.details(of: "arn-\(index)", patience: deadline) { details }
+            }
+            #expect(cache.kept == 1000)
+            var fetches = 0
+            _ = await cache.details(of: "arn-1", patience: deadline) {
+                fetches += 1
+                return details
+            }
+            #expect(fetches == 0, "a description within its reuse is not fetched again")
+            clock.advance(by: .seconds(31))
+            _ = await cache.details(of: "arn-new", patience: AWSClock(clock).now().advanced(by: .seconds(5))) {
+                details
+            }
+            #expect(cache.kept == 1)
         }
 
         @Test("an account listed as owning a thousand instances has ten described, the rest counted")

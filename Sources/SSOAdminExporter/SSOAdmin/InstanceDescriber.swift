@@ -164,13 +164,16 @@ package final class InstanceDetailsCache: Sendable {
         return await flights.wait(ticket, patience: max(.zero, clock.now().duration(to: deadline))) ?? nil
     }
 
+    /// Descriptions kept now, for tests.
+    var kept: Int { recent.withLock { $0.count } }
+
     private func store(_ details: InstanceDetails, for arn: String) {
         let now = clock.now()
         recent.withLock { recent in
-            recent[arn] = (details, now)
-            guard recent.count > Self.capacity else { return }
+            // Descriptions past their reuse are dropped on every store, so ARNs that disappear do not stay.
             recent = recent.filter { $0.value.at.duration(to: now) < reuse }
-            if recent.count > Self.capacity { recent = [arn: (details, now)] }
+            if recent.count >= Self.capacity { recent = [:] }
+            recent[arn] = (details, now)
         }
     }
 }

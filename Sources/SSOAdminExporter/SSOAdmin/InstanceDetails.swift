@@ -144,10 +144,12 @@ extension SSOAdminClient {
             var details = EncryptionDetails()
             try reader.readObject { reader, member in
                 switch member {
-                case "KeyType": details.keyType = try reader.readString()
-                case "KmsKeyArn": details.kmsKeyArn = try reader.readString()
+                // Cut as they are read: descriptions are kept between collections, and a label holds no more.
+                case "KeyType": details.keyType = try reader.readString().map { String($0.prefix(64)) }
+                case "KmsKeyArn": details.kmsKeyArn = try reader.readString().map { String($0.prefix(2048)) }
                 case "EncryptionStatus": details.status = try reader.readString().map(ModeledStatus.init)
-                case "EncryptionStatusReason": details.statusReason = try reader.readString()
+                case "EncryptionStatusReason":
+                    details.statusReason = try reader.readString().map { String($0.prefix(1024)) }
                 default: try reader.skipValue()
                 }
             }
