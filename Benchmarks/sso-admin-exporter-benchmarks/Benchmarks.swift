@@ -28,10 +28,12 @@ enum Benchmarks {
             return
         }
         if CommandLine.arguments.dropFirst().first == "--organization-only" {
-            // `--organization-only 2000` runs one size, for comparing two builds.
+            // `--organization-only 2000` runs one size, for comparing two builds; `--no-instance-details` leaves out
+            // DescribeInstance and ListRegions.
             let sizes = CommandLine.arguments.dropFirst(2).compactMap { Int($0) }
+            let details = !CommandLine.arguments.contains("--no-instance-details")
             for accounts in sizes.isEmpty ? [500, 1_000, 2_000] : sizes {
-                try await organizationScale(accounts: accounts)
+                try await organizationScale(accounts: accounts, instanceDetails: details)
             }
             return
         }
@@ -262,7 +264,11 @@ extension Benchmarks {
         let port = try ExternalTools.freeLoopbackPort()
         let process = Process()
         process.executableURL = binary
-        process.arguments = ["--web.listen-address", "127.0.0.1:\(port)", "--log.level", "error"]
+        // One of the instances is the caller's own (FakeInstance.numbered): DescribeInstance and one ListRegions page
+        // per scrape, unless `--no-instance-details`.
+        process.arguments =
+            ["--web.listen-address", "127.0.0.1:\(port)", "--log.level", "error"]
+            + (CommandLine.arguments.contains("--no-instance-details") ? ["--no-collect.instance-details"] : [])
         process.environment = [
             "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": server.endpoint, "AWS_ACCESS_KEY_ID": "AKID",
             "AWS_SECRET_ACCESS_KEY": "secret",

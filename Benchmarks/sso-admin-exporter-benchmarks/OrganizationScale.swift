@@ -9,9 +9,11 @@ extension Benchmarks {
     /// Everything is read from the exporter's own metrics: the first round's duration (from the discovery's end to
     /// the last target's success), its calls, its resident memory, and how long `/metrics` takes for every target.
     /// The exporter's CPU is read from `/proc` once it is idle after the round, before anything renders every target.
-    static func organizationScale(accounts: Int, latency: Duration = .milliseconds(50), maxConcurrency: Int = 64)
-        async throws
-    {
+    /// With `instanceDetails`, owned instances are described too (the simulator's organization instance and every
+    /// fifth account's own): those calls count in the round, its ideal and the CPU per call.
+    static func organizationScale(
+        accounts: Int, latency: Duration = .milliseconds(50), maxConcurrency: Int = 64, instanceDetails: Bool = true
+    ) async throws {
         let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         let exporterBinary = directory.appendingPathComponent("sso-admin-exporter").path
         let simulatorBinary = directory.appendingPathComponent("sso-admin-org-simulator").path
@@ -46,6 +48,7 @@ extension Benchmarks {
           interval: 30s
           timeout: 25s
           max_concurrency: \(maxConcurrency)
+          instance_details: \(instanceDetails)
 
         """.write(to: config, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: config) }
@@ -132,7 +135,9 @@ extension Benchmarks {
             metrics.samples("aws_sso_admin_api_requests_total", ["operation": operation]).reduce(0) { $0 + $1.value }
         }
         let assumeRoles = requests("AssumeRole")
-        let roundCalls = requests("ListInstances") + assumeRoles
+        // No discovery of enabled Regions here, so every ListRegions is sso-admin's, an instance detail call.
+        let detailCalls = requests("DescribeInstance") + requests("ListRegions")
+        let roundCalls = requests("ListInstances") + assumeRoles + detailCalls
         let allCalls = metrics.samples("aws_sso_admin_api_requests_total").reduce(0) { $0 + $1.value }
         let ideal = roundCalls * latency.seconds / Double(maxConcurrency)
         let resident = metrics.value("process_resident_memory_bytes") ?? 0
@@ -173,20 +178,25 @@ extension Benchmarks {
             previous = now
         }
         let later = try await scrape().0
-        let laterCalls =
-            later.samples("aws_sso_admin_api_requests_total", ["operation": "ListInstances"]).reduce(0) {
-                $0 + $1.value
-            } - requests("ListInstances")
+        let collectionOperations = ["ListInstances", "DescribeInstance", "ListRegions"]
+        let laterCalls = collectionOperations.reduce(0.0) { total, operation in
+            total
+                + later.samples("aws_sso_admin_api_requests_total", ["operation": operation]).reduce(0) {
+                    $0 + $1.value
+                }
+                - requests(operation)
+        }
         let callsPerRound = rounds.isEmpty ? 0 : laterCalls / Double(rounds.count)
         let perCall = rounds.map { String(format: "%3.0f", callsPerRound > 0 ? $0 / callsPerRound * 1e6 : 0) }
         print(
             String(
                 format:
-                    "organization, %5d accounts × 3 regions (%5d targets): round %6.2f s (ideal %6.2f s, ×%.2f), "
-                    + "%5.0f AssumeRole, %6.0f calls, CPU %5.2f s = %3.0f µs/call, RSS %5.1f MiB while rendering, "
+                    "organization, %5d accounts × 3 regions (%5d targets), details %@: round %6.2f s (ideal %6.2f s, "
+                    + "×%.2f), %5.0f AssumeRole, %4.0f detail calls, %6.0f calls, CPU %5.2f s = %3.0f µs/call, RSS %5.1f MiB while rendering, "
                     + "%5.1f MiB between scrapes, /metrics %5.1f ms (%.1f MB); next rounds %5.0f calls each, "
                     + "CPU %@ µs/call",
-                accounts, targets, round, ideal, round / ideal, assumeRoles, allCalls, cpu, cpu / allCalls * 1e6,
+                accounts, targets, (instanceDetails ? "on" : "off") as NSString, round, ideal, round / ideal,
+                assumeRoles, detailCalls, allCalls, cpu, cpu / allCalls * 1e6,
                 resident / 1_048_576, idle / 1_048_576, render.milliseconds, Double(size) / 1e6, callsPerRound,
                 perCall.joined(separator: ", ") as NSString))
     }
