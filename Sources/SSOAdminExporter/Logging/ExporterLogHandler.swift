@@ -98,7 +98,8 @@ package struct ExporterLogHandler: LogHandler {
         case .stringConvertible(let convertible): convertible.description
         case .array(let values): "[" + values.map(flatten).joined(separator: ",") + "]"
         case .dictionary(let dictionary):
-            "{" + dictionary.keys.sorted().map { "\($0)=\(flatten(dictionary[$0]!))" }.joined(separator: ",") + "}"
+            "{" + dictionary.sorted { $0.key < $1.key }.map { "\($0.key)=\(flatten($0.value))" }.joined(separator: ",")
+                + "}"
         }
     }
 

@@ -118,26 +118,27 @@ struct TargetsFile: Decodable, Sendable {
         "targets": .sequence(
             .mapping(
                 Dictionary(
-                    uniqueKeysWithValues: Target.CodingKeys.allCases.map { key -> (String, StrictYAML.Schema) in
+                    Target.CodingKeys.allCases.map { key -> (String, StrictYAML.Schema) in
                         switch key {
                         case .labels: (key.rawValue, .anyMapping)
                         case .regions: (key.rawValue, .sequence(.value))
                         default: (key.rawValue, .value)
                         }
-                    }))),
+                    }, uniquingKeysWith: { first, _ in first }))),
         "discovery": .mapping([
             "organizations": .mapping(
                 Dictionary(
-                    uniqueKeysWithValues: Organizations.CodingKeys.allCases.map { key -> (String, StrictYAML.Schema) in
+                    Organizations.CodingKeys.allCases.map { key -> (String, StrictYAML.Schema) in
                         switch key {
                         case .labels: (key.rawValue, .anyMapping)
                         case .includeAccounts, .excludeAccounts, .accountStates: (key.rawValue, .sequence(.value))
                         default: (key.rawValue, .value)
                         }
-                    }))
+                    }, uniquingKeysWith: { first, _ in first }))
         ]),
         "collection": .mapping(
-            Dictionary(uniqueKeysWithValues: Collection.CodingKeys.allCases.map { ($0.rawValue, .value) })),
+            Dictionary(
+                Collection.CodingKeys.allCases.map { ($0.rawValue, .value) }, uniquingKeysWith: { first, _ in first })),
     ])
 
     static func parse(_ text: String, path: String) throws(ConfigFileError) -> TargetsFile {

@@ -81,7 +81,7 @@ struct WebConfigurationFile: Decodable, Sendable {
     ])
 
     private static func keys<Key: CodingKey & CaseIterable>(_: Key.Type) -> [String: StrictYAML.Schema] {
-        Dictionary(uniqueKeysWithValues: Key.allCases.map { ($0.stringValue, .value) })
+        Dictionary(Key.allCases.map { ($0.stringValue, .value) }, uniquingKeysWith: { first, _ in first })
     }
 
     /// Parses `text`, read from `path` (named in every error).

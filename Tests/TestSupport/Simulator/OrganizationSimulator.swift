@@ -310,17 +310,30 @@ public final class OrganizationSimulator: Sendable {
         guard let account = accounts[caller] else { return Self.jsonError("AccessDeniedException", 403, "no account") }
         let region = Self.signingRegion(request) ?? ""
         count("ListInstances", caller)
+        if let refusal = faultAnswer(for: account) { return refusal }
+        return Self.page(
+            account.instances[region] ?? [], as: "Instances", body: Self.jsonObject(request.body),
+            json: FakeSSOAdminService.json)
+    }
+
+    /// What `account`'s faults answer an sso-admin call with, if anything.
+    private func faultAnswer(for account: Account) -> FakeHTTPAction? {
         let faults = faults(of: account)
         if faults.hang { return .hang }
         if faults.throttle { return Self.jsonError("ThrottlingException", 400, "Rate exceeded") }
-        let body = Self.jsonObject(request.body)
-        let instances = account.instances[region] ?? []
+        return nil
+    }
+
+    /// One page of an sso-admin listing under `member`: `MaxResults` 1..100 (default 100), `tok-N` tokens.
+    private static func page<Item>(
+        _ items: [Item], as member: String, body: [String: Any], json: (Item) -> [String: Any]
+    ) -> FakeHTTPAction {
         let pageSize = min(max(body["MaxResults"] as? Int ?? 100, 1), 100)
         let offset = (body["NextToken"] as? String).flatMap { Int($0.dropFirst(4)) } ?? 0
-        guard offset <= instances.count else { return Self.jsonError("ValidationException", 400, "bad NextToken") }
-        let page = instances[offset..<min(offset + pageSize, instances.count)]
-        var response: [String: Any] = ["Instances": page.map(FakeSSOAdminService.json)]
-        if offset + page.count < instances.count { response["NextToken"] = "tok-\(offset + page.count)" }
+        guard offset <= items.count else { return jsonError("ValidationException", 400, "bad NextToken") }
+        let page = items[offset..<min(offset + pageSize, items.count)]
+        var response: [String: Any] = [member: page.map(json)]
+        if offset + page.count < items.count { response["NextToken"] = "tok-\(offset + page.count)" }
         return Self.json(response)
     }
 
@@ -332,9 +345,7 @@ public final class OrganizationSimulator: Sendable {
     private func instanceDetails(_ request: FakeHTTPRequest, caller: String, operation: String) -> FakeHTTPAction {
         guard let account = accounts[caller] else { return Self.jsonError("AccessDeniedException", 403, "no account") }
         count(operation, caller)
-        let faults = faults(of: account)
-        if faults.hang { return .hang }
-        if faults.throttle { return Self.jsonError("ThrottlingException", 400, "Rate exceeded") }
+        if let refusal = faultAnswer(for: account) { return refusal }
         let body = Self.jsonObject(request.body)
         guard let arn = body["InstanceArn"] as? String else {
             return Self.jsonError("ValidationException", 400, "InstanceArn is required")
@@ -345,13 +356,7 @@ public final class OrganizationSimulator: Sendable {
         else { return Self.jsonError("AccessDeniedException", 400, "User is not authorized to describe \(arn)") }
         if operation == "DescribeInstance" { return Self.json(FakeSSOAdminService.describeJSON(instance)) }
         let regions = instance.regions ?? [FakeRegion(home, addedDate: instance.createdDate, isPrimary: true)]
-        let pageSize = min(max(body["MaxResults"] as? Int ?? 100, 1), 100)
-        let offset = (body["NextToken"] as? String).flatMap { Int($0.dropFirst(4)) } ?? 0
-        guard offset <= regions.count else { return Self.jsonError("ValidationException", 400, "bad NextToken") }
-        let page = regions[offset..<min(offset + pageSize, regions.count)]
-        var response: [String: Any] = ["Regions": page.map(FakeSSOAdminService.json)]
-        if offset + page.count < regions.count { response["NextToken"] = "tok-\(offset + page.count)" }
-        return Self.json(response)
+        return Self.page(regions, as: "Regions", body: body, json: FakeSSOAdminService.json)
     }
 
     // MARK: Organizations
