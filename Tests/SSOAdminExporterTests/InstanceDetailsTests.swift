@@ -246,20 +246,81 @@ extension DeadlineTests {
             let details = InstanceDetails(encryption: nil, regions: [])
             let deadline = AWSClock(clock).now().advanced(by: .seconds(5))
             for index in 0..<1000 {
-                _ = await cache.details(of: "arn-\(index)", patience: deadline) { details }
+                _ = await cache.details(of: "arn-\(index)", patience: deadline) { .described(details) }
             }
             #expect(cache.kept == 1000)
             var fetches = 0
-            _ = await cache.details(of: "arn-1", patience: deadline) {
+            let reused = await cache.details(of: "arn-1", patience: deadline) {
                 fetches += 1
-                return details
+                return .described(details)
             }
             #expect(fetches == 0, "a description within its reuse is not fetched again")
+            #expect(reused.outcome == .described(details) && !reused.led)
             clock.advance(by: .seconds(31))
             _ = await cache.details(of: "arn-new", patience: AWSClock(clock).now().advanced(by: .seconds(5))) {
-                details
+                .described(details)
             }
             #expect(cache.kept == 1)
+        }
+
+        /// Only the caller that made the calls had them counted by its request observer; one that waited for them
+        /// learns the failure, to count it under its own target's labels.
+        @Test("a target that waited for another's failed description learns what failed, and that it did not lead")
+        func followerLearnsFailure() async throws {
+            let cache = InstanceDetailsCache(reuse: .seconds(30), clock: .continuous)
+            let deadline = AWSClock.continuous.now().advanced(by: .seconds(30))
+            let (gate, open) = AsyncStream<Void>.makeStream()
+            let failure = InstanceDetailsOutcome.failed(
+                operation: "DescribeInstance", exception: "AccessDeniedException")
+            let leader = Task {
+                await cache.details(of: Self.arn, patience: deadline) {
+                    for await _ in gate { break }
+                    return failure
+                }
+            }
+            #expect(try await eventually(within: .seconds(10)) { cache.waiting == 1 })
+            let follower = Task {
+                await cache.details(of: Self.arn, patience: deadline) {
+                    .described(InstanceDetails(encryption: nil, regions: []))
+                }
+            }
+            #expect(try await eventually(within: .seconds(10)) { cache.waiting == 2 }, "the follower joined")
+            open.yield()
+            open.finish()
+            let led = await leader.value
+            let followed = await follower.value
+            #expect(led.led && led.outcome == failure)
+            #expect(!followed.led && followed.outcome == failure)
+            #expect(cache.kept == 0, "a failure is not kept")
+        }
+
+        @Test("a Region repeated as it was is one Region; repeated with other values, the listing is inconsistent")
+        func repeatedRegions() {
+            let first = InstanceRegion(
+                name: "eu-west-1", status: ModeledStatus("ACTIVE"), addedDate: 1, isPrimary: false)
+            var other = first
+            other.status = ModeledStatus("REMOVING")
+            let thousand = InstanceRegions(keeping: Array(repeating: first, count: 1000))
+            #expect(thousand.regions == [first] && thousand.conflicting == 0 && thousand.refused == 0)
+            let conflicting = InstanceRegions(keeping: [first, other, first, other])
+            #expect(conflicting.regions == [first] && conflicting.conflicting == 2)
+        }
+
+        @Test("owned ARNs that cannot be sent as listed are counted, not described")
+        func unsendableOwnedARNs() async throws {
+            let instances = [
+                Self.owned(arn: "arn:aws:sso:::instance/ssoins-with space"),
+                Self.owned(arn: "arn:aws:sso:::instance/ssoins-" + String(repeating: "a", count: 2000)),
+                Self.owned(),
+            ]
+            try await ExporterHarness.with(instances: instances) { harness in
+                let metrics = try await harness.scrape()
+                #expect(metrics.success == 1)
+                #expect(Self.value(metrics, "aws_sso_admin_collect_details_success") == 0)
+                #expect(Self.detailErrors(metrics, "DescribeInstance", "InvalidResponse") == 1)
+                #expect(harness.service.detailRequests.count == 2, "the sendable one is described")
+                #expect(metrics.samples("aws_sso_admin_instance_encryption_info").count == 1)
+            }
         }
 
         @Test("an account listed as owning a thousand instances has ten described, the rest counted")
@@ -274,6 +335,77 @@ extension DeadlineTests {
                 #expect(Self.detailErrors(metrics, "DescribeInstance", "TooManyItems") == 1)
                 #expect(harness.service.detailRequests.count == 20)
                 #expect(metrics.samples("aws_sso_admin_instance_encryption_info").count == 10)
+            }
+        }
+    }
+}
+
+extension DeadlineTests {
+    /// The owner's targets in two Regions list the same instance (a replicated one): what each target counts, and
+    /// what goes when one of them is removed, through the simulator, the production transport and a reload.
+    @Suite("instance details of an instance two targets list")
+    struct SharedInstanceDetailsTests {
+        static let management = "100000000000"
+        static let arn = "arn:aws:sso:::instance/ssoins-0000000000000000"
+
+        static func yaml(_ regions: [String]) -> String {
+            "targets:\n  - name: management\n    regions: [\(regions.joined(separator: ", "))]\n"
+                + "collection:\n  mode: background\n  interval: 1m\n"
+        }
+
+        @Test("a denied description counts under each target's own labels; a removed Region's detail series go")
+        func deniedThenRemoved() async throws {
+            let instance = FakeInstance(instanceArn: Self.arn, ownerAccountId: Self.management, name: "organization")
+            let simulator = OrganizationSimulator(
+                managementAccountID: Self.management,
+                accounts: [
+                    .init(
+                        id: Self.management, name: "management", enabledRegions: ["us-east-1", "eu-west-1"],
+                        instances: ["us-east-1": [instance], "eu-west-1": [instance]])
+                ])
+            simulator.override("DescribeInstance") { _, _ in
+                OrganizationSimulator.jsonError("AccessDeniedException", 400, "not authorized")
+            }
+            try await SimulatedOrganization.with(simulator, yaml: Self.yaml(["us-east-1", "eu-west-1"])) {
+                organization in
+                let scheduler = try #require(organization.page.scheduler as? PeriodicScheduler)
+                await scheduler.collectRound()
+                let denied = try await organization.scrape()
+                for region in ["us-east-1", "eu-west-1"] {
+                    let labels = ["region": region, "account_id": Self.management]
+                    #expect(denied.value("aws_sso_admin_collect_success", labels) == 1, "\(region)")
+                    #expect(denied.value("aws_sso_admin_collect_details_success", labels) == 0, "\(region)")
+                    #expect(
+                        denied.value(
+                            "aws_sso_admin_api_errors_total",
+                            labels.merging(["operation": "DescribeInstance", "exception": "AccessDeniedException"]) {
+                                given, _ in given
+                            }) == 1, "each target counts the failure it reports, \(region)")
+                }
+                #expect(simulator.calls("DescribeInstance") <= 2)
+
+                let file = try #require(organization.configuration.configFile)
+                try Self.yaml(["us-east-1"]).write(toFile: file, atomically: true, encoding: .utf8)
+                let reloader = try #require(organization.page.reloader)
+                let reloading = Task { await reloader.run() }
+                defer { reloading.cancel() }
+                let outcome = await reloader.reload()
+                #expect((try? outcome.get()) != nil, "\(outcome)")
+                await scheduler.collectRound()
+                let after = try await organization.scrape()
+                for operation in ["ListInstances", "DescribeInstance", "ListRegions"] {
+                    #expect(
+                        after.samples(
+                            "aws_sso_admin_api_requests_total", ["region": "eu-west-1", "operation": operation]
+                        ).isEmpty, "\(operation) in the removed Region")
+                    #expect(
+                        after.samples(
+                            "aws_sso_admin_api_requests_total", ["region": "us-east-1", "operation": operation]
+                        ).count == 1, "\(operation) in the kept Region")
+                }
+                #expect(
+                    after.samples("aws_sso_admin_api_request_duration_seconds_count", ["region": "eu-west-1"])
+                        .isEmpty)
             }
         }
     }

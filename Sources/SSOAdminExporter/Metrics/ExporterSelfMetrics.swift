@@ -39,14 +39,24 @@ package final class ExporterSelfMetrics: MetricsSource {
     /// Makes a target's request and modeled-error series visible at 0.
     package func registerTarget(_ target: CollectionTarget) {
         for (operation, errors) in preregistered {
-            register(operation: operation, modeledErrors: errors, region: target.region, accountID: target.accountID)
+            register(operation: operation, modeledErrors: errors, target: target)
         }
     }
 
-    /// Makes an operation's request series and its modeled errors visible at 0 for one region and account.
+    /// Makes one of `target`'s operations' request series and its modeled errors visible at 0; they go with the
+    /// target.
+    package func register(operation: String, modeledErrors: [String], target: CollectionTarget) {
+        targets.register(
+            .init(region: target.region, accountID: target.accountID, operation: operation), errors: modeledErrors,
+            scope: .target)
+    }
+
+    /// Makes an account's operation's request series and its modeled errors visible at 0 for one region; they stay
+    /// while the account is watched.
     package func register(operation: String, modeledErrors: [String], region: String, accountID: String) {
         targets.register(
-            .init(region: region, accountID: accountID, operation: operation), errors: modeledErrors)
+            .init(region: region, accountID: accountID, operation: operation), errors: modeledErrors,
+            scope: .account)
     }
 
     /// Drops the request, error, duration and credentials series of every target that `sources` no longer has,
@@ -60,33 +70,43 @@ package final class ExporterSelfMetrics: MetricsSource {
             targets.insert(.init(region: source.target.region, accountID: account))
             accounts.insert(account)
         }
-        self.targets.retain(
-            targets: targets, accounts: accounts, targetOperations: Set(preregistered.map(\.operation)))
+        self.targets.retain(targets: targets, accounts: accounts)
     }
 
-    /// What a target's AWS clients report their calls to; the account may be learned after the client is made.
-    package func requestObserver(region: String, accountID: @escaping @Sendable () -> String) -> any AWSRequestObserver
-    {
-        TargetRequestObserver(metrics: self, region: region, accountID: accountID)
+    /// What an AWS client reports its calls to; the account may be learned after the client is made. A target's own
+    /// client (`scope: .target`) counts in series that go with the target.
+    package func requestObserver(
+        region: String, accountID: @escaping @Sendable () -> String, scope: CallSeriesScope = .account
+    ) -> any AWSRequestObserver {
+        TargetRequestObserver(metrics: self, region: region, accountID: accountID, scope: scope)
     }
 
     func attemptFinished(
-        region: String, accountID: String, operation: String, duration elapsed: Duration, error: AWSClientError?
+        region: String, accountID: String, operation: String, scope: CallSeriesScope,
+        duration elapsed: Duration, error: AWSClientError?
     ) {
-        targets.attempt(.init(region: region, accountID: accountID, operation: operation), duration: elapsed)
+        targets.attempt(
+            .init(region: region, accountID: accountID, operation: operation), scope: scope, duration: elapsed)
         if let error, !error.isCancellation {
-            recordError(region: region, accountID: accountID, operation: operation, exception: error.exceptionName)
+            recordError(
+                region: region, accountID: accountID, operation: operation, scope: scope,
+                exception: error.exceptionName)
         }
     }
 
     /// Counts a failure of `target` under a bounded, identifier-like name.
     package func recordError(target: CollectionTarget, operation: String, exception: String) {
-        recordError(region: target.region, accountID: target.accountID, operation: operation, exception: exception)
+        recordError(
+            region: target.region, accountID: target.accountID, operation: operation, scope: .target,
+            exception: exception)
     }
 
-    func recordError(region: String, accountID: String, operation: String, exception: String) {
+    func recordError(
+        region: String, accountID: String, operation: String, scope: CallSeriesScope = .account,
+        exception: String
+    ) {
         targets.error(
-            .init(region: region, accountID: accountID, operation: operation),
+            .init(region: region, accountID: accountID, operation: operation), scope: scope,
             exception: admittedExceptionName(exception))
     }
 
@@ -124,16 +144,19 @@ struct TargetRequestObserver: AWSRequestObserver {
     let metrics: ExporterSelfMetrics
     let region: String
     let accountID: @Sendable () -> String
+    let scope: CallSeriesScope
 
     func attemptFinished(operation: String, duration: Duration, error: AWSClientError?) {
         metrics.attemptFinished(
-            region: region, accountID: accountID(), operation: operation, duration: duration, error: error)
+            region: region, accountID: accountID(), operation: operation, scope: scope, duration: duration,
+            error: error)
     }
 
     func callFailedBeforeSending(operation: String, error: AWSClientError) {
         guard !error.isCancellation else { return }
         metrics.recordError(
-            region: region, accountID: accountID(), operation: operation, exception: error.exceptionName)
+            region: region, accountID: accountID(), operation: operation, scope: scope,
+            exception: error.exceptionName)
     }
 }
 

@@ -17,6 +17,14 @@ import Synchronization
 /// They used to live in the swift-prometheus registry, which copies a family on every insert: with thousands of
 /// targets, registering each target's series cost time quadratic in the number of targets (18.9 s of CPU for
 /// 2,000 accounts in the organization benchmark). Here a new series is one dictionary insert.
+/// Whose calls a series counts, which decides when it goes (``TargetCallMetrics/retain(targets:accounts:)``).
+package enum CallSeriesScope: Sendable {
+    /// One target's calls in its region: the series goes when the target does.
+    case target
+    /// An account's calls (or the exporter's own): the series stays while the account is watched.
+    case account
+}
+
 final class TargetCallMetrics: Sendable {
     struct CallKey: Hashable, Comparable {
         let region: String
@@ -31,6 +39,9 @@ final class TargetCallMetrics: Sendable {
     struct CallSeries {
         var requests = 0.0
         var errors: [String: Double] = [:]
+        /// Whether an account's client (AssumeRole, discovery's calls) counted here: the series then stays while its
+        /// account is watched. A series only targets counted in (sso-admin's calls) goes with its target.
+        var keptWithAccount = false
     }
 
     struct DurationKey: Hashable, Comparable {
@@ -79,27 +90,34 @@ final class TargetCallMetrics: Sendable {
     }
 
     /// Makes the series of an operation visible at 0, with the given error names.
-    func register(_ key: CallKey, errors: [String]) {
+    func register(_ key: CallKey, errors: [String], scope: CallSeriesScope) {
         calls.withLock { calls in
             var series = calls[key] ?? CallSeries()
             for error in errors where series.errors[error] == nil { series.errors[error] = 0 }
+            if scope == .account { series.keptWithAccount = true }
             calls[key] = series
         }
         withDuration(key) { _ in }
     }
 
-    func attempt(_ key: CallKey, duration: Duration) {
+    func attempt(_ key: CallKey, scope: CallSeriesScope, duration: Duration) {
         let seconds = duration.secondsDouble
         let bucket = buckets.firstIndex { seconds <= $0 } ?? buckets.count
-        calls.withLock { $0[key, default: CallSeries()].requests += 1 }
+        calls.withLock { calls in
+            calls[key, default: CallSeries()].requests += 1
+            if scope == .account { calls[key]?.keptWithAccount = true }
+        }
         withDuration(key) { series in
             series.counts[bucket] += 1
             series.sum += seconds
         }
     }
 
-    func error(_ key: CallKey, exception: String) {
-        calls.withLock { $0[key, default: CallSeries()].errors[exception, default: 0] += 1 }
+    func error(_ key: CallKey, scope: CallSeriesScope, exception: String) {
+        calls.withLock { calls in
+            calls[key, default: CallSeries()].errors[exception, default: 0] += 1
+            if scope == .account { calls[key]?.keptWithAccount = true }
+        }
     }
 
     func registerCredentials(provider: String, accountID: String) {
@@ -132,16 +150,17 @@ final class TargetCallMetrics: Sendable {
         }
     }
 
-    /// Keeps only the series of what is still watched: a call series of `targetOperations` (`ListInstances`) when
-    /// its region and account are a live target's, any other call series (`AssumeRole`, `ListRegions`, discovery's
-    /// own) and credentials series when their account is in `accounts`. A duration series goes with the last call
-    /// series of its region and operation.
-    func retain(targets: Set<RegionAccount>, accounts: Set<String>, targetOperations: Set<String>) {
+    /// Keeps only the series of what is still watched: a call series only targets counted in (`ListInstances`,
+    /// `DescribeInstance`, sso-admin's `ListRegions`) when its region and account are a live target's; one an
+    /// account's client counted in (`AssumeRole`, discovery's calls, the Account API's `ListRegions` that shares a
+    /// name with sso-admin's) and credentials series when their account is in `accounts`. A duration series goes
+    /// with the last call series of its region and operation.
+    func retain(targets: Set<RegionAccount>, accounts: Set<String>) {
         let remaining = calls.withLock { calls in
-            calls = calls.filter { key, _ in
-                targetOperations.contains(key.operation)
-                    ? targets.contains(RegionAccount(region: key.region, accountID: key.accountID))
-                    : accounts.contains(key.accountID)
+            calls = calls.filter { key, series in
+                series.keptWithAccount
+                    ? accounts.contains(key.accountID)
+                    : targets.contains(RegionAccount(region: key.region, accountID: key.accountID))
             }
             return Set(calls.keys.map { DurationKey(region: $0.region, operation: $0.operation) })
         }

@@ -64,26 +64,35 @@ package struct InstanceRegion: Sendable, Equatable {
 }
 
 /// The Regions one instance lists, as kept: each Region once, in listing order, at most
-/// ``SSOAdminClient/maxInstanceRegions``; names that are not Regions are counted, not kept.
+/// ``SSOAdminClient/maxInstanceRegions``; names that are not Regions, and repeats of a Region with other values, are
+/// counted, not kept.
 package struct InstanceRegions: Sendable, Equatable {
     package var regions: [InstanceRegion] = []
     /// Names that do not have a Region's shape, left out.
     package var refused = 0
+    /// Repeats of a kept Region whose status, date or primary flag differ from the first: which one is true cannot be
+    /// told, so the first is kept and the listing counted as inconsistent. An identical repeat is not counted.
+    package var conflicting = 0
 
-    package init(regions: [InstanceRegion] = [], refused: Int = 0) {
+    package init(regions: [InstanceRegion] = [], refused: Int = 0, conflicting: Int = 0) {
         self.regions = regions
         self.refused = refused
+        self.conflicting = conflicting
     }
 
     /// What a listing keeps: each Region once (the first entry wins), names of a Region's shape only.
     package init(keeping listed: [InstanceRegion]) {
-        var seen: Set<String> = []
+        var kept: [String: Int] = [:]
         for region in listed {
             guard AccountClient.looksLikeRegion(region.name) else {
                 refused += 1
                 continue
             }
-            guard seen.insert(region.name).inserted else { continue }
+            if let index = kept[region.name] {
+                if regions[index] != region { conflicting += 1 }
+                continue
+            }
+            kept[region.name] = regions.count
             regions.append(region)
         }
     }

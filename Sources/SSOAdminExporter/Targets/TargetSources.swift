@@ -88,7 +88,7 @@ package final class TargetSourceFactory: Sendable {
         _ target: CollectionTarget, provider: any AWSCredentialProvider, transport: any AWSHTTPTransport
     ) throws(ExporterConfigurationError) -> TargetSource {
         let account = AccountIdentity(known: target.accountID)
-        let observer = metrics.requestObserver(region: target.region, accountID: { account.current })
+        let observer = metrics.requestObserver(region: target.region, accountID: { account.current }, scope: .target)
         let ssoAdmin = AWSJSONClient(
             sender: sender(
                 try configuration.endpoint(forRegion: target.region), provider: provider, transport: transport,
