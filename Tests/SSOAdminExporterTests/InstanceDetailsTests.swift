@@ -353,6 +353,38 @@ extension DeadlineTests {
                 + "collection:\n  mode: background\n  interval: 1m\n"
         }
 
+        @Test("a listing with a name that is not a Region: each target reporting it counts it, also when reused")
+        func leftOutCountedByEachTarget() async throws {
+            let instance = FakeInstance(
+                instanceArn: Self.arn, ownerAccountId: Self.management, name: "organization",
+                regions: [FakeRegion("us-east-1", isPrimary: true), FakeRegion("Mars")])
+            let simulator = OrganizationSimulator(
+                managementAccountID: Self.management,
+                accounts: [
+                    .init(
+                        id: Self.management, name: "management", enabledRegions: ["us-east-1", "eu-west-1"],
+                        instances: ["us-east-1": [instance], "eu-west-1": [instance]])
+                ])
+            try await SimulatedOrganization.with(simulator, yaml: Self.yaml(["us-east-1", "eu-west-1"])) {
+                organization in
+                let scheduler = try #require(organization.page.scheduler as? PeriodicScheduler)
+                await scheduler.collectRound()
+                let metrics = try await organization.scrape()
+                #expect(simulator.calls("DescribeInstance") == 1, "the second target reuses the description")
+                for region in ["us-east-1", "eu-west-1"] {
+                    let labels = ["region": region, "account_id": Self.management]
+                    #expect(metrics.value("aws_sso_admin_collect_details_success", labels) == 0, "\(region)")
+                    #expect(metrics.value("aws_sso_admin_instance_regions", labels) == 1, "\(region)")
+                    #expect(
+                        metrics.value(
+                            "aws_sso_admin_api_errors_total",
+                            labels.merging(["operation": "ListRegions", "exception": "InvalidResponse"]) {
+                                given, _ in given
+                            }) == 1, "\(region)")
+                }
+            }
+        }
+
         @Test("a denied description counts under each target's own labels; a removed Region's detail series go")
         func deniedThenRemoved() async throws {
             let instance = FakeInstance(instanceArn: Self.arn, ownerAccountId: Self.management, name: "organization")

@@ -181,7 +181,9 @@ final class TargetCallMetrics: Sendable {
     func render(
         into writer: inout PrometheusTextWriter, drain: (inout PrometheusTextWriter) async throws -> Void
     ) async rethrows {
-        let calls = self.calls.withLock { $0 }.sorted { $0.key < $1.key }
+        // One copy of the table, sorted in place: `sorted` would make a second of 8,800 series at 2,000 accounts.
+        var calls = Array(self.calls.withLock { $0 })
+        calls.sort { $0.key < $1.key }
         func labels(_ key: CallKey) -> EncodedLabels {
             EncodedLabels([("region", key.region), ("account_id", key.accountID), ("operation", key.operation)])
         }

@@ -33,8 +33,7 @@ package struct InstanceDetailsReport: Sendable, Equatable {
 /// under its deadline. An account cannot describe an instance it does not own, so the organization instance that
 /// every member account lists is described by the management account's targets only; targets of the owner in
 /// several Regions share one description (``InstanceDetailsCache``).
-package struct InstanceDescriber: Sendable {
-    let client: SSOAdminClient
+package final class InstanceDescriber: Sendable {
     let cache: InstanceDetailsCache
     let metrics: ExporterSelfMetrics
     let logger: Logger
@@ -43,8 +42,7 @@ package struct InstanceDescriber: Sendable {
     /// service, and the rest are left undescribed (`TooManyItems`).
     package static let maxDescribedInstances = 10
 
-    package init(client: SSOAdminClient, cache: InstanceDetailsCache, metrics: ExporterSelfMetrics, logger: Logger) {
-        self.client = client
+    package init(cache: InstanceDetailsCache, metrics: ExporterSelfMetrics, logger: Logger) {
         self.cache = cache
         self.metrics = metrics
         self.logger = logger
@@ -75,7 +73,8 @@ package struct InstanceDescriber: Sendable {
     /// listing that would never end, entries left out, or the failure of a description another target read for it,
     /// here), logged, and leaves that instance without details.
     package func describe(
-        _ instances: [InstanceMetadata], of target: CollectionTarget, deadline: MonotonicInstant
+        _ instances: [InstanceMetadata], of target: CollectionTarget, through client: SSOAdminClient,
+        deadline: MonotonicInstant
     ) async -> InstanceDetailsReport {
         let (owned, unsendable) = Self.ownedARNs(instances, accountID: target.accountID)
         var report = InstanceDetailsReport()
@@ -99,11 +98,18 @@ package struct InstanceDescriber: Sendable {
         }
         for arn in owned.prefix(Self.maxDescribedInstances) {
             let (outcome, led) = await cache.details(
-                of: arn, patience: deadline, fetch: { await fetch(arn, target, deadline) })
+                of: arn, patience: deadline, fetch: { await fetch(arn, target, client, deadline) })
             switch outcome {
             case .described(let details):
                 report.byARN[arn] = details
-                if details.leftOut > 0 { report.succeeded = false }
+                guard details.leftOut > 0 else { break }
+                report.succeeded = false
+                // As for a failure: every target that reports an incomplete listing has counted why.
+                if !led {
+                    metrics.recordError(
+                        target: target, operation: SSOAdminClient.listRegionsOperation.name,
+                        exception: "InvalidResponse")
+                }
             case .failed(let operation, let exception):
                 report.succeeded = false
                 // The leader's calls counted its failure; a target that shared them counts it under its own labels.
@@ -120,8 +126,9 @@ package struct InstanceDescriber: Sendable {
         return report
     }
 
-    private func fetch(_ arn: String, _ target: CollectionTarget, _ deadline: MonotonicInstant) async
-        -> InstanceDetailsOutcome
+    private func fetch(
+        _ arn: String, _ target: CollectionTarget, _ client: SSOAdminClient, _ deadline: MonotonicInstant
+    ) async -> InstanceDetailsOutcome
     {
         var operation = SSOAdminClient.describeInstanceOperation.name
         do {

@@ -26,8 +26,9 @@ package final class TargetSourceFactory: Sendable {
     package let environment: [String: String]
     /// The account token buckets' settings; `nil` paces nothing.
     let pacing: TargetsConfiguration.AccountPacing?
-    /// Descriptions of instances, shared by the targets of their owner; `nil` with instance details off.
-    let instanceDetails: InstanceDetailsCache?
+    /// Reads instance details for every target, with one cache of descriptions shared by the targets of their
+    /// owner; `nil` with instance details off.
+    let describer: InstanceDescriber?
     private let shared = Mutex(Shared())
 
     private struct Shared {
@@ -58,11 +59,13 @@ package final class TargetSourceFactory: Sendable {
         self.clock = client.configuration.clock
         self.logger = logger
         let targets = configuration.targets
-        instanceDetails =
+        describer =
             configuration.collection.instanceDetails
-            ? InstanceDetailsCache(
-                reuse: targets.mode == .background ? targets.interval / 2 : configuration.collection.minInterval,
-                clock: client.configuration.clock)
+            ? InstanceDescriber(
+                cache: InstanceDetailsCache(
+                    reuse: targets.mode == .background ? targets.interval / 2 : configuration.collection.minInterval,
+                    clock: client.configuration.clock),
+                metrics: metrics, logger: logger)
             : nil
     }
 
@@ -96,17 +99,12 @@ package final class TargetSourceFactory: Sendable {
             targetPrefix: SSOAdminClient.targetPrefix)
         let ssoAdminClient = SSOAdminClient(client: ssoAdmin)
         let paginator = ListInstancesPaginator(client: ssoAdminClient, pageSize: configuration.aws.pageSize)
-        let describeInstances: TargetSource.DescribeInstances? = instanceDetails.map { cache in
-            let describer = InstanceDescriber(client: ssoAdminClient, cache: cache, metrics: metrics, logger: logger)
-            return { instances, target, deadline in
-                await describer.describe(instances, of: target, deadline: deadline)
-            }
-        }
+        let instanceDetails = describer.map { ($0, ssoAdminClient) }
         guard target.accountID.isEmpty else {
             metrics.registerTarget(target)
             return TargetSource(
                 target: target, account: account, listInstances: { try await paginator.collectAll(deadline: $0) },
-                describeInstances: describeInstances)
+                instanceDetails: instanceDetails)
         }
         // Only a target without a known account needs STS to learn it.
         let sts = STSClient(
@@ -114,7 +112,7 @@ package final class TargetSourceFactory: Sendable {
         return TargetSource(
             target: target, account: account,
             listInstances: { try await paginator.collectAll(deadline: $0) },
-            describeInstances: describeInstances,
+            instanceDetails: instanceDetails,
             learnAccountID: { [self] deadline in
                 let learned = try await sts.getCallerIdentity(deadline: deadline).account
                 if AccountID.isValid(learned) { shared.withLock { $0.ownAccount = learned } }
