@@ -128,8 +128,7 @@ package final class InstanceDescriber: Sendable {
 
     private func fetch(
         _ arn: String, _ target: CollectionTarget, _ client: SSOAdminClient, _ deadline: MonotonicInstant
-    ) async -> InstanceDetailsOutcome
-    {
+    ) async -> InstanceDetailsOutcome {
         var operation = SSOAdminClient.describeInstanceOperation.name
         do {
             let described = try await client.describeInstance(arn: arn, deadline: deadline)
