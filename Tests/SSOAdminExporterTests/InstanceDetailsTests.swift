@@ -353,34 +353,51 @@ extension DeadlineTests {
                 + "collection:\n  mode: background\n  interval: 1m\n"
         }
 
+        static let regions = ["us-east-1", "eu-west-1"]
+
+        /// The management account's `instance` listed in both Regions, both watched in the background, after one
+        /// round; `prepare` shapes the simulator's answers first.
+        static func afterOneRound(
+            _ instance: FakeInstance, prepare: (OrganizationSimulator) -> Void = { _ in },
+            _ body: (SimulatedOrganization, PeriodicScheduler, ParsedExposition) async throws -> Void
+        ) async throws {
+            let simulator = OrganizationSimulator(
+                managementAccountID: management,
+                accounts: [
+                    .init(
+                        id: management, name: "management", enabledRegions: regions,
+                        instances: Dictionary(regions.map { ($0, [instance]) }, uniquingKeysWith: { first, _ in first })
+                    )
+                ])
+            prepare(simulator)
+            try await SimulatedOrganization.with(simulator, yaml: yaml(regions)) { organization in
+                let scheduler = try #require(organization.page.scheduler as? PeriodicScheduler)
+                await scheduler.collectRound()
+                try await body(organization, scheduler, try await organization.scrape())
+            }
+        }
+
+        static func errors(_ metrics: ParsedExposition, _ region: String, _ operation: String, _ exception: String)
+            -> Double?
+        {
+            metrics.value(
+                "aws_sso_admin_api_errors_total",
+                ["region": region, "account_id": management, "operation": operation, "exception": exception])
+        }
+
         @Test("a listing with a name that is not a Region: each target reporting it counts it, also when reused")
         func leftOutCountedByEachTarget() async throws {
             let instance = FakeInstance(
                 instanceArn: Self.arn, ownerAccountId: Self.management, name: "organization",
                 regions: [FakeRegion("us-east-1", isPrimary: true), FakeRegion("Mars")])
-            let simulator = OrganizationSimulator(
-                managementAccountID: Self.management,
-                accounts: [
-                    .init(
-                        id: Self.management, name: "management", enabledRegions: ["us-east-1", "eu-west-1"],
-                        instances: ["us-east-1": [instance], "eu-west-1": [instance]])
-                ])
-            try await SimulatedOrganization.with(simulator, yaml: Self.yaml(["us-east-1", "eu-west-1"])) {
-                organization in
-                let scheduler = try #require(organization.page.scheduler as? PeriodicScheduler)
-                await scheduler.collectRound()
-                let metrics = try await organization.scrape()
-                #expect(simulator.calls("DescribeInstance") == 1, "the second target reuses the description")
-                for region in ["us-east-1", "eu-west-1"] {
+            try await Self.afterOneRound(instance) { organization, _, metrics in
+                #expect(
+                    organization.simulator.calls("DescribeInstance") == 1, "the second target reuses the description")
+                for region in Self.regions {
                     let labels = ["region": region, "account_id": Self.management]
                     #expect(metrics.value("aws_sso_admin_collect_details_success", labels) == 0, "\(region)")
                     #expect(metrics.value("aws_sso_admin_instance_regions", labels) == 1, "\(region)")
-                    #expect(
-                        metrics.value(
-                            "aws_sso_admin_api_errors_total",
-                            labels.merging(["operation": "ListRegions", "exception": "InvalidResponse"]) {
-                                given, _ in given
-                            }) == 1, "\(region)")
+                    #expect(Self.errors(metrics, region, "ListRegions", "InvalidResponse") == 1, "\(region)")
                 }
             }
         }
@@ -388,33 +405,21 @@ extension DeadlineTests {
         @Test("a denied description counts under each target's own labels; a removed Region's detail series go")
         func deniedThenRemoved() async throws {
             let instance = FakeInstance(instanceArn: Self.arn, ownerAccountId: Self.management, name: "organization")
-            let simulator = OrganizationSimulator(
-                managementAccountID: Self.management,
-                accounts: [
-                    .init(
-                        id: Self.management, name: "management", enabledRegions: ["us-east-1", "eu-west-1"],
-                        instances: ["us-east-1": [instance], "eu-west-1": [instance]])
-                ])
-            simulator.override("DescribeInstance") { _, _ in
-                OrganizationSimulator.jsonError("AccessDeniedException", 400, "not authorized")
+            let deny: (OrganizationSimulator) -> Void = {
+                $0.override("DescribeInstance") { _, _ in
+                    OrganizationSimulator.jsonError("AccessDeniedException", 400, "not authorized")
+                }
             }
-            try await SimulatedOrganization.with(simulator, yaml: Self.yaml(["us-east-1", "eu-west-1"])) {
-                organization in
-                let scheduler = try #require(organization.page.scheduler as? PeriodicScheduler)
-                await scheduler.collectRound()
-                let denied = try await organization.scrape()
-                for region in ["us-east-1", "eu-west-1"] {
+            try await Self.afterOneRound(instance, prepare: deny) { organization, scheduler, denied in
+                for region in Self.regions {
                     let labels = ["region": region, "account_id": Self.management]
                     #expect(denied.value("aws_sso_admin_collect_success", labels) == 1, "\(region)")
                     #expect(denied.value("aws_sso_admin_collect_details_success", labels) == 0, "\(region)")
                     #expect(
-                        denied.value(
-                            "aws_sso_admin_api_errors_total",
-                            labels.merging(["operation": "DescribeInstance", "exception": "AccessDeniedException"]) {
-                                given, _ in given
-                            }) == 1, "each target counts the failure it reports, \(region)")
+                        Self.errors(denied, region, "DescribeInstance", "AccessDeniedException") == 1,
+                        "each target counts the failure it reports, \(region)")
                 }
-                #expect(simulator.calls("DescribeInstance") <= 2)
+                #expect(organization.simulator.calls("DescribeInstance") <= 2)
 
                 let file = try #require(organization.configuration.configFile)
                 try Self.yaml(["us-east-1"]).write(toFile: file, atomically: true, encoding: .utf8)

@@ -94,6 +94,12 @@ package final class InstanceDescriber: Sendable {
         if owned.count > Self.maxDescribedInstances {
             metrics.recordError(
                 target: target, operation: describeInstance, exception: PaginationError.tooManyItemsExceptionName)
+            logger.warning(
+                "ListInstances listed more instances of this account than are described; the rest are not",
+                metadata: [
+                    "target": "\(target.name)", "owned": "\(owned.count)",
+                    "described": "\(Self.maxDescribedInstances)",
+                ])
             report.succeeded = false
         }
         for arn in owned.prefix(Self.maxDescribedInstances) {
