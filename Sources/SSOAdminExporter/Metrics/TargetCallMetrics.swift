@@ -42,6 +42,11 @@ final class TargetCallMetrics: Sendable {
         /// Whether an account's client (AssumeRole, discovery's calls) counted here: the series then stays while its
         /// account is watched. A series only targets counted in (sso-admin's calls) goes with its target.
         var keptWithAccount = false
+
+        /// Once an account's client counts here, the series is the account's.
+        mutating func keep(_ scope: CallSeriesScope) {
+            if scope == .account { keptWithAccount = true }
+        }
     }
 
     struct DurationKey: Hashable, Comparable {
@@ -94,7 +99,7 @@ final class TargetCallMetrics: Sendable {
         calls.withLock { calls in
             var series = calls[key] ?? CallSeries()
             for error in errors where series.errors[error] == nil { series.errors[error] = 0 }
-            if scope == .account { series.keptWithAccount = true }
+            series.keep(scope)
             calls[key] = series
         }
         withDuration(key) { _ in }
@@ -105,7 +110,7 @@ final class TargetCallMetrics: Sendable {
         let bucket = buckets.firstIndex { seconds <= $0 } ?? buckets.count
         calls.withLock { calls in
             calls[key, default: CallSeries()].requests += 1
-            if scope == .account { calls[key]?.keptWithAccount = true }
+            calls[key]?.keep(scope)
         }
         withDuration(key) { series in
             series.counts[bucket] += 1
@@ -116,7 +121,7 @@ final class TargetCallMetrics: Sendable {
     func error(_ key: CallKey, scope: CallSeriesScope, exception: String) {
         calls.withLock { calls in
             calls[key, default: CallSeries()].errors[exception, default: 0] += 1
-            if scope == .account { calls[key]?.keptWithAccount = true }
+            calls[key]?.keep(scope)
         }
     }
 

@@ -42,6 +42,11 @@ package final class InstanceDescriber: Sendable {
     /// service, and the rest are left undescribed (`TooManyItems`).
     package static let maxDescribedInstances = 10
 
+    /// The names the describer's own findings are counted under, those the AWS client gives the same failures
+    /// (an answer that is not the model's, a call that ran out of time).
+    static let invalidResponse = "InvalidResponse"
+    static let timeout = "Timeout"
+
     package init(cache: InstanceDetailsCache, metrics: ExporterSelfMetrics, logger: Logger) {
         self.cache = cache
         self.metrics = metrics
@@ -85,7 +90,7 @@ package final class InstanceDescriber: Sendable {
         }
         let describeInstance = SSOAdminClient.describeInstanceOperation.name
         if unsendable > 0 {
-            metrics.recordError(target: target, operation: describeInstance, exception: "InvalidResponse")
+            metrics.recordError(target: target, operation: describeInstance, exception: Self.invalidResponse)
             logger.warning(
                 "ListInstances listed instance ARNs of this account that cannot be sent; they are not described",
                 metadata: ["target": "\(target.name)", "left_out": "\(unsendable)"])
@@ -114,7 +119,7 @@ package final class InstanceDescriber: Sendable {
                 if !led {
                     metrics.recordError(
                         target: target, operation: SSOAdminClient.listRegionsOperation.name,
-                        exception: "InvalidResponse")
+                        exception: Self.invalidResponse)
                 }
             case .failed(let operation, let exception):
                 report.succeeded = false
@@ -125,7 +130,7 @@ package final class InstanceDescriber: Sendable {
             case nil:
                 report.succeeded = false
                 if !Task.isCancelled {
-                    metrics.recordError(target: target, operation: describeInstance, exception: "Timeout")
+                    metrics.recordError(target: target, operation: describeInstance, exception: Self.timeout)
                 }
             }
         }
@@ -141,7 +146,7 @@ package final class InstanceDescriber: Sendable {
             operation = SSOAdminClient.listRegionsOperation.name
             let regions = try await client.listRegions(instanceArn: arn, deadline: deadline)
             if regions.refused > 0 || regions.conflicting > 0 {
-                metrics.recordError(target: target, operation: operation, exception: "InvalidResponse")
+                metrics.recordError(target: target, operation: operation, exception: Self.invalidResponse)
                 logger.warning(
                     """
                     ListRegions listed names that are not Regions, or a Region twice with different values; those \
@@ -168,7 +173,7 @@ package final class InstanceDescriber: Sendable {
                     "target": "\(target.name)", "instance_arn": "\(arn)", "operation": "\(operation)",
                     "error": "\(error)",
                 ])
-            return .failed(operation: operation, exception: clientError?.exceptionName ?? "InvalidResponse")
+            return .failed(operation: operation, exception: clientError?.exceptionName ?? Self.invalidResponse)
         }
     }
 }
