@@ -17,11 +17,16 @@ package protocol CollectionScheduler: Sendable {
 /// failing target keeps reporting for at most `maxStale`.
 struct TargetHistory: Sendable {
     private(set) var latest: CollectionSnapshot?
+    /// When the round that took `latest` started (background collection), for `empty_region_interval`.
+    private(set) var roundStarted: MonotonicInstant?
     private var lastSuccess: (value: CollectionSnapshot.LastSuccess, at: MonotonicInstant)?
 
     /// Records `snapshot` and returns it as it should be reported: a failure within `maxStale` of the last success
     /// carries that success's instances.
-    mutating func record(_ snapshot: CollectionSnapshot, maxStale: Duration) -> CollectionSnapshot {
+    mutating func record(
+        _ snapshot: CollectionSnapshot, maxStale: Duration, roundStarted: MonotonicInstant? = nil
+    ) -> CollectionSnapshot {
+        self.roundStarted = roundStarted
         var reported = snapshot
         if let success = snapshot.asLastSuccess {
             lastSuccess = (success, snapshot.finishedAt)
@@ -34,6 +39,12 @@ struct TargetHistory: Sendable {
         }
         latest = reported
         return reported
+    }
+
+    /// Whether the latest collection succeeded and found no instance: `empty_region_interval` applies.
+    var foundNothing: Bool {
+        guard let latest, case .success(let instances, _) = latest.outcome else { return false }
+        return instances.isEmpty
     }
 }
 

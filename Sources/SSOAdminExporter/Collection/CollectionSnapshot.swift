@@ -69,6 +69,12 @@ package struct CollectionSnapshot: Sendable {
             instances: instances, finishedAt: collectedAt.addingTimeInterval(duration.secondsDouble), details: details)
     }
 
+    /// Whether this snapshot is of a target another replica collects, which nothing reports.
+    package var isAnotherShards: Bool {
+        if case .failure(.anotherShard) = outcome { return true }
+        return false
+    }
+
     /// The instances series are rendered from: this collection's, or those of the last success it falls back on.
     package var reportedInstances: [InstanceMetadata]? {
         if case .success(let instances, _) = outcome { return instances }
@@ -94,11 +100,14 @@ package enum CollectionFailure: Error, Sendable, CustomStringConvertible {
     case notCollected(String)
     /// Anything else a collection threw; the AWS client throws only ``AWSClient/AWSClientError``.
     case unexpected(String)
+    /// The target's account, learned by this collection, is another replica's (`--discovery.shard.*`): nothing was
+    /// listed, and the target is no longer watched here.
+    case anotherShard(String)
 
     package var description: String {
         switch self {
         case .aws(let error): String(describing: error)
-        case .notCollected(let reason), .unexpected(let reason): reason
+        case .notCollected(let reason), .unexpected(let reason), .anotherShard(let reason): reason
         }
     }
 }

@@ -19,6 +19,8 @@ package final class OnScrapeScheduler: CollectionScheduler, Service {
     package let minInterval: Duration
     package let maxStale: Duration
     package let maxConcurrency: Int
+    /// `collection.empty_region_interval`: a target whose last collection found no instance reuses it this long.
+    package let emptyRegionInterval: Duration?
     private let collector: TargetCollector
     private let state = Mutex(State())
     private let requests: AsyncStream<Request>
@@ -41,8 +43,9 @@ package final class OnScrapeScheduler: CollectionScheduler, Service {
 
     package init(
         targets: TargetSet, collector: TargetCollector, minInterval: Duration = .zero,
-        maxStale: Duration = .zero, maxConcurrency: Int = 16
+        maxStale: Duration = .zero, maxConcurrency: Int = 16, emptyRegionInterval: Duration? = nil
     ) {
+        self.emptyRegionInterval = emptyRegionInterval
         self.targets = targets
         self.collector = collector
         self.minInterval = minInterval
@@ -60,13 +63,16 @@ package final class OnScrapeScheduler: CollectionScheduler, Service {
         // Targets gone since the last scrape (a reload) leave nothing behind.
         let current = Set(sources.map(\.target.name))
         state.withLock { state in state.histories = state.histories.filter { current.contains($0.key) } }
-        if sources.count == 1 { return [await snapshot(of: sources[0], deadline: deadline)] }
+        if sources.count == 1 {
+            let only = await snapshot(of: sources[0], deadline: deadline)
+            return only.isAnotherShards ? [] : [only]
+        }
         return await withTaskGroup(of: (Int, CollectionSnapshot).self) { group in
             for (position, source) in sources.enumerated() {
                 group.addTask { (position, await self.snapshot(of: source, deadline: deadline)) }
             }
             var results = [CollectionSnapshot?](repeating: nil, count: sources.count)
-            for await (position, snapshot) in group { results[position] = snapshot }
+            for await (position, snapshot) in group where !snapshot.isAnotherShards { results[position] = snapshot }
             return results.compactMap { $0 }
         }
     }
@@ -83,10 +89,9 @@ package final class OnScrapeScheduler: CollectionScheduler, Service {
         let now = clock.now()
         let startedAt = collector.now
         let name = source.target.name
-        if let latest = state.withLock({ $0.histories[name]?.latest }), minInterval > .zero,
-            latest.finishedAt.advanced(by: minInterval) > now
-        {
-            return latest
+        if let history = state.withLock({ $0.histories[name] }), let latest = history.latest {
+            let reuse = history.foundNothing ? max(minInterval, emptyRegionInterval ?? .zero) : minInterval
+            if reuse > .zero, latest.finishedAt.advanced(by: reuse) > now { return latest }
         }
         guard let ticket = collections.join(name) else {
             return collector.failure(

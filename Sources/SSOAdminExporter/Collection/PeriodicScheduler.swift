@@ -9,12 +9,17 @@ import Synchronization
 /// A round starts when the previous one ends and `interval` has passed since it started, so a slow round delays the
 /// next rather than overlapping it. An account's targets share one slot, one after another; each target's
 /// collection gets `timeout` of its own, so a hanging account holds one slot and never delays the others.
+///
+/// With `emptyRegionInterval`, a target whose last collection succeeded and found no instance is left out of the
+/// rounds that start sooner than that after the round that collected it; it keeps its last snapshot meanwhile.
 package final class PeriodicScheduler: CollectionScheduler, Service {
     package let targets: TargetSet
     package let interval: Duration
     package let timeout: Duration
     package let maxStale: Duration
     package let maxConcurrency: Int
+    /// `collection.empty_region_interval`; `nil` collects every target every round.
+    package let emptyRegionInterval: Duration?
     private let collector: TargetCollector
     private let state = Mutex(State())
     private let logger: Logger
@@ -25,8 +30,9 @@ package final class PeriodicScheduler: CollectionScheduler, Service {
 
     package init(
         targets: TargetSet, collector: TargetCollector, interval: Duration, timeout: Duration,
-        maxStale: Duration, maxConcurrency: Int, logger: Logger
+        maxStale: Duration, maxConcurrency: Int, emptyRegionInterval: Duration? = nil, logger: Logger
     ) {
+        self.emptyRegionInterval = emptyRegionInterval
         self.targets = targets
         self.collector = collector
         self.interval = interval
@@ -36,7 +42,10 @@ package final class PeriodicScheduler: CollectionScheduler, Service {
         self.logger = logger
     }
 
-    package var helpSuffix: String { " Collected in the background every \(interval.secondsDouble)s." }
+    package var helpSuffix: String {
+        " Collected in the background every \(interval.secondsDouble)s"
+            + (emptyRegionInterval.map { ", targets without instances every \($0.secondsDouble)s." } ?? ".")
+    }
 
     /// The latest snapshot of every target collected at least once, in target order; a target not yet collected
     /// has none.
@@ -57,11 +66,23 @@ package final class PeriodicScheduler: CollectionScheduler, Service {
     /// a discovery or reload just added).
     package func collectRound(onlyNew: Bool = false) async {
         let clock = collector.monotonicClock
+        let roundStarted = clock.now()
         var sources = self.sources
         if onlyNew {
             let known = state.withLock { Set($0.histories.keys) }
             sources = sources.filter { !known.contains($0.target.name) }
             guard !sources.isEmpty else { return }
+        } else if let emptyRegionInterval {
+            // Measured between round starts, not collection ends: a round starts `interval` after the last, so an
+            // interval of five rounds collects every fifth round rather than every sixth.
+            let resting = state.withLock { state in
+                Set(
+                    state.histories.lazy.filter { _, history in
+                        history.foundNothing
+                            && history.roundStarted.map { $0.advanced(by: emptyRegionInterval) > roundStarted } == true
+                    }.map(\.key))
+            }
+            if !resting.isEmpty { sources = sources.filter { !resting.contains($0.target.name) } }
         }
         // One slot per account, its regions one after another: the account's first collection assumes its role, and
         // the others would otherwise hold slots just waiting for those credentials. A hanging account still delays
@@ -91,7 +112,7 @@ package final class PeriodicScheduler: CollectionScheduler, Service {
                             source, deadline: clock.now().advanced(by: self.timeout))
                         self.state.withLock {
                             _ = $0.histories[source.target.name, default: TargetHistory()]
-                                .record(snapshot, maxStale: self.maxStale)
+                                .record(snapshot, maxStale: self.maxStale, roundStarted: roundStarted)
                         }
                     }
                 }

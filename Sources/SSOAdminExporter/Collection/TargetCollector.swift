@@ -82,6 +82,8 @@ package struct TargetCollector: Sendable {
     private let clock: AWSClock
     /// Where collecting tasks should run: the transport's loops, so that a call's hops stay on one thread.
     let taskExecutor: (any TaskExecutor)?
+    /// The accounts this replica collects: a target that learns another's account lists nothing.
+    private let shard: ShardAssignment
     private let logger: Logger
 
     /// - Parameter taskExecutor: where the schedulers start collecting tasks, such as the transport's
@@ -90,11 +92,13 @@ package struct TargetCollector: Sendable {
         metrics: ExporterSelfMetrics,
         clock: AWSClock = .continuous,
         taskExecutor: (any TaskExecutor)? = nil,
+        shard: ShardAssignment = .whole,
         logger: Logger
     ) {
         self.metrics = metrics
         self.clock = clock
         self.taskExecutor = taskExecutor
+        self.shard = shard
         self.logger = logger
     }
 
@@ -114,6 +118,19 @@ package struct TargetCollector: Sendable {
                 deadline: deadline, learn: source.learnAccountID)
             learning = false
             target = target.accountID.isEmpty ? target.withAccountID(account) : target
+            guard shard.owns(accountID: account) else {
+                logger.info(
+                    "the target's account belongs to another shard; it is not watched here",
+                    metadata: [
+                        "target": "\(target.name)", "account_id": "\(account)", "shard_index": "\(shard.index)",
+                        "shard_count": "\(shard.count)",
+                        "owner_index": "\(ShardAssignment.shard(of: account, count: shard.count))",
+                    ])
+                let finished = clock.now()
+                return CollectionSnapshot(
+                    target: target, outcome: .failure(.anotherShard("the account is another replica's")),
+                    collectedAt: startedAt, duration: started.duration(to: finished), finishedAt: finished)
+            }
             // Its series are made visible once, when the account becomes known, not on every collection.
             if learnedNow { metrics.registerTarget(target) }
             let (instances, pages) = try await source.listInstances(deadline)

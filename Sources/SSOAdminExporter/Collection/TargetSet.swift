@@ -8,6 +8,8 @@ package final class TargetSet: Sendable {
     private let state: Mutex<State>
 
     private struct State {
+        /// Configured targets of another replica's account are not watched, once their account is known.
+        let shard: ShardAssignment
         var configured: [TargetSource]
         var discovered: [TargetSource]
         /// Every watched target by name, rebuilt on each change: a sharded Prometheus probes every target, and a
@@ -39,6 +41,7 @@ package final class TargetSet: Sendable {
             var configuredSeries = Set<CollectionTarget.SeriesIdentity>()
             for source in configured where byName[source.target.name] == nil {
                 let target = source.currentTarget
+                guard shard.owns(accountID: target.accountID) else { continue }
                 if target.accountID.isEmpty {
                     unlearned.append(source)
                 } else {
@@ -71,10 +74,10 @@ package final class TargetSet: Sendable {
     private let onChange: (@Sendable ([TargetSource]) -> Void)?
 
     package init(
-        configured: [TargetSource], discovered: [TargetSource] = [],
+        configured: [TargetSource], discovered: [TargetSource] = [], shard: ShardAssignment = .whole,
         onChange: (@Sendable ([TargetSource]) -> Void)? = nil
     ) {
-        var state = State(configured: configured, discovered: discovered)
+        var state = State(shard: shard, configured: configured, discovered: discovered)
         state.reindex()
         self.state = Mutex(state)
         self.onChange = onChange

@@ -273,6 +273,7 @@ package struct ExporterConfiguration: Sendable {
                     "--aws.account-id: \(accountID) is not the account of --aws.role-arn (\(assumeRole.accountID))")
             }
         }
+        let shard = try Self.resolveShard(options, file: targets?.discovery)
         let collection = Collection(
             timeout: options.collectTimeout.duration, minInterval: options.minInterval.duration,
             instanceDetails: targets?.instanceDetails ?? options.instanceDetails)
@@ -297,6 +298,7 @@ package struct ExporterConfiguration: Sendable {
                     timeout: collection.timeout),
             configFile: options.configFile
         )
+        configuration.targets.shard = shard
         // A region taken from the configuration file is warned about there, with its line.
         let regionWarning =
             regionSource.hasSuffix("--config.file")
@@ -351,6 +353,31 @@ package struct ExporterConfiguration: Sendable {
             variable: "AWS_USE_DUALSTACK_ENDPOINT")
         return AWSEndpointVariants(
             useFIPS: fips.0, useDualStack: dualStack.0, fipsSource: fips.1, dualStackSource: dualStack.1)
+    }
+
+    /// The shard this replica collects: each flag wins over its key in the file, so that a pod index can come from
+    /// the command line while every replica reads one file.
+    static func resolveShard(_ options: ExporterOptions, file: TargetsConfiguration.Discovery?) throws
+        -> ShardAssignment
+    {
+        let (count, countSource) =
+            options.shardCount.map { ($0, "--discovery.shard.count") }
+            ?? file?.shardCount.map { ($0, "discovery.organizations.shard.count in --config.file") } ?? (1, "")
+        let (index, indexSource) =
+            options.shardIndex.map { ($0, "--discovery.shard.index") }
+            ?? file?.shardIndex.map { ($0, "discovery.organizations.shard.index in --config.file") }
+            ?? (0, "--discovery.shard.index")
+        guard (1...ShardAssignment.maxCount).contains(count) else {
+            throw ExporterConfigurationError(
+                "\(countSource): \(count) is outside 1..\(ShardAssignment.maxCount) (the number of replicas)")
+        }
+        guard let shard = ShardAssignment(index: index, count: count) else {
+            throw ExporterConfigurationError(
+                "\(indexSource): \(index) is outside 0..\(count - 1): with \(count) replica\(count == 1 ? "" : "s") "
+                    + "(\(countSource.isEmpty ? "--discovery.shard.count not given" : countSource)), each takes one "
+                    + "index from 0 to \(count - 1)")
+        }
+        return shard
     }
 
     static func resolveAssumeRole(_ options: ExporterOptions) throws -> AssumeRoleOptions? {

@@ -153,6 +153,22 @@ package struct ExporterOptions: ParsableArguments, Sendable {
                 + "--config.file wins."))
     package var instanceDetails: Bool = true
 
+    @Option(
+        name: .customLong("discovery.shard.index"),
+        help: ArgumentHelp(
+            "This replica's index among --discovery.shard.count replicas, from 0: it collects only the accounts whose "
+                + "hash falls on it. Wins over discovery.organizations.shard.index in --config.file. (default: 0)",
+            valueName: "index"))
+    package var shardIndex: Int?
+
+    @Option(
+        name: .customLong("discovery.shard.count"),
+        help: ArgumentHelp(
+            "Replicas that split the accounts between them, 1 to 1024; every replica must be given the same count. "
+                + "Wins over discovery.organizations.shard.count in --config.file. (default: 1)",
+            valueName: "count"))
+    package var shardCount: Int?
+
     @Option(name: .customLong("log.level"), help: "Only log messages with the given severity or above.")
     package var logLevel: LogLevelOption = .info
 

@@ -151,6 +151,10 @@ package enum MetricCatalog {
         help: "1 if the last load of --web.config.file succeeded, 0 if the exporter serves with older settings.")
 
     // Static and process metrics.
+    package static let shardInfo = MetricSpec(
+        "aws_sso_admin_exporter_shard_info", .gauge,
+        help: "This replica's shard: it collects the accounts whose hash modulo count is index "
+            + "(--discovery.shard.index, --discovery.shard.count); always 1.")
     package static let buildInfo = MetricSpec(
         "aws_sso_admin_exporter_build_info", .gauge,
         help: "Build of the running sso-admin-exporter; always 1.")

@@ -152,16 +152,26 @@ package final class OrganizationDiscovery: Service {
                 throw error
             }
             let managementAccountID = try? await management
-            let kept = listed.filter { account in
+            let selected = listed.filter { account in
                 settings.accountStates.contains(account.state)
                     && (settings.includeAccounts?.contains(account.id) ?? true)
                     && !settings.excludeAccounts.contains(account.id)
             }.map(\.id)
+            // Before any role is assumed or Region listed: another replica does that for the other accounts.
+            let shard = factory.shard
+            let kept = selected.filter { shard.owns(accountID: $0) }
             // A real organization always lists at least its management account.
             guard !listed.isEmpty else {
                 throw DiscoveryError("ListAccounts returned no account; keeping the last good list")
             }
-            if kept.isEmpty {
+            if kept.isEmpty, !selected.isEmpty {
+                logger.warning(
+                    "organization discovery kept no account for this shard: more replicas than accounts?",
+                    metadata: [
+                        "accounts_selected": "\(selected.count)", "shard_index": "\(shard.index)",
+                        "shard_count": "\(shard.count)",
+                    ])
+            } else if kept.isEmpty {
                 logger.warning(
                     "organization discovery kept no account: check account_states, include_accounts, exclude_accounts",
                     metadata: ["accounts_listed": "\(listed.count)"])
@@ -179,8 +189,9 @@ package final class OrganizationDiscovery: Service {
             logger.info(
                 "organization discovered",
                 metadata: [
-                    "accounts_listed": "\(listed.count)", "accounts_kept": "\(kept.count)",
-                    "targets": "\(targetCount)",
+                    "accounts_listed": "\(listed.count)", "accounts_selected": "\(selected.count)",
+                    "accounts_kept": "\(kept.count)", "targets": "\(targetCount)", "shard_index": "\(shard.index)",
+                    "shard_count": "\(shard.count)",
                 ])
         } catch {
             errors.increment()
@@ -212,7 +223,8 @@ package final class OrganizationDiscovery: Service {
                     name: "\(account)/\(region)", region: region, accountID: account, staticLabels: settings.labels)
                 sources.append(
                     try factory.source(
-                        target, provider: provider, transport: factory.rateLimitedTransport(account: account)))
+                        target, provider: provider,
+                        transport: factory.rateLimitedTransport(account: account, region: region)))
             }
             targetsByAccount[account] = sources
         }
@@ -326,7 +338,7 @@ package final class OrganizationDiscovery: Service {
                 sender: factory.sender(
                     endpoint,
                     provider: factory.role(for: memberRole(account), durationSeconds: settings.durationSeconds),
-                    transport: factory.rateLimitedTransport(account: account),
+                    transport: factory.rateLimitedTransport(account: account, region: endpoint.region),
                     observer: factory.metrics.requestObserver(region: endpoint.region, accountID: { account })),
                 targetPrefix: ""))
     }

@@ -32,20 +32,27 @@ package struct Exporter: Sendable {
         let factory = TargetSourceFactory(
             configuration: configuration, baseProvider: credentialProvider, client: client, metrics: selfMetrics,
             environment: environment, logger: logger)
-        let collector = TargetCollector(
-            metrics: selfMetrics, clock: clock, taskExecutor: taskExecutor, logger: logger)
         let targets = configuration.targets
-        let set = TargetSet(configured: try factory.sources(for: targets), onChange: { factory.targetsChanged($0) })
+        let collector = TargetCollector(
+            metrics: selfMetrics, clock: clock, taskExecutor: taskExecutor, shard: targets.shard, logger: logger)
+        selfMetrics.processWide.gauge(
+            MetricCatalog.shardInfo, labels: [("index", "\(targets.shard.index)"), ("count", "\(targets.shard.count)")]
+        ).set(1)
+        let set = TargetSet(
+            configured: try factory.sources(for: targets), shard: targets.shard,
+            onChange: { factory.targetsChanged($0) })
         let scheduler: any CollectionScheduler & Service
         switch targets.mode {
         case .background:
             scheduler = PeriodicScheduler(
                 targets: set, collector: collector, interval: targets.interval, timeout: targets.timeout,
-                maxStale: targets.maxStale, maxConcurrency: targets.maxConcurrency, logger: logger)
+                maxStale: targets.maxStale, maxConcurrency: targets.maxConcurrency,
+                emptyRegionInterval: targets.emptyRegionInterval, logger: logger)
         case .onScrape:
             scheduler = OnScrapeScheduler(
                 targets: set, collector: collector, minInterval: configuration.collection.minInterval,
-                maxStale: targets.maxStale, maxConcurrency: targets.maxConcurrency)
+                maxStale: targets.maxStale, maxConcurrency: targets.maxConcurrency,
+                emptyRegionInterval: targets.emptyRegionInterval)
         }
         let reloader = configuration.configFile.map { path in
             TargetsReloader(path: path, initial: targets, targets: set, factory: factory, logger: logger)

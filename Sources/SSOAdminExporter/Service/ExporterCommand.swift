@@ -71,6 +71,10 @@ public struct ExporterCommand: AsyncParsableCommand {
                 "role_arn": "\(configuration.aws.assumeRole?.roleARN ?? "none")",
                 "proxy": "\(configuration.aws.proxy)",
                 "web_config": "\(webConfiguration.map(\.summary) ?? "none: plain HTTP, no authentication")",
+                // Replicas started with different counts collect some accounts twice and others never: each says
+                // which count it uses.
+                "shard_index": "\(configuration.targets.shard.index)",
+                "shard_count": "\(configuration.targets.shard.count)",
             ]
         )
         for warning in configuration.warnings {

@@ -10,8 +10,9 @@ import Synchronization
 
 /// Builds the sources of many targets so that they share what should be shared: one HTTP transport (connections to
 /// a regional endpoint are reused across accounts), one credentials cache per role (an `AssumeRole` per credential
-/// lifetime, not per collection), one token bucket per account (throttling in one account slows only that account),
-/// one retry quota per regional endpoint (an endpoint failing for every account costs about one call per target).
+/// lifetime, not per collection), one token bucket per account and Region (AWS's request quotas are per account and
+/// Region: throttling there slows only those calls, and an account's Regions do not wait for each other), one retry
+/// quota per regional endpoint (an endpoint failing for every account costs about one call per target).
 package final class TargetSourceFactory: Sendable {
     package let configuration: ExporterConfiguration
     /// The exporter's own identity: used as it is by targets without a role, and to assume the others' roles.
@@ -24,8 +25,10 @@ package final class TargetSourceFactory: Sendable {
     package let logger: Logger
     /// The environment endpoints of other services are read from (`AWS_ENDPOINT_URL_<SERVICE>`).
     package let environment: [String: String]
-    /// The account token buckets' settings; `nil` paces nothing.
+    /// The token buckets' settings; `nil` paces nothing.
     let pacing: TargetsConfiguration.AccountPacing?
+    /// The accounts this replica collects, fixed at startup: a reloaded file's `shard` applies after a restart.
+    let shard: ShardAssignment
     /// Reads instance details for every target, with one cache of descriptions shared by the targets of their
     /// owner; `nil` with instance details off.
     let describer: InstanceDescriber?
@@ -33,7 +36,7 @@ package final class TargetSourceFactory: Sendable {
 
     private struct Shared {
         var roles: [String: (accountID: String, provider: any AWSCredentialProvider)] = [:]
-        var buckets: [String: TokenBucket] = [:]
+        var buckets: [BucketKey: TokenBucket] = [:]
         /// Accounts whose role, bucket and series stay whatever the targets: the exporter's own (empty) and
         /// discovery's.
         var pinnedAccounts: Set<String> = [""]
@@ -46,6 +49,14 @@ package final class TargetSourceFactory: Sendable {
         var ownAccount: String?
     }
 
+    /// A token bucket's account and Region; targets whose account is learned use ``selfAccount``.
+    struct BucketKey: Hashable {
+        let account: String
+        let region: String
+    }
+
+    static let selfAccount = "self"
+
     package init(
         configuration: ExporterConfiguration, baseProvider: any AWSCredentialProvider,
         client: AWSClient, metrics: ExporterSelfMetrics, environment: [String: String] = [:], logger: Logger
@@ -53,6 +64,7 @@ package final class TargetSourceFactory: Sendable {
         self.configuration = configuration
         self.environment = environment
         pacing = configuration.targets.accountPacing
+        shard = configuration.targets.shard
         self.baseProvider = baseProvider
         self.client = client
         self.metrics = metrics
@@ -69,19 +81,23 @@ package final class TargetSourceFactory: Sendable {
             : nil
     }
 
-    /// Every target of `targets`, one per entry and region, in file order.
+    /// Every target of `targets` this replica collects, one per entry and region, in file order: those of another
+    /// shard's accounts are left out.
     package func sources(for targets: TargetsConfiguration) throws(ExporterConfigurationError) -> [TargetSource] {
         var sources: [TargetSource] = []
         let ownAccount = shared.withLock { $0.ownAccount }
         for (given, entry) in targets.collectionTargets {
             // Only a target without a role lacks an account: it is the exporter's own identity's.
             let target = given.accountID.isEmpty ? ownAccount.map { given.withAccountID($0) } ?? given : given
+            guard shard.owns(accountID: target.accountID) else { continue }
             let provider = entry.role.map { role(for: $0, durationSeconds: entry.durationSeconds) } ?? baseProvider
             // Targets whose account is learned share the exporter's own bucket, keyed apart from any account ID.
             sources.append(
                 try source(
                     target, provider: provider,
-                    transport: rateLimitedTransport(account: target.accountID.isEmpty ? "self" : target.accountID)))
+                    transport: rateLimitedTransport(
+                        account: target.accountID.isEmpty ? Self.selfAccount : target.accountID, region: target.region)
+                ))
         }
         return sources
     }
@@ -176,13 +192,16 @@ package final class TargetSourceFactory: Sendable {
         let accounts = kept.union(sources.map(\.account.current))
         shared.withLock { shared in
             shared.roles = shared.roles.filter { accounts.contains($0.value.accountID) }
-            shared.buckets = shared.buckets.filter { $0.key == "self" || accounts.contains($0.key) }
+            shared.buckets = shared.buckets.filter {
+                $0.key.account == Self.selfAccount || accounts.contains($0.key.account)
+            }
         }
     }
 
-    /// The shared transport through `account`'s token bucket.
-    func rateLimitedTransport(account key: String) -> any AWSHTTPTransport {
+    /// The shared transport through the token bucket of `account` in `region`.
+    func rateLimitedTransport(account: String, region: String) -> any AWSHTTPTransport {
         guard let pacing else { return client.transport }
+        let key = BucketKey(account: account, region: region)
         let bucket = shared.withLock { shared in
             if let existing = shared.buckets[key] { return existing }
             let made = TokenBucket(rate: pacing.requestsPerSecond, burst: pacing.burst, clock: clock)

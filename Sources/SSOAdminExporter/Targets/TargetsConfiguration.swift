@@ -45,6 +45,10 @@ package struct TargetsConfiguration: Sendable {
         package var accountStates: Set<String>
         package var refreshInterval: Duration
         package var labels: [CollectionTarget.StaticLabel]
+        /// `shard.index` and `shard.count` as the file gives them; `--discovery.shard.index` and
+        /// `--discovery.shard.count` win, and ``TargetsConfiguration/shard`` is what is used.
+        package var shardIndex: Int?
+        package var shardCount: Int?
 
         package static let defaultRefreshInterval: Duration = .seconds(3600)
     }
@@ -56,8 +60,13 @@ package struct TargetsConfiguration: Sendable {
     package var interval: Duration
     package var timeout: Duration
     package var maxStale: Duration
-    /// The token bucket each account's AWS calls go through, so throttling in one account slows only that account;
-    /// `nil` paces nothing (the flags' one target, which has no other account to protect).
+    /// `collection.empty_region_interval`: a target whose last collection succeeded and found no instance is
+    /// collected again only after this long; `nil` collects it like the others (every `interval`, or every scrape).
+    package var emptyRegionInterval: Duration?
+    /// Which accounts this replica collects: the file's `discovery.organizations.shard` with the flags on top.
+    package var shard: ShardAssignment = .whole
+    /// The token bucket each account's AWS calls in one Region go through (the unit AWS throttles), so throttling
+    /// in one account and Region slows only those calls; `nil` paces nothing (the flags' one target, which has no other account to protect).
     package var accountPacing: AccountPacing?
     /// `collection.instance_details`; `nil` when the file does not say, and `--collect.instance-details` decides.
     package var instanceDetails: Bool?
@@ -82,7 +91,7 @@ package struct TargetsConfiguration: Sendable {
                     labels: [])
             ],
             discovery: nil, mode: .onScrape, maxConcurrency: 1, interval: defaultInterval, timeout: timeout,
-            maxStale: .zero, accountPacing: nil)
+            maxStale: .zero, emptyRegionInterval: nil, accountPacing: nil)
     }
 
     package static let defaultMaxConcurrency = 64
@@ -314,10 +323,17 @@ package struct TargetsConfiguration: Sendable {
         if mode == .background, timeout > interval {
             throw fail("collection.timeout", "must not be longer than collection.interval in background mode")
         }
+        var emptyRegionInterval: Duration?
+        if let text = collection?.emptyRegionInterval {
+            // In the background a Region is looked at once a round: a shorter interval could not be kept.
+            emptyRegionInterval = try duration(
+                "empty_region_interval", text, default: interval, minimum: mode == .background ? interval : .seconds(1))
+        }
         return TargetsConfiguration(
             targets: targets, discovery: discovery, mode: mode, maxConcurrency: maxConcurrency, interval: interval,
             timeout: timeout,
             maxStale: try duration("max_stale", collection?.maxStale, default: defaultMaxStale, minimum: .zero),
+            emptyRegionInterval: emptyRegionInterval,
             accountPacing: AccountPacing(requestsPerSecond: rate, burst: burst),
             instanceDetails: collection?.instanceDetails)
     }
@@ -398,6 +414,17 @@ package struct TargetsConfiguration: Sendable {
             refresh = value
         }
         let labels = try staticLabels(file.labels?.entries, key: "\(key).labels", fail: fail)
+        if let count = file.shard?.count, !(1...ShardAssignment.maxCount).contains(count) {
+            throw fail("\(key).shard.count", "\(count) is outside 1..\(ShardAssignment.maxCount)")
+        }
+        if let index = file.shard?.index {
+            let count = file.shard?.count
+            guard index >= 0, count.map({ index < $0 }) ?? true else {
+                throw fail(
+                    "\(key).shard.index",
+                    "\(index) is outside 0..\(count.map { String($0 - 1) } ?? "count-1") (one index per replica, from 0)")
+            }
+        }
         return Discovery(
             role: role, roleName: file.roleName, externalID: file.externalID, roleSessionName: file.roleSessionName,
             durationSeconds: file.durationSeconds, regions: regions,
@@ -405,7 +432,8 @@ package struct TargetsConfiguration: Sendable {
             // must not watch no account at all.
             includeAccounts: try accounts("include_accounts", file.includeAccounts).flatMap { $0.isEmpty ? nil : $0 },
             excludeAccounts: try accounts("exclude_accounts", file.excludeAccounts) ?? [],
-            accountStates: Set(states), refreshInterval: refresh, labels: labels)
+            accountStates: Set(states), refreshInterval: refresh, labels: labels, shardIndex: file.shard?.index,
+            shardCount: file.shard?.count)
     }
 
     /// Problems by line, as a reader goes through the file; those without a line last, each kind in the order found.

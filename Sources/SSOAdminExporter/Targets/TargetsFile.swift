@@ -43,9 +43,10 @@ struct TargetsFile: Decodable, Sendable {
         var accountStates: [String]?
         var refreshInterval: String?
         var labels: StrictYAML.StringMapping?
+        var shard: Shard?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case regions, labels
+            case regions, labels, shard
             case roleARN = "role_arn"
             case roleName = "role_name"
             case externalID = "external_id"
@@ -55,6 +56,16 @@ struct TargetsFile: Decodable, Sendable {
             case excludeAccounts = "exclude_accounts"
             case accountStates = "account_states"
             case refreshInterval = "refresh_interval"
+        }
+    }
+
+    /// `shard:` of discovery: this replica's index and the number of replicas; either may come from the flags instead.
+    struct Shard: Decodable, Sendable {
+        var index: Int?
+        var count: Int?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case index, count
         }
     }
 
@@ -102,9 +113,11 @@ struct TargetsFile: Decodable, Sendable {
         var accountRequestsPerSecond: Double?
         var accountBurst: Int?
         var instanceDetails: Bool?
+        var emptyRegionInterval: String?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case mode, interval, timeout
+            case emptyRegionInterval = "empty_region_interval"
             case instanceDetails = "instance_details"
             case maxConcurrency = "max_concurrency"
             case maxStale = "max_stale"
@@ -132,6 +145,14 @@ struct TargetsFile: Decodable, Sendable {
                         switch key {
                         case .labels: (key.rawValue, .anyMapping)
                         case .includeAccounts, .excludeAccounts, .accountStates: (key.rawValue, .sequence(.value))
+                        case .shard:
+                            (
+                                key.rawValue,
+                                .mapping(
+                                    Dictionary(
+                                        Shard.CodingKeys.allCases.map { ($0.rawValue, .value) },
+                                        uniquingKeysWith: { first, _ in first }))
+                            )
                         default: (key.rawValue, .value)
                         }
                     }, uniquingKeysWith: { first, _ in first }))

@@ -165,6 +165,7 @@ package final class TargetsReloader: Service, Sendable {
                 || loaded.interval != initial.interval || loaded.timeout != initial.timeout
                 || loaded.maxStale != initial.maxStale || loaded.maxConcurrency != initial.maxConcurrency
                 || loaded.accountPacing != initial.accountPacing || loaded.instanceDetails != initial.instanceDetails
+                || loaded.emptyRegionInterval != initial.emptyRegionInterval
             {
                 summary += "; collection or discovery settings changed and apply after a restart"
                 logger.warning(
