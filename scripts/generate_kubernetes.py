@@ -3,10 +3,12 @@
 
 - deploy/kubernetes/prometheusrule.yaml: a PrometheusRule (prometheus-operator) holding deploy/prometheus/rules.yml;
 - deploy/kubernetes/grafana-dashboard.yaml: a ConfigMap for Grafana's dashboard sidecar holding
-  dashboards/sso-admin-exporter.json.
+  dashboards/sso-admin-exporter.json;
+- the same two in deploy/kubernetes/sharded/, with copies of deploy/kubernetes/serviceaccount.yaml and
+  networkpolicy.yaml: kustomize cannot take deploy/kubernetes as a base from a directory inside it.
 
-    python3 scripts/generate_kubernetes.py          # writes both files
-    python3 scripts/generate_kubernetes.py --check  # exits 1 if either differs from what it would write (CI)
+    python3 scripts/generate_kubernetes.py          # writes every file
+    python3 scripts/generate_kubernetes.py --check  # exits 1 if any differs from what it would write (CI)
 
 The rules are embedded as text, comments and layout included, so the two files read the same.
 """
@@ -16,6 +18,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEADER = "# Generated from {source} by scripts/generate_kubernetes.py: edit the source, run the script.\n"
+COPY_HEADER = "# Copied from {source} by scripts/generate_kubernetes.py: edit that file, run the script.\n"
 LABELS = """  labels:
     app.kubernetes.io/name: sso-admin-exporter
     app.kubernetes.io/part-of: sso-admin-exporter
@@ -68,9 +71,19 @@ def dashboard_config_map():
     )
 
 
+def copy_of(path):
+    return lambda: COPY_HEADER.format(source=path) + read(path)
+
+
 OUTPUTS = {
     "deploy/kubernetes/prometheusrule.yaml": prometheus_rule,
     "deploy/kubernetes/grafana-dashboard.yaml": dashboard_config_map,
+    # The sharded kit (deploy/kubernetes/sharded/kustomization.yaml) runs the exporter as a StatefulSet; the objects
+    # that do not depend on how it runs are these.
+    "deploy/kubernetes/sharded/serviceaccount.yaml": copy_of("deploy/kubernetes/serviceaccount.yaml"),
+    "deploy/kubernetes/sharded/networkpolicy.yaml": copy_of("deploy/kubernetes/networkpolicy.yaml"),
+    "deploy/kubernetes/sharded/prometheusrule.yaml": prometheus_rule,
+    "deploy/kubernetes/sharded/grafana-dashboard.yaml": dashboard_config_map,
 }
 
 

@@ -39,6 +39,13 @@ struct ConfigurationFixtureTests {
         "rate-too-small": ":5: collection.account_requests_per_second: 1e-300 is outside 0.001..10000",
         "timeout-longer-than-interval": "collection.timeout: must not be longer than collection.interval",
         "duration-seconds-too-short": ":4: targets[0].duration_seconds: 60 is outside 900..43200",
+        "shard-count-zero": ":6: discovery.organizations.shard.count: 0 is outside 1..1024",
+        "shard-index-outside": ":6: discovery.organizations.shard.index: 3 is outside 0..2",
+        "shard-unknown-key": ":6: discovery.organizations.shard.replicas: unknown key",
+        "shard-not-mapping": ":5: discovery.organizations.shard: must be a mapping",
+        "empty-region-interval-shorter": ":7: collection.empty_region_interval: must be at least collection.interval (60s)",
+        "empty-region-interval-not-duration":
+            ":6: collection.empty_region_interval: \"hourly\" is not a duration such as 30s or 5m",
     ]
 
     static func fixtures() throws -> [String] {

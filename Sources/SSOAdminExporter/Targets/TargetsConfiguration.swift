@@ -325,9 +325,14 @@ package struct TargetsConfiguration: Sendable {
         }
         var emptyRegionInterval: Duration?
         if let text = collection?.emptyRegionInterval {
+            let value = try duration("empty_region_interval", text, default: interval, minimum: .seconds(1))
             // In the background a Region is looked at once a round: a shorter interval could not be kept.
-            emptyRegionInterval = try duration(
-                "empty_region_interval", text, default: interval, minimum: mode == .background ? interval : .seconds(1))
+            if mode == .background, value < interval {
+                throw fail(
+                    "collection.empty_region_interval",
+                    "must be at least collection.interval (\(collection?.interval ?? "60s")) in background mode")
+            }
+            emptyRegionInterval = value
         }
         return TargetsConfiguration(
             targets: targets, discovery: discovery, mode: mode, maxConcurrency: maxConcurrency, interval: interval,
@@ -422,7 +427,8 @@ package struct TargetsConfiguration: Sendable {
             guard index >= 0, count.map({ index < $0 }) ?? true else {
                 throw fail(
                     "\(key).shard.index",
-                    "\(index) is outside 0..\(count.map { String($0 - 1) } ?? "count-1") (one index per replica, from 0)")
+                    "\(index) is outside 0..\(count.map { String($0 - 1) } ?? "count-1") (one index per replica, from 0)"
+                )
             }
         }
         return Discovery(
