@@ -43,7 +43,8 @@ struct ConfigurationFixtureTests {
         "shard-index-outside": ":6: discovery.organizations.shard.index: 3 is outside 0..2",
         "shard-unknown-key": ":6: discovery.organizations.shard.replicas: unknown key",
         "shard-not-mapping": ":5: discovery.organizations.shard: must be a mapping",
-        "empty-region-interval-shorter": ":7: collection.empty_region_interval: must be at least collection.interval (60s)",
+        "empty-region-interval-shorter":
+            ":7: collection.empty_region_interval: must be at least collection.interval (60s)",
         "empty-region-interval-not-duration":
             ":6: collection.empty_region_interval: \"hourly\" is not a duration such as 30s or 5m",
     ]
