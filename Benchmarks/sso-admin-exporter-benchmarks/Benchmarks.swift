@@ -29,11 +29,17 @@ enum Benchmarks {
         }
         if CommandLine.arguments.dropFirst().first == "--organization-only" {
             // `--organization-only 2000` runs one size, for comparing two builds; `--no-instance-details` leaves out
-            // DescribeInstance and ListRegions.
-            let sizes = CommandLine.arguments.dropFirst(2).compactMap { Int($0) }
+            // DescribeInstance and ListRegions; `--regions 17` watches the 17 Regions enabled by default, not 3.
+            var arguments = Array(CommandLine.arguments.dropFirst(2))
+            var regionCount = 3
+            if let flag = arguments.firstIndex(of: "--regions"), flag + 1 < arguments.count {
+                regionCount = Int(arguments[flag + 1]) ?? 3
+                arguments.removeSubrange(flag...(flag + 1))
+            }
+            let sizes = arguments.compactMap { Int($0) }
             let details = !CommandLine.arguments.contains("--no-instance-details")
             for accounts in sizes.isEmpty ? [500, 1_000, 2_000] : sizes {
-                try await organizationScale(accounts: accounts, instanceDetails: details)
+                try await organizationScale(accounts: accounts, regionCount: regionCount, instanceDetails: details)
             }
             return
         }
@@ -54,6 +60,7 @@ enum Benchmarks {
         try await securedScrapes(instances: 1_000, scrapes: 100)
         try await exporterMemory(instances: 1_000, scrapes: 300)
         for accounts in [500, 1_000, 2_000] { try await organizationScale(accounts: accounts) }
+        for accounts in [500, 1_000, 2_000] { try await organizationScale(accounts: accounts, regionCount: 17) }
     }
 
     /// Runs `body` `iterations` times after a warm-up and reports the median of five rounds per iteration.

@@ -4,15 +4,24 @@ import NIOCore
 import TestSupport
 
 extension Benchmarks {
+    /// The 17 Regions an AWS account has enabled by default: the shape `regions: enabled` gives a real organization.
+    static let defaultRegions = [
+        "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "eu-west-1", "eu-west-2", "eu-west-3",
+        "eu-central-1", "eu-north-1", "ap-south-1", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
+        "ap-southeast-1", "ap-southeast-2", "sa-east-1",
+    ]
+
     /// The exporter binary watching a simulated organization (the `sso-admin-org-simulator` binary, both built next
-    /// to this one): `accounts` accounts in three regions, `latency` per call, `maxConcurrency` targets at a time.
+    /// to this one): `accounts` accounts in `regionCount` Regions (3, or the 17 enabled by default), `latency` per
+    /// call, `maxConcurrency` targets at a time, the default pacing per account and Region.
     /// Everything is read from the exporter's own metrics: the first round's duration (from the discovery's end to
     /// the last target's success), its calls, its resident memory, and how long `/metrics` takes for every target.
     /// The exporter's CPU is read from `/proc` once it is idle after the round, before anything renders every target.
     /// With `instanceDetails`, owned instances are described too (the simulator's organization instance and every
     /// fifth account's own): those calls count in the round, its ideal and the CPU per call.
     static func organizationScale(
-        accounts: Int, latency: Duration = .milliseconds(50), maxConcurrency: Int = 64, instanceDetails: Bool = true
+        accounts: Int, regionCount: Int = 3, latency: Duration = .milliseconds(50), maxConcurrency: Int = 64,
+        instanceDetails: Bool = true
     ) async throws {
         let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         let exporterBinary = directory.appendingPathComponent("sso-admin-exporter").path
@@ -23,7 +32,11 @@ extension Benchmarks {
             print("organization: build the exporter and the simulator too (swift build -c release)")
             return
         }
-        let regions = ["us-east-1", "eu-west-1", "ap-southeast-2"]
+        let regions =
+            regionCount == 3
+            ? ["us-east-1", "eu-west-1", "ap-southeast-2"] : Array(defaultRegions.prefix(max(1, regionCount)))
+        // Long enough for a round of every target, so that the next rounds are measured one by one.
+        let interval = accounts * regions.count > 20_000 ? 60 : 30
         let simulatorPort = try ExternalTools.freeLoopbackPort()
         let simulator = Process()
         simulator.executableURL = URL(fileURLWithPath: simulatorBinary)
@@ -45,7 +58,7 @@ extension Benchmarks {
             regions: [\(regions.joined(separator: ", "))]
         collection:
           mode: background
-          interval: 30s
+          interval: \(interval)s
           timeout: 25s
           max_concurrency: \(maxConcurrency)
           instance_details: \(instanceDetails)
@@ -152,14 +165,26 @@ extension Benchmarks {
             .split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
             .flatMap { Double($0.split(separator: " ").dropFirst().first ?? "") }.map { $0 * 1024 } ?? 0
 
-        // The next three rounds (every 30 s from the first): credentials, signing keys and connections are in hand, as
+        // Series per target and per account, for sizing Prometheus: every sample of one page.
+        let series = Double(metrics.samples.count)
+
+        // The next three rounds (every `interval` from the first): credentials, signing keys and connections are in hand, as
         // in an exporter that has been running. Each round's CPU is read from /proc: from the sample before the CPU
         // time starts to rise to the one after which it stays unchanged for a second.
         var rounds: [Double] = []
+        // Start between two rounds, so that the first one measured is whole: a round already running when the
+        // renders above ended would be measured from the middle.
         var previous = exporterThreadsCPU() ?? 0
+        let quietDeadline = ContinuousClock.now + .seconds(interval)
+        while ContinuousClock.now < quietDeadline {
+            try await Task.sleep(for: .milliseconds(500))
+            guard let now = exporterThreadsCPU() else { continue }
+            defer { previous = now }
+            if now <= previous + 0.002 { break }
+        }
         var roundStart: Double?
         var quietSamples = 0
-        let roundsDeadline = ContinuousClock.now + .seconds(110)
+        let roundsDeadline = ContinuousClock.now + .seconds(interval * 3 + 30)
         while rounds.count < 3, ContinuousClock.now < roundsDeadline {
             try await Task.sleep(for: .milliseconds(250))
             guard let now = exporterThreadsCPU() else { continue }
@@ -177,27 +202,23 @@ extension Benchmarks {
             }
             previous = now
         }
-        let later = try await scrape().0
-        let collectionOperations = ["ListInstances", "DescribeInstance", "ListRegions"]
-        let laterCalls = collectionOperations.reduce(0.0) { total, operation in
-            total
-                + later.samples("aws_sso_admin_api_requests_total", ["operation": operation]).reduce(0) {
-                    $0 + $1.value
-                }
-                - requests(operation)
-        }
-        let callsPerRound = rounds.isEmpty ? 0 : laterCalls / Double(rounds.count)
+        // Every round of an organization that does not change makes the first round's collection calls: its
+        // ListInstances and detail calls. (Counting the calls made while the rounds were measured would also count
+        // those of a round that started before the first was measured, or after the last.)
+        let callsPerRound = requests("ListInstances") + detailCalls
         let perCall = rounds.map { String(format: "%3.0f", callsPerRound > 0 ? $0 / callsPerRound * 1e6 : 0) }
         print(
             String(
                 format:
-                    "organization, %5d accounts × 3 regions (%5d targets), details %@: round %6.2f s (ideal %6.2f s, "
-                    + "×%.2f), %5.0f AssumeRole, %4.0f detail calls, %6.0f calls, CPU %5.2f s = %3.0f µs/call, RSS %5.1f MiB while rendering, "
-                    + "%5.1f MiB between scrapes, /metrics %5.1f ms (%.1f MB); next rounds %5.0f calls each, "
-                    + "CPU %@ µs/call",
-                accounts, targets, (instanceDetails ? "on" : "off") as NSString, round, ideal, round / ideal,
+                    "organization, %5d accounts × %2d regions (%5d targets), details %@: round %6.2f s (ideal %6.2f s, "
+                    + "×%.2f), %5.0f AssumeRole, %4.0f detail calls, %6.0f calls, CPU %5.2f s = %3.0f µs/call, "
+                    + "RSS %5.1f MiB while rendering, %5.1f MiB between scrapes, /metrics %5.1f ms (%.1f MB), "
+                    + "%.0f series (%.1f a target, %.1f an account); next rounds %5.0f calls each, CPU %@ µs/call",
+                accounts, regions.count, targets, (instanceDetails ? "on" : "off") as NSString, round, ideal,
+                round / ideal,
                 assumeRoles, detailCalls, allCalls, cpu, cpu / allCalls * 1e6,
-                resident / 1_048_576, idle / 1_048_576, render.milliseconds, Double(size) / 1e6, callsPerRound,
+                resident / 1_048_576, idle / 1_048_576, render.milliseconds, Double(size) / 1e6, series,
+                series / Double(targets), series / Double(accounts), callsPerRound,
                 perCall.joined(separator: ", ") as NSString))
     }
 }
