@@ -184,6 +184,8 @@ struct OrganizationShapeTests {
                     #expect(accounts.allSatisfy { shard.owns(accountID: $0) }, "\(shard): \(accounts.sorted())")
                     #expect(!accounts.contains(""), "a target of no account was reported")
                     #expect(organization.page.scheduler.sources.count == accounts.count)
+                    #expect(metrics.value("aws_sso_admin_targets", ["state": "configured"]) == Double(accounts.count))
+                    #expect(metrics.value("aws_sso_admin_targets", ["state": "discovered"]) == 0)
                     seen += accounts
                 }
             }
@@ -194,6 +196,28 @@ struct OrganizationShapeTests {
         // reached it, from its own replica alone.
         for member in 1..<12 {
             #expect(simulator.calls("ListInstances/\(100_000_000_000 + member)") == 2, "member \(member)")
+        }
+    }
+
+    @Test("a lone target of another replica's account, collected in the background, leaves nothing behind")
+    func loneForeignTarget() async throws {
+        let simulator = OrganizationSimulator.generated(accounts: 1, regions: ["us-east-1"])
+        let management = String(100_000_000_000)
+        let foreign = (ShardAssignment.shard(of: management, count: 2) + 1) % 2
+        let yaml = "targets:\n  - name: self\n    regions: [us-east-1]\ncollection:\n  mode: background\n"
+        try await Self.replica(simulator, index: foreign, count: 2, yaml: yaml) { organization, shard in
+            #expect(!shard.owns(accountID: management))
+            let scheduler = try #require(organization.page.scheduler as? PeriodicScheduler)
+            await scheduler.collectRound()
+            await scheduler.collectRound()
+            let metrics = try await organization.scrape()
+            #expect(metrics.samples("aws_sso_admin_collect_success").isEmpty, "\(metrics.samples)")
+            #expect(metrics.value("aws_sso_admin_targets", ["state": "configured"]) == 0)
+            #expect(metrics.value("aws_sso_admin_targets", ["state": "failing"]) == 0)
+            #expect(scheduler.sources.isEmpty)
+            // Its account was learned once; nothing was listed.
+            #expect(simulator.calls("GetCallerIdentity") == 1)
+            #expect(simulator.calls("ListInstances") == 0)
         }
     }
 

@@ -51,7 +51,11 @@ package final class PeriodicScheduler: CollectionScheduler, Service {
     /// has none.
     package func snapshots(deadline: MonotonicInstant) async -> [CollectionSnapshot] {
         let names = sources.map(\.target.name)
-        return state.withLock { state in names.compactMap { state.histories[$0]?.latest } }
+        // A target that learned another replica's account is gone from `names` once `sources` has seen it learn;
+        // its one snapshot is left out until then.
+        return state.withLock { state in
+            names.compactMap { state.histories[$0]?.latest }.filter { !$0.isAnotherShards }
+        }
     }
 
     package func snapshot(of name: String, deadline: MonotonicInstant) async -> CollectionSnapshot? {

@@ -18,6 +18,8 @@ package final class TargetSet: Sendable {
         /// The configured targets, then the discovered ones not configured too: built on each change, since every
         /// round and scrape reads it.
         var all: [TargetSource] = []
+        /// How many of `all` are configured targets: the first ones.
+        var configuredWatched = 0
 
         /// Counts changes, so that a waiter can tell whether one happened since it last looked.
         var generation = 0
@@ -53,12 +55,15 @@ package final class TargetSet: Sendable {
                 byName[source.target.name] = source
                 all.append(source)
             }
+            configuredWatched = all.count
             for source in discovered
             where byName[source.target.name] == nil && !configuredPlaces.contains(source.target.place) {
                 byName[source.target.name] = source
                 all.append(source)
             }
-            if discovered.isEmpty && configured.count < 2 { unlearned = [] }
+            // A lone configured target duplicates nothing: its learning need not be watched, unless its account
+            // may turn out to be another replica's.
+            if discovered.isEmpty && configured.count < 2 && shard.count == 1 { unlearned = [] }
         }
 
         /// Whether a configured target learned its account since the last change.
@@ -118,7 +123,6 @@ package final class TargetSet: Sendable {
         return all
     }
 
-    package var configuredCount: Int { state.withLock { $0.configured.count } }
 
     /// Whether snapshots must be checked for a target that duplicates a configured one (see ``TargetSeries``); false,
     /// and so free, unless a configured target without a known account is watched beside others.
@@ -135,7 +139,13 @@ package final class TargetSet: Sendable {
                     .map(\.target.name))
         }
     }
-    package var discoveredCount: Int { sources.count - configuredCount }
+    /// The watched targets that are configured and discovered: a configured target that duplicates another, or
+    /// whose account is another replica's, is not watched and not counted.
+    package var watchedCounts: (configured: Int, discovered: Int) {
+        let all = sources.count
+        let configured = state.withLock { $0.configuredWatched }
+        return (configured, all - configured)
+    }
 
     package func replaceConfigured(_ sources: [TargetSource]) {
         let (all, generation) = state.withLock {

@@ -124,8 +124,9 @@ struct TargetCounts: MetricsSource {
         drain: (inout PrometheusTextWriter) async throws -> Void
     ) async rethrows {
         writer.family(MetricCatalog.targets)
+        let watched = targets.watchedCounts
         for (state, count) in [
-            ("configured", targets.configuredCount), ("discovered", targets.discoveredCount),
+            ("configured", watched.configured), ("discovered", watched.discovered),
             ("failing", scrape.snapshots.filter { !$0.succeeded }.count),
         ] {
             writer.sample(MetricCatalog.targets.name, labels: [("state", state)], value: Double(count))

@@ -66,7 +66,8 @@ package struct TargetsConfiguration: Sendable {
     /// Which accounts this replica collects: the file's `discovery.organizations.shard` with the flags on top.
     package var shard: ShardAssignment = .whole
     /// The token bucket each account's AWS calls in one Region go through (the unit AWS throttles), so throttling
-    /// in one account and Region slows only those calls; `nil` paces nothing (the flags' one target, which has no other account to protect).
+    /// in one account and Region slows only those calls; `nil` paces nothing (the flags' one target, which has no
+    /// other account to protect).
     package var accountPacing: AccountPacing?
     /// `collection.instance_details`; `nil` when the file does not say, and `--collect.instance-details` decides.
     package var instanceDetails: Bool?
