@@ -123,7 +123,6 @@ package final class TargetSet: Sendable {
         return all
     }
 
-
     /// Whether snapshots must be checked for a target that duplicates a configured one (see ``TargetSeries``); false,
     /// and so free, unless a configured target without a known account is watched beside others.
     var mayWriteSeriesTwice: Bool { state.withLock { !$0.unlearned.isEmpty } }
