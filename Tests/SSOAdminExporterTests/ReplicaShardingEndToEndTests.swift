@@ -64,25 +64,16 @@ extension ExternalProgramTests {
                 var apis: [PrometheusAPI] = []
                 for (index, exporter) in exporters.enumerated() {
                     try await exporter.waitUntilReady()
-                    let port = try ExternalTools.freeLoopbackPort()
                     let config = shipped.replacing("localhost:10711", with: "127.0.0.1:\(exporter.port)")
                         .replacing("scrape_interval: 60s", with: "scrape_interval: 1s")
                         .replacing("scrape_timeout: 30s", with: "scrape_timeout: 1s")
                         .replacing("refresh_interval: 5m", with: "refresh_interval: 1s")
                         .replacing(#/rule_files:\n  - rules.yml\n/#, with: "")
                     #expect(config.contains("127.0.0.1:\(exporter.port)/sd"), "the shipped file no longer uses /sd")
-                    let configFile = directory.appendingPathComponent("prometheus-\(index).yml")
-                    try config.write(to: configFile, atomically: true, encoding: .utf8)
-                    processes.append(
-                        try ExternalProcess(
-                            name: "prometheus-\(index)", executable: prometheusPath,
-                            arguments: [
-                                "--config.file=\(configFile.path)",
-                                "--storage.tsdb.path=\(directory.appendingPathComponent("tsdb-\(index)").path)",
-                                "--web.listen-address=127.0.0.1:\(port)",
-                            ],
-                            logFile: directory.appendingPathComponent("prometheus-\(index).log")))
-                    apis.append(PrometheusAPI(http: http, base: "http://127.0.0.1:\(port)"))
+                    let (process, api) = try ShardingEndToEndTests.startPrometheus(
+                        prometheusPath, number: index, config: config, in: directory, http: http)
+                    processes.append(process)
+                    apis.append(api)
                 }
                 let logs = {
                     processes.map { $0.logTail(1_000) }.joined(separator: "\n")

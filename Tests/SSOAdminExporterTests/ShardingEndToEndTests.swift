@@ -43,20 +43,12 @@ extension ExternalProgramTests {
                         "deploy/prometheus/prometheus-sharded.yml"), encoding: .utf8)
                 var apis: [PrometheusAPI] = []
                 for shard in 0..<Self.shards {
-                    let port = try ExternalTools.freeLoopbackPort()
-                    let config = try Self.shardConfiguration(shipped, shard: shard, exporterPort: exporter.port)
-                    let file = directory.appendingPathComponent("prometheus-\(shard).yml")
-                    try config.write(to: file, atomically: true, encoding: .utf8)
-                    processes.append(
-                        try ExternalProcess(
-                            name: "prometheus-\(shard)", executable: prometheusPath,
-                            arguments: [
-                                "--config.file=\(file.path)",
-                                "--storage.tsdb.path=\(directory.appendingPathComponent("tsdb-\(shard)").path)",
-                                "--web.listen-address=127.0.0.1:\(port)",
-                            ],
-                            logFile: directory.appendingPathComponent("prometheus-\(shard).log")))
-                    apis.append(PrometheusAPI(http: http, base: "http://127.0.0.1:\(port)"))
+                    let (process, api) = try Self.startPrometheus(
+                        prometheusPath, number: shard,
+                        config: try Self.shardConfiguration(shipped, shard: shard, exporterPort: exporter.port),
+                        in: directory, http: http)
+                    processes.append(process)
+                    apis.append(api)
                 }
                 let logs = { processes.map { $0.logTail(1_500) }.joined(separator: "\n") + exporter.log }
 
@@ -152,6 +144,24 @@ extension ExternalProgramTests {
                 "AWS_SECRET_ACCESS_KEY": simulator.managementCredentials.secretAccessKey,
                 "AWS_EC2_METADATA_DISABLED": "true", "HOME": home.path,
             ]
+        }
+
+        /// A Prometheus server numbered `number` on a free loopback port, with `config` and its data in `directory`.
+        static func startPrometheus(
+            _ executable: String, number: Int, config: String, in directory: URL, http: HTTPClient
+        ) throws -> (ExternalProcess, PrometheusAPI) {
+            let port = try ExternalTools.freeLoopbackPort()
+            let file = directory.appendingPathComponent("prometheus-\(number).yml")
+            try config.write(to: file, atomically: true, encoding: .utf8)
+            let process = try ExternalProcess(
+                name: "prometheus-\(number)", executable: executable,
+                arguments: [
+                    "--config.file=\(file.path)",
+                    "--storage.tsdb.path=\(directory.appendingPathComponent("tsdb-\(number)").path)",
+                    "--web.listen-address=127.0.0.1:\(port)",
+                ],
+                logFile: directory.appendingPathComponent("prometheus-\(number).log"))
+            return (process, PrometheusAPI(http: http, base: "http://127.0.0.1:\(port)"))
         }
 
         static func shardConfiguration(_ shipped: String, shard: Int, exporterPort: Int) throws -> String {
