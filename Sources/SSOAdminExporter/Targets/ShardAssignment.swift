@@ -4,7 +4,7 @@
 /// An account belongs to the replica whose index is the FNV-1a (64-bit) hash of its 12-digit ID modulo the count:
 /// the same answer in every process, version and machine, so that replicas started with the same count never
 /// collect an account twice nor leave one out. Accounts, not targets, are split: an account's Regions share one
-/// role, one discovery lookup and one pacing, which a split by target would repeat in several replicas.
+/// role and one discovery lookup, which a split by target would repeat in several replicas.
 package struct ShardAssignment: Sendable, Equatable, CustomStringConvertible {
     package let index: Int
     package let count: Int
