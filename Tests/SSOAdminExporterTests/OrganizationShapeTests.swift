@@ -1,6 +1,8 @@
 import AWSClient
 import ArgumentParser
 import Foundation
+import Hummingbird
+import HummingbirdTesting
 import Logging
 import Synchronization
 import TestSupport
@@ -110,6 +112,19 @@ struct OrganizationShapeTests {
         } throws: { error in
             "\(error)".contains("discovery.organizations.shard.index in --config.file: 2 is outside 0..1")
         }
+    }
+
+    @Test("check-config warns of a file index without a count, which only a --discovery.shard.count above it allows")
+    func fileIndexWithoutCount() throws {
+        let yaml =
+            "discovery:\n  organizations:\n    role_name: \(Self.role)\n    regions: enabled\n    shard: {index: 2}\n"
+        let parsed = try TargetsConfiguration.parse(yaml, path: "t.yml")
+        #expect(
+            parsed.warnings.contains { $0.contains("t.yml:5:") && $0.contains("without shard.count") },
+            "\(parsed.warnings)")
+        let counted = try TargetsConfiguration.parse(
+            yaml.replacingOccurrences(of: "{index: 2}", with: "{index: 2, count: 3}"), path: "t.yml")
+        #expect(counted.warnings.isEmpty, "\(counted.warnings)")
     }
 
     /// Configured targets (one by the exporter's own identity, the others by role) and discovery, as replica
@@ -223,6 +238,30 @@ struct OrganizationShapeTests {
             // Its account was learned once; nothing was listed.
             #expect(simulator.calls("GetCallerIdentity") == 1)
             #expect(simulator.calls("ListInstances") == 0)
+        }
+    }
+
+    @Test("on scrape, a probe of a target that learns another replica's account is 404, the first time too")
+    func foreignProbeOnScrape() async throws {
+        let simulator = OrganizationSimulator.generated(accounts: 2, regions: ["us-east-1"])
+        let management = String(100_000_000_000)
+        let foreign = (ShardAssignment.shard(of: management, count: 2) + 1) % 2
+        let yaml = "targets:\n  - name: self\n    regions: [us-east-1, eu-west-1]\ncollection:\n  mode: on_scrape\n"
+        try await Self.replica(simulator, index: foreign, count: 2, yaml: yaml) { organization, _ in
+            try await organization.page.running {
+                let router = ExporterRouter.make(organization.page.routes)
+                try await Application(router: router).test(.router) { client in
+                    for path in ["/probe?target=self/us-east-1", "/probe?target=self/us-east-1", "/probe?target=self"] {
+                        try await client.execute(uri: path, method: .get) { response in
+                            #expect(response.status == .notFound, "\(path): \(String(buffer: response.body))")
+                        }
+                    }
+                    try await client.execute(uri: "/sd", method: .get) { response in
+                        #expect(String(buffer: response.body).trimmingCharacters(in: .whitespacesAndNewlines) == "[]")
+                    }
+                }
+                #expect(simulator.calls("ListInstances") == 0)
+            }
         }
     }
 

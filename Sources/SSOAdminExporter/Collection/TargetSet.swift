@@ -110,17 +110,22 @@ package final class TargetSet: Sendable {
     ///
     /// A configured target that has learned its account since the last change is taken into account here, so that
     /// the next round, scrape or `/sd` after it no longer watches the discovered target it duplicates.
-    package var sources: [TargetSource] {
-        let (all, changed) = state.withLock { state -> ([TargetSource], Int?) in
-            guard state.learnedSinceReindex else { return (state.all, nil) }
+    package var sources: [TargetSource] { current { $0.all } }
+
+    /// Reads the state once a configured target that learned its account since the last change has been taken
+    /// into account (the discovered target it duplicates, or itself when the account is another replica's, are
+    /// then no longer watched).
+    private func current<Value>(_ read: (State) -> Value) -> Value {
+        let (value, all, changed) = state.withLock { state -> (Value, [TargetSource], Int?) in
+            guard state.learnedSinceReindex else { return (read(state), [], nil) }
             state.reindex()
-            return (state.all, state.generation)
+            return (read(state), state.all, state.generation)
         }
         if let changed {
             onChange?(all)
             notify(changed)
         }
-        return all
+        return value
     }
 
     /// Whether snapshots must be checked for a target that duplicates a configured one (see ``TargetSeries``); false,
@@ -167,6 +172,6 @@ package final class TargetSet: Sendable {
     }
 
     package func source(named name: String) -> TargetSource? {
-        state.withLock { $0.byName[name] }
+        current { $0.byName[name] }
     }
 }

@@ -48,8 +48,12 @@ package struct ProbePage: Sendable {
                 group.addTask { (position, await scheduler.snapshot(of: name, deadline: deadline)) }
             }
             var results = [CollectionSnapshot?](repeating: nil, count: names.count)
-            for await (position, snapshot) in group { results[position] = snapshot }
-            return results.compactMap { $0 }
+            // A target that has just learned its account is another replica's is not this replica's to report.
+            for await (position, snapshot) in group where snapshot?.isAnotherShards == false {
+                results[position] = snapshot
+            }
+            let found = results.compactMap { $0 }
+            return found.isEmpty ? nil : found
         }
     }
 

@@ -85,11 +85,15 @@ package final class TargetSourceFactory: Sendable {
     /// shard's accounts are left out.
     package func sources(for targets: TargetsConfiguration) throws(ExporterConfigurationError) -> [TargetSource] {
         var sources: [TargetSource] = []
+        var otherReplicas = 0
         let ownAccount = shared.withLock { $0.ownAccount }
         for (given, entry) in targets.collectionTargets {
             // Only a target without a role lacks an account: it is the exporter's own identity's.
             let target = given.accountID.isEmpty ? ownAccount.map { given.withAccountID($0) } ?? given : given
-            guard shard.owns(accountID: target.accountID) else { continue }
+            guard shard.owns(accountID: target.accountID) else {
+                otherReplicas += 1
+                continue
+            }
             let provider = entry.role.map { role(for: $0, durationSeconds: entry.durationSeconds) } ?? baseProvider
             // Targets whose account is learned share the exporter's own bucket, keyed apart from any account ID.
             sources.append(
@@ -98,6 +102,19 @@ package final class TargetSourceFactory: Sendable {
                     transport: rateLimitedTransport(
                         account: target.accountID.isEmpty ? Self.selfAccount : target.accountID, region: target.region)
                 ))
+        }
+        if otherReplicas > 0 {
+            let metadata: Logger.Metadata = [
+                "targets_here": "\(sources.count)", "targets_of_other_replicas": "\(otherReplicas)",
+                "shard_index": "\(shard.index)", "shard_count": "\(shard.count)",
+            ]
+            if sources.isEmpty && targets.discovery == nil {
+                logger.warning(
+                    "every configured target's account is another replica's: this replica watches nothing",
+                    metadata: metadata)
+            } else {
+                logger.info("configured targets of other replicas' accounts are left to them", metadata: metadata)
+            }
         }
         return sources
     }

@@ -273,6 +273,14 @@ package struct TargetsConfiguration: Sendable {
                         path: path, line: StrictYAML.line(of: key, in: root), key: nil, problem: warning))
             }
         }
+        if let discovery, discovery.shardIndex.map({ $0 > 0 }) == true, discovery.shardCount == nil {
+            checked.warnings.append(
+                ConfigurationText.line(
+                    path: path, line: StrictYAML.line(of: "discovery.organizations.shard.index", in: root), key: nil,
+                    problem:
+                        "discovery.organizations.shard.index without shard.count: the exporter refuses it at "
+                        + "startup unless --discovery.shard.count is above it"))
+        }
         if unlisted > maxWarnings {
             checked.warnings.append(
                 "\(path): and \(unlisted - maxWarnings) more regions the partition data does not list")
