@@ -54,7 +54,7 @@ package final class PeriodicScheduler: CollectionScheduler, Service {
         // A target that learned another replica's account is gone from `names` once `sources` has seen it learn;
         // its one snapshot is left out until then.
         return state.withLock { state in
-            names.compactMap { state.histories[$0]?.latest }.filter { !$0.isAnotherShards }
+            names.compactMap { name in state.histories[name]?.latest.flatMap { $0.isAnotherShards ? nil : $0 } }
         }
     }
 
