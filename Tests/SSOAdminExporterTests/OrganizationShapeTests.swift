@@ -219,14 +219,23 @@ struct OrganizationShapeTests {
         }
     }
 
+    /// The replica of two that does not own the management account, whose identity the exporter has here.
+    static func replicaWithoutTheManagementAccount(
+        _ simulator: OrganizationSimulator, yaml: String, _ body: (SimulatedOrganization) async throws -> Void
+    ) async throws {
+        let management = String(100_000_000_000)
+        let foreign = (ShardAssignment.shard(of: management, count: 2) + 1) % 2
+        try await replica(simulator, index: foreign, count: 2, yaml: yaml) { organization, shard in
+            #expect(!shard.owns(accountID: management))
+            try await body(organization)
+        }
+    }
+
     @Test("a lone target of another replica's account, collected in the background, leaves nothing behind")
     func loneForeignTarget() async throws {
         let simulator = OrganizationSimulator.generated(accounts: 1, regions: ["us-east-1"])
-        let management = String(100_000_000_000)
-        let foreign = (ShardAssignment.shard(of: management, count: 2) + 1) % 2
         let yaml = "targets:\n  - name: self\n    regions: [us-east-1]\ncollection:\n  mode: background\n"
-        try await Self.replica(simulator, index: foreign, count: 2, yaml: yaml) { organization, shard in
-            #expect(!shard.owns(accountID: management))
+        try await Self.replicaWithoutTheManagementAccount(simulator, yaml: yaml) { organization in
             let scheduler = try #require(organization.page.scheduler as? PeriodicScheduler)
             await scheduler.collectRound()
             await scheduler.collectRound()
@@ -244,10 +253,8 @@ struct OrganizationShapeTests {
     @Test("on scrape, a probe of a target that learns another replica's account is 404, the first time too")
     func foreignProbeOnScrape() async throws {
         let simulator = OrganizationSimulator.generated(accounts: 2, regions: ["us-east-1"])
-        let management = String(100_000_000_000)
-        let foreign = (ShardAssignment.shard(of: management, count: 2) + 1) % 2
         let yaml = "targets:\n  - name: self\n    regions: [us-east-1, eu-west-1]\ncollection:\n  mode: on_scrape\n"
-        try await Self.replica(simulator, index: foreign, count: 2, yaml: yaml) { organization, _ in
+        try await Self.replicaWithoutTheManagementAccount(simulator, yaml: yaml) { organization in
             try await organization.page.running {
                 let router = ExporterRouter.make(organization.page.routes)
                 try await Application(router: router).test(.router) { client in
