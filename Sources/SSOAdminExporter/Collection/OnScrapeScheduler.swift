@@ -77,9 +77,12 @@ package final class OnScrapeScheduler: CollectionScheduler, Service {
         }
     }
 
+    /// `nil` also when the collection learned that the target's account is another replica's: it is not this
+    /// replica's to report, and the target is gone from the next lookup.
     package func snapshot(of name: String, deadline: MonotonicInstant) async -> CollectionSnapshot? {
         guard let source = targets.source(named: name) else { return nil }
-        return await snapshot(of: source, deadline: deadline)
+        let snapshot = await snapshot(of: source, deadline: deadline)
+        return snapshot.isAnotherShards ? nil : snapshot
     }
 
     /// A snapshot no older than the minimum interval, answered by `deadline` whatever AWS does, and at once when

@@ -48,10 +48,8 @@ package struct ProbePage: Sendable {
                 group.addTask { (position, await scheduler.snapshot(of: name, deadline: deadline)) }
             }
             var results = [CollectionSnapshot?](repeating: nil, count: names.count)
-            // A target that has just learned its account is another replica's is not this replica's to report.
-            for await (position, snapshot) in group where snapshot?.isAnotherShards == false {
-                results[position] = snapshot
-            }
+            // nil: the target is gone, or has just learned that its account is another replica's.
+            for await (position, snapshot) in group { results[position] = snapshot }
             let found = results.compactMap { $0 }
             return found.isEmpty ? nil : found
         }
